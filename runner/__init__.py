@@ -1,0 +1,3 @@
+"""segrun: run MyPreferences segment-group exports from YAML job specs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,62 @@
+"""The API's facts, read once from `specs/api.yaml` and `specs/endpoints.yaml`.
+
+The validator, the client, the sandbox and the docs all ask here, so a fact that
+turns out wrong is corrected in one YAML file and nowhere else.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from runner.specfiles import load_spec_yaml
+
+CALLS = ("initiate", "status", "retrieve", "commit")
+
+
+def facts() -> dict:
+    return load_spec_yaml("api.yaml")
+
+
+def match_criteria() -> list[str]:
+    return list(facts()["match_criteria"])
+
+
+def statuses() -> dict[str, dict]:
+    return facts()["statuses"]
+
+
+def auth_schemes() -> dict[str, dict]:
+    return facts()["auth"]["schemes"]
+
+
+def environment_url(name: str) -> str:
+    return facts()["environments"][name]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    call: str
+    method: str
+    path: str
+
+    def placeholders(self) -> list[str]:
+        return [name for _, name, _, _ in string.Formatter().parse(self.path) if name]
+
+    def render(self, **params: object) -> str:
+        """The path with every parameter percent-encoded, `/` included, so a
+        segment group called `a/../b` stays one path segment."""
+        return self.path.format(**{k: quote(str(v), safe="") for k, v in params.items()})
+
+
+def endpoints(overrides: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Endpoint]:
+    """The endpoint map, with a job spec's `endpoints:` overrides laid over it."""
+    table = load_spec_yaml("endpoints.yaml")
+    result = {}
+    for call in CALLS:
+        entry = dict(table[call])
+        entry.update((overrides or {}).get(call) or {})
+        result[call] = Endpoint(call, entry["method"].upper(), entry["path"].lstrip("/"))
+    return result
