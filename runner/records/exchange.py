@@ -1,0 +1,176 @@
+"""One HTTP attempt, redacted and capped once, for every transcript format.
+
+Both transcripts read this view, so they can never disagree about what was
+sent, and the costly part (slicing, decoding and scanning a response body)
+happens once per attempt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+
+from runner.records.redact import Redactor
+
+_HTTP_VERSIONS = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}
+
+
+@dataclass(frozen=True)
+class Body:
+    """A body as text, cut to the cap; `size` is the true size in bytes."""
+
+    text: str
+    size: int
+    shown: int  # bytes of the original body the text stands for
+    mime_type: str
+
+    @property
+    def truncated(self) -> bool:
+        return self.shown < self.size
+
+
+@dataclass(frozen=True)
+class Exchange:
+    started: dt.datetime
+    elapsed_s: float
+    job: str | None
+    call: str | None
+    attempt: int
+    method: str
+    url: str
+    http_version: str
+    request_headers: list[tuple[str, str]]
+    request_body: Body | None
+    status: int  # 0: no (complete) response
+    reason: str
+    response_headers: list[tuple[str, str]]
+    response_body: Body | None
+    response_wire_size: int  # bytes on the wire, -1 when unknown
+    wait_s: float
+    error: str | None
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).netloc
+
+
+def capture(
+    redactor: Redactor,
+    body_cap: int,
+    request: requests.PreparedRequest,
+    response: requests.Response | None,
+    error: BaseException | None,
+    started: dt.datetime,
+    elapsed_s: float,
+    job: str | None,
+    call: str | None,
+    attempt: int,
+) -> Exchange:
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=dt.timezone.utc)
+    request_headers = redactor.headers(request.headers.items())
+    request_body = _request_body(redactor, body_cap, request.body, request.headers)
+
+    failed = error is not None or response is None
+    status, reason, version = 0, "", "HTTP/1.1"
+    response_headers: list[tuple[str, str]] = []
+    response_body: Body | None = None
+    wire_size = -1
+    wait_s = elapsed_s
+    if response is not None and not failed:
+        status, reason = response.status_code, response.reason or ""
+        raw = response.raw
+        version = _HTTP_VERSIONS.get(getattr(raw, "version", 11), "HTTP/1.1")
+        response_headers = redactor.headers(_raw_headers(response))
+        content = response.content or b""
+        response_body = _response_body(redactor, body_cap, content, response.headers)
+        wire_size = _wire_size(response, len(content))
+        if response.elapsed is not None:
+            wait_s = min(response.elapsed.total_seconds(), elapsed_s)
+
+    error_text = None
+    if failed:
+        error_text = (
+            redactor.scan(f"{type(error).__name__}: {error}")
+            if error is not None
+            else "no response"
+        )
+    return Exchange(
+        started=started,
+        elapsed_s=max(elapsed_s, 0.0),
+        job=job,
+        call=call,
+        attempt=attempt,
+        method=request.method or "GET",
+        url=redactor.url(request.url or ""),
+        http_version=version,
+        request_headers=request_headers,
+        request_body=request_body,
+        status=status,
+        reason=reason,
+        response_headers=response_headers,
+        response_body=response_body,
+        response_wire_size=wire_size,
+        wait_s=max(wait_s, 0.0),
+        error=error_text,
+    )
+
+
+def _raw_headers(response: requests.Response) -> list[tuple[str, str]]:
+    # urllib3's headers keep repeated fields (Set-Cookie) apart; requests' merge them.
+    raw_headers = getattr(response.raw, "headers", None)
+    if raw_headers is not None and hasattr(raw_headers, "getlist"):
+        return [(name, value) for name in raw_headers for value in raw_headers.getlist(name)]
+    return list(response.headers.items())
+
+
+def _request_body(redactor: Redactor, cap: int, body: object, headers) -> Body | None:
+    if body is None:
+        return None
+    mime = headers.get("Content-Type", "") or ""
+    if isinstance(body, str):
+        data = body.encode("utf-8")
+    elif isinstance(body, (bytes, bytearray)):
+        data = bytes(body)
+    else:  # a file or generator: reading it here would consume the upload
+        return Body(text="<streamed body not recorded>", size=-1, shown=-1, mime_type=mime)
+    # Request bodies are small and carry secrets (client_secret): redact all of it.
+    text = redactor.body(data.decode("utf-8", errors="replace"))
+    shown = len(data)
+    if len(text) > cap:
+        text, shown = text[:cap], cap
+    return Body(text=text, size=len(data), shown=shown, mime_type=mime)
+
+
+def _response_body(redactor: Redactor, cap: int, content: bytes, headers) -> Body:
+    mime = headers.get("Content-Type", "") or ""
+    size = len(content)
+    # Scan a little past the cap so a secret straddling the cut is still found.
+    window = content[: cap + redactor.longest_form] if size > cap else content
+    text = redactor.body(window.decode(_charset(mime), errors="replace"))
+    if size > cap:
+        text = text[:cap]
+    return Body(text=text, size=size, shown=min(size, cap), mime_type=mime)
+
+
+def _charset(mime: str) -> str:
+    # Not response.text: without a charset it runs chardet over the whole body.
+    for part in mime.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value:
+            try:
+                "".encode(value.strip('"'))
+                return value.strip('"')
+            except LookupError:
+                break
+    return "utf-8"
+
+
+def _wire_size(response: requests.Response, decoded: int) -> int:
+    if not response.headers.get("Content-Encoding"):
+        return decoded
+    length = response.headers.get("Content-Length", "")
+    return int(length) if length.isdigit() else -1

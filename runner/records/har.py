@@ -1,0 +1,173 @@
+"""`transcript.har`: a HAR 1.2 file that is complete after every attempt.
+
+The file always ends in the trailer that closes the `entries` array; a new
+entry is written over that trailer and the trailer written again after it.
+So a run killed at any moment leaves at worst one torn entry at the end, which
+`HarFile(..., resume=True)` cuts off before carrying on. Each entry is one
+line, which is what makes finding the torn one cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+from runner import __version__
+from runner.records.exchange import Body, Exchange
+
+HEADER = (
+    '{"log": {"version": "1.2", '
+    f'"creator": {{"name": "segrun", "version": {json.dumps(__version__)}}}, '
+    '"entries": [\n'
+).encode()
+TRAILER = b"\n]}}\n"
+_SEPARATOR = b",\n"
+
+
+class TranscriptError(Exception):
+    """The file to resume is not a segrun HAR transcript; refusing to touch it."""
+
+
+class HarFile:
+    """Appends entries to a HAR file without holding them in memory."""
+
+    def __init__(self, path: Path, *, resume: bool = False, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self._fsync = fsync
+        self._count = 0
+        if resume and self.path.exists() and self.path.stat().st_size > 0:
+            self._file = open(self.path, "r+b")  # noqa: SIM115 - lives as long as the run
+            self._count, end = _repair(self._file, self.path)
+            self._file.seek(end)
+            self._file.truncate()
+            self._file.write(TRAILER)
+        else:
+            self._file = open(self.path, "w+b")  # noqa: SIM115
+            self._file.write(HEADER + TRAILER)
+        self._end = self._file.tell() - len(TRAILER)
+        self._sync()
+
+    @property
+    def entries(self) -> int:
+        return self._count
+
+    def append(self, exchange: Exchange) -> None:
+        line = json.dumps(entry(exchange), ensure_ascii=False).encode("utf-8", "replace")
+        chunk = (_SEPARATOR if self._count else b"") + line
+        self._file.seek(self._end)
+        self._file.write(chunk + TRAILER)
+        self._end += len(chunk)
+        self._count += 1
+        self._sync()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._sync()
+            self._file.close()
+
+    def _sync(self) -> None:
+        self._file.flush()
+        if self._fsync:
+            os.fsync(self._file.fileno())
+
+
+def entry(x: Exchange) -> dict:
+    """A HAR 1.2 entry with every required field; segrun's own facts go in `_` fields."""
+    total_ms = round(x.elapsed_s * 1000, 3)
+    wait_ms = round(min(x.wait_s * 1000, total_ms), 3)
+    request: dict = {
+        "method": x.method,
+        "url": x.url,
+        "httpVersion": x.http_version,
+        "cookies": [],
+        "headers": _headers(x.request_headers),
+        "queryString": [
+            {"name": k, "value": v}
+            for k, v in parse_qsl(urlsplit(x.url).query, keep_blank_values=True)
+        ],
+        "headersSize": -1,
+        "bodySize": x.request_body.size if x.request_body else 0,
+    }
+    if x.request_body is not None:
+        request["postData"] = {"mimeType": x.request_body.mime_type, "text": x.request_body.text}
+        if x.request_body.truncated:
+            request["postData"]["comment"] = _cut_note(x.request_body)
+    content: dict = {"size": 0, "mimeType": "", "text": ""}
+    if x.response_body is not None:
+        content = {
+            "size": x.response_body.size,
+            "mimeType": x.response_body.mime_type,
+            "text": x.response_body.text,
+        }
+        if x.response_body.truncated:
+            content["comment"] = _cut_note(x.response_body)
+    record: dict = {
+        "startedDateTime": x.started.isoformat(timespec="milliseconds"),
+        "time": total_ms,
+        "request": request,
+        "response": {
+            "status": x.status,
+            "statusText": x.reason,
+            "httpVersion": x.http_version,
+            "cookies": [],
+            "headers": _headers(x.response_headers),
+            "content": content,
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": x.response_wire_size if x.response_body is not None else 0,
+        },
+        "cache": {},
+        "timings": {"send": 0, "wait": wait_ms, "receive": round(total_ms - wait_ms, 3)},
+        "_job": x.job,
+        "_call": x.call,
+        "_attempt": x.attempt,
+    }
+    if x.error is not None:
+        record["_error"] = x.error
+    return record
+
+
+def _headers(items: list[tuple[str, str]]) -> list[dict]:
+    return [{"name": name, "value": value} for name, value in items]
+
+
+def _cut_note(body: Body) -> str:
+    return f"truncated by segrun: first {body.shown} of {body.size} bytes kept"
+
+
+def _repair(f, path: Path) -> tuple[int, int]:
+    """Entries kept and the offset just past the last complete one.
+
+    Only the tail can be torn (the file is only ever appended to), so lines are
+    indexed forward without parsing and checked backwards until one parses.
+    """
+    f.seek(0)
+    first = f.readline()
+    if not first.startswith(b'{"log": {') or not first.endswith(b'"entries": [\n'):
+        if HEADER.startswith(first) and not f.read(1):
+            # Killed while writing the header: nothing was recorded yet.
+            f.seek(0)
+            f.write(HEADER)
+            return 0, len(HEADER)
+        raise TranscriptError(f"{path} is not a segrun HAR transcript; not resuming it")
+    lines: list[tuple[int, int]] = []  # (start, end without the newline)
+    pos = len(first)
+    for line in f:
+        lines.append((pos, pos + len(line.rstrip(b"\r\n"))))
+        pos += len(line)
+    for index in range(len(lines) - 1, -1, -1):
+        start, end = lines[index]
+        f.seek(start)
+        text = f.read(end - start)
+        if text.endswith(b","):
+            text, end = text[:-1], end - 1
+        if not text.startswith(b"{"):
+            continue  # the trailer, or part of it
+        try:
+            json.loads(text)
+        except ValueError:
+            continue  # the torn entry
+        return index + 1, end
+    return 0, len(first)

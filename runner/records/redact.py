@@ -1,0 +1,108 @@
+"""Keep secrets out of every file segrun writes.
+
+Two layers, because either alone leaks: structural redaction (the
+Authorization header, OAuth token fields) catches secrets we were never told
+about, such as a token the server just issued; the known-secret scan catches a
+secret that turns up somewhere unexpected (an echoed header, an error message,
+a URL), including its URL-encoded and base64 spellings.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+REDACTED = "<redacted>"
+
+# Header values replaced whole: the scheme name alone says little and a
+# PNAUTHINFO3 credential names the user.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+# OAuth 2.0 (RFC 6749) field names whose values are always secret.
+SECRET_FIELDS = ("access_token", "refresh_token", "client_secret", "id_token")
+
+# Shorter strings would match ordinary text ("true", "2026") and mangle the
+# transcript; they are still covered by the header and field rules.
+MIN_SCAN_LENGTH = 6
+
+_NAMES = "|".join(SECRET_FIELDS)
+# A value may run to the end of the text: a body cut at the cap can end inside
+# a token, and that half-token must not survive.
+_JSON_FIELD = re.compile(rf'("(?:{_NAMES})"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?$)', re.IGNORECASE)
+_FORM_FIELD = re.compile(rf"((?:^|[&?;\s])(?:{_NAMES})=)[^&\s#]*", re.IGNORECASE)
+
+
+class Redactor:
+    """Replaces secrets by `<redacted>`; grows as tokens become known.
+
+    Shared by every recorder of a run, so a token added after the OAuth call
+    is redacted from then on everywhere.
+    """
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        self._forms: list[str] = []
+        self._secrets: set[str] = set()
+        self.add(*secrets)
+
+    def add(self, *secrets: str | None) -> None:
+        """Register secrets (None and empty strings are ignored, for convenience)."""
+        for secret in secrets:
+            if not secret or secret in self._secrets:
+                continue
+            self._secrets.add(secret)
+            if len(secret) < MIN_SCAN_LENGTH:
+                continue
+            forms = set(_spellings(secret))
+            # Longest first, so a form containing another is replaced whole.
+            self._forms = sorted(set(self._forms) | forms, key=len, reverse=True)
+
+    @property
+    def longest_form(self) -> int:
+        """How far a secret can straddle a cut: scan this much past a cap."""
+        return len(self._forms[0]) if self._forms else 0
+
+    def scan(self, text: str) -> str:
+        """Known secrets, in any registered spelling, replaced anywhere in `text`."""
+        for form in self._forms:
+            if form in text:  # the test is C-fast; replace only when needed
+                text = text.replace(form, REDACTED)
+        return text
+
+    def header(self, name: str, value: str) -> str:
+        if name.lower() in SECRET_HEADERS:
+            return REDACTED
+        return self.scan(value)
+
+    def headers(self, items: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(name, self.header(name, value)) for name, value in items]
+
+    def url(self, url: str) -> str:
+        return _FORM_FIELD.sub(rf"\1{REDACTED}", self.scan(url))
+
+    def body(self, text: str) -> str:
+        """OAuth fields (JSON or form-encoded) and known secrets redacted.
+
+        Works on text, not parsed JSON, so a body cut at the cap, or not JSON
+        at all, is redacted too, and a big body is not parsed twice.
+        """
+        text = self.scan(text)
+        lowered = text.lower()
+        if any(name in lowered for name in SECRET_FIELDS):
+            text = _JSON_FIELD.sub(rf'\1"{REDACTED}"', text)
+            text = _FORM_FIELD.sub(rf"\1{REDACTED}", text)
+        return text
+
+
+def _spellings(secret: str) -> Iterable[str]:
+    """How a secret may appear on the wire or in a log."""
+    raw = secret.encode("utf-8")
+    yield secret
+    yield quote(secret, safe="")
+    yield quote_plus(secret, safe="")
+    yield json.dumps(secret)[1:-1]
+    yield base64.b64encode(raw).decode("ascii")
+    yield base64.urlsafe_b64encode(raw).decode("ascii")
+    yield base64.b64encode(raw).decode("ascii").rstrip("=")
