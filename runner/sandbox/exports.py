@@ -1,0 +1,191 @@
+"""One export's life: Processing, then Complete (or Failed/Error), then Retrieved
+or Expired, and the pages it serves on the way.
+
+The result set is computed once, in a background thread, against a snapshot of
+the touched ModifiedDates: an export is a snapshot, later touches do not move it.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+
+from runner.sandbox.datafile import SegmentGroup
+from runner.sandbox.faults import ExportFaults
+from runner.sandbox.profiles import Profiles
+from runner.sandbox.query import ExportQuery
+from runner.sandbox.replies import ApiError
+from runner.sandbox.selection import Selection, select
+
+PROCESSING, COMPLETE, RETRIEVED, EXPIRED, ERROR, FAILED = (
+    "Processing",
+    "Complete",
+    "Retrieved",
+    "Expired",
+    "Error",
+    "Failed",
+)
+
+
+@dataclass
+class Export:
+    token: int
+    client_id: str
+    user_id: str
+    group: SegmentGroup
+    query: ExportQuery
+    created: float
+    ready_at: float
+    expires_at: float
+    faults: ExportFaults
+    touched: dict[int, int]  # the snapshot this export sees
+    selection: Selection | None = None
+    row_count: int | None = None
+    byte_count: int | None = None
+    retrieves: int = 0
+    kept_alive: bool = False
+    finished: str | None = None  # RETRIEVED or EXPIRED once the token is done
+    kept_files: bool | None = None
+    _delivered: list[list[int]] = field(default_factory=list)  # merged [start, stop)
+    _prefetch: tuple[int, int, Future] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def failed(self) -> bool:
+        return self.group.fails_for(self.user_id)
+
+    def status(self, now: float) -> str:
+        if self.finished:
+            return self.finished
+        if now >= self.expires_at:
+            return self._finish(EXPIRED)
+        if now < self.ready_at or (self.selection is None and not self._ends_early()):
+            return PROCESSING
+        if self.failed:
+            return FAILED
+        if self.faults.error:
+            return ERROR
+        if self.faults.expire_after is not None and self.retrieves >= self.faults.expire_after:
+            return self._finish(EXPIRED)
+        return COMPLETE
+
+    def _ends_early(self) -> bool:
+        return self.failed or self.faults.error
+
+    def _finish(self, status: str) -> str:
+        """Done for good: the result index goes, only the counts stay."""
+        self.finished = status
+        self.selection = None
+        self._prefetch = None
+        return status
+
+    def compute(self, profiles: Profiles) -> None:
+        if self._ends_early():
+            return
+        selection = select(profiles, self.group.criteria, self.query, self.touched)
+        self.row_count, self.byte_count = len(selection.index), selection.byte_count
+        self.selection = selection
+
+    def status_body(self, now: float) -> dict:
+        status = self.status(now)
+        known = status in (COMPLETE, RETRIEVED) and self.row_count is not None
+        return {
+            "AccessToken": self.token,
+            "Status": status,
+            "RowCount": self.row_count if known else None,
+            "ByteCount": self.byte_count if known else None,
+        }
+
+    # -- retrieve and commit ---------------------------------------------------------
+
+    def check_ready(self, now: float) -> Selection:
+        status = self.status(now)
+        if status == COMPLETE and self.selection is not None:
+            return self.selection
+        if status == PROCESSING:
+            # The docs' 503: "a temporary condition ... delay your request".
+            raise ApiError(
+                503, f"Export {self.token} is still Processing; poll its Status until Complete"
+            )
+        if status == FAILED:
+            raise ApiError(403, f"User {self.user_id} may not export {self.group.name!r}")
+        raise ApiError(404, f"Access token {self.token} is no longer valid (status {status})")
+
+    def page(
+        self,
+        profiles: Profiles,
+        offset: int,
+        limit: int,
+        keep_alive: bool,
+        now: float,
+        executor: Executor,
+    ) -> bytes:
+        with self.lock:
+            selection = self.check_ready(now)
+            total = len(selection.index)
+            start, stop = min(offset - 1, total), min(offset - 1 + limit, total)
+            body = self._take_prefetched(offset, limit)
+            if body is None:
+                body = page_text(profiles, selection, self.touched, offset, limit)
+            self.retrieves += 1
+            self.kept_alive |= keep_alive
+            covered = self._deliver(start, stop, total)
+            if covered and not keep_alive:
+                self._finish(RETRIEVED)
+            elif stop < total:
+                # The client is most likely to ask for the next page next: build it
+                # while this one travels and the client parses it.
+                future = executor.submit(
+                    page_text, profiles, selection, self.touched, offset + limit, limit
+                )
+                self._prefetch = (offset + limit, limit, future)
+        return body
+
+    def _take_prefetched(self, offset: int, limit: int) -> bytes | None:
+        found, self._prefetch = self._prefetch, None
+        if found and found[:2] == (offset, limit):
+            return found[2].result()
+        return None
+
+    def _deliver(self, start: int, stop: int, total: int) -> bool:
+        """Record [start, stop) as read; True once every record has been read."""
+        spans = sorted([*self._delivered, [start, stop]])
+        merged: list[list[int]] = []
+        for s, e in spans:
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        self._delivered = merged
+        return total == 0 or (merged[0][0] == 0 and merged[0][1] >= total)
+
+    def commit(self, keep_files: bool, now: float) -> None:
+        with self.lock:
+            self.check_ready(now)
+            if not self.kept_alive:
+                raise ApiError(
+                    400,
+                    "Commit is only valid after a Retrieve with keepAlive=true; without it "
+                    "the token expires by itself once every record was retrieved",
+                )
+            self.kept_files = keep_files
+            self._finish(RETRIEVED)
+
+
+def page_text(
+    profiles: Profiles, selection: Selection, touched: dict[int, int], offset: int, limit: int
+) -> bytes:
+    """One Retrieve answer, built as text around the records' own JSON."""
+    total = len(selection.index)
+    indexes = selection.index.slice(offset - 1, offset - 1 + limit)
+    record = profiles.record_json
+    records = ",".join([record(i, touched) for i in indexes])
+    count = len(indexes)
+    has_more = "true" if offset - 1 + count < total else "false"
+    return (
+        f'{{"Count":{count},"HasMore":{has_more},"Limit":{limit},"Offset":{offset},'
+        f'"TotalResults":{total},"UserProfilePreferences":[{records}]}}'
+    ).encode()
+
+

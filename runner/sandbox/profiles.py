@@ -1,0 +1,360 @@
+"""Synthetic export records, each generated on demand from (seed, index).
+
+Nothing is held per profile: a record is a pure function of its index, so a
+sandbox of 1,000,000 profiles starts as fast and lives in as little memory as
+one of 250. The only state is a sparse map of touched ModifiedDates.
+
+Every identifier embeds the profile's index (ProfileId, the digits of a phone
+number, the number in an email's local part or an alternate id), so a
+MatchCriteria lookup decodes its Values into candidate indexes instead of
+scanning every profile. The content is synthetic: names from short lists,
+`example.*` domains, and the fictional 555-557 area codes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+MAX_PROFILES = 10_000_000  # phone numbers carry the index in 7 digits
+PROFILE_ID_BASE = 10_000_000
+SPREAD_MS = 730 * 86_400_000  # ModifiedDates fall within the ~2 years before the anchor
+
+CUSTOMER_TYPES = ("Standard", "VIP", "Prospect", "Employee")
+EMAIL_TYPES = ("Personal", "Work")
+PHONE_TYPES = ("Mobile", "Home", "Work")
+ALTERNATE_ID_TYPES = ("LoyaltyNumber", "CRMId")
+
+_FIRST = [
+    "ada",
+    "alan",
+    "grace",
+    "linus",
+    "margaret",
+    "dennis",
+    "barbara",
+    "ken",
+    "frances",
+    "john",
+    "radia",
+    "tim",
+    "edsger",
+    "katherine",
+    "donald",
+    "hedy",
+    "niklaus",
+    "sophie",
+    "guido",
+    "annie",
+    "bjarne",
+    "carol",
+    "james",
+    "lynn",
+]
+_LAST = [
+    "lovelace",
+    "turing",
+    "hopper",
+    "torvalds",
+    "hamilton",
+    "ritchie",
+    "liskov",
+    "thompson",
+    "allen",
+    "backus",
+    "perlman",
+    "lee",
+    "dijkstra",
+    "johnson",
+    "knuth",
+    "lamarr",
+    "wirth",
+    "wilson",
+    "rossum",
+    "easley",
+    "stroustrup",
+    "shaw",
+    "gosling",
+    "conway",
+]
+_PERSONAL_DOMAINS = ("example.com", "example.net", "example.org")
+_WORK_DOMAIN = "corp.example"
+_LOCALES = ("en-US", "en-US", "en-US", "es-US", "fr-CA", "en-GB")
+_CONSENT_STATES = ("OptIn", "OptIn", "OptOut", "Pending")
+_FREQUENCIES = ("Daily", "Weekly", "Weekly", "Monthly", "Never")
+_TOPICS = ("Offers", "News", "Events", "Surveys")
+
+# Weighted choices as 256-entry tables, so one byte of a hash picks in one lookup.
+_CT_TABLE = tuple(
+    CUSTOMER_TYPES[0 if b < 150 else 1 if b < 180 else 2 if b < 235 else 3] for b in range(256)
+)
+_EMAIL_MASK = tuple(0 if b < 26 else 1 if b < 154 else 2 if b < 192 else 3 for b in range(256))
+_PHONE_MASK = tuple(0 if b < 51 else (b % 7) + 1 for b in range(256))
+_ALT_MASK = tuple(0 if b < 64 else 1 if b < 128 else 2 if b < 179 else 3 for b in range(256))
+ACTIVE_BELOW = 218  # ~85% of profiles are active
+
+
+# Precomputed text pieces for record_json and their lengths for record_length.
+_GOLDEN = 0x9E3779B97F4A7C15
+_NAMES = tuple((f, last) for f in _FIRST for last in _LAST)
+_N_NAMES = len(_NAMES)
+_NAME_TEXT = tuple(f'"CustomerName":"{f.title()} {last.title()}"' for f, last in _NAMES)
+_ACTIVE_TEXT = tuple("true" if b < ACTIVE_BELOW else "false" for b in range(256))
+_N_LOCALES = len(_LOCALES)
+_LOCALE_TEXT = tuple(f',"DefaultLocale":"{loc}","ModifiedDate":"' for loc in _LOCALES)
+_BITS = tuple(tuple(bit for bit in range(3) if mask >> bit & 1) for mask in range(8))
+_ALT_TEXT = (
+    "",
+    '{{"AlternateId":"LY-{pid}","AlternateIdType":"LoyaltyNumber"}}',
+    '{{"AlternateId":"CRM{pid}","AlternateIdType":"CRMId"}}',
+    '{{"AlternateId":"LY-{pid}","AlternateIdType":"LoyaltyNumber"}},'
+    '{{"AlternateId":"CRM{pid}","AlternateIdType":"CRMId"}}',
+)
+_TAILS = tuple(
+    f'],"Consents":[{{"ConsentType":"Email","Status":"{_CONSENT_STATES[t & 3]}"}},'
+    f'{{"ConsentType":"Sms","Status":"{_CONSENT_STATES[(t >> 2) & 3]}"}}],'
+    f'"ProfilePreferences":[{{"PreferenceName":"Frequency",'
+    f'"PreferenceValue":"{_FREQUENCIES[(t >> 4) % 5]}"}},'
+    f'{{"PreferenceName":"Topic","PreferenceValue":"{_TOPICS[(t >> 7) & 3]}"}}]}}'
+    for t in range(512)
+)
+_PID_WIDTH = len(str(PROFILE_ID_BASE))
+_FIXED_LENGTH = (
+    len(
+        '{"ProfileId":"","CustomerType":"","IsActive":T00:00:00.000Z","Emails":[],'
+        '"PhoneNumbers":[],"AlternateIds":['
+    )
+    + _PID_WIDTH
+    + 1
+    + 10
+)  # the comma after the name, the date
+_NAME_LENGTH = tuple(len(t) for t in _NAME_TEXT)
+_CT_LENGTH = tuple(len(t) for t in _CT_TABLE)
+_ACTIVE_LENGTH = tuple(len(t) for t in _ACTIVE_TEXT)
+_LOCALE_LENGTH = tuple(len(t) for t in _LOCALE_TEXT)
+_PERSONAL_LENGTH = len('{"EmailAddress":"..@","EmailType":"Personal"}') + _PID_WIDTH
+_WORK_LENGTH = len('{"EmailAddress":".@","EmailType":"Work"}') + _PID_WIDTH + 1 + len(_WORK_DOMAIN)
+_EMAIL_LENGTH = tuple(
+    tuple(
+        tuple(
+            (len(f) + len(last) + len(dom) + _PERSONAL_LENGTH if mask & 1 else 0)
+            + (len(last) + _WORK_LENGTH if mask & 2 else 0)
+            + (1 if mask == 3 else 0)
+            for dom in _PERSONAL_DOMAINS
+        )
+        for mask in range(4)
+    )
+    for f, last in _NAMES
+)
+_PHONE_LENGTH = tuple(
+    sum(
+        len('{"PhoneNumber":"+1 (555) 000-0000","PhoneType":""}') + len(PHONE_TYPES[b])
+        for b in _BITS[mask]
+    )
+    + max(len(_BITS[mask]) - 1, 0)
+    for mask in range(8)
+)
+_ALT_LENGTH = tuple(len(t.format(pid=PROFILE_ID_BASE)) for t in _ALT_TEXT)
+_TAIL_LENGTH = tuple(len(t) for t in _TAILS)
+
+_M64 = (1 << 64) - 1
+
+
+def _mix(x: int) -> int:
+    """splitmix64's finaliser: cheap, and every output bit depends on every input bit."""
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9 & _M64
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EB & _M64
+    return x ^ (x >> 31)
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What segment criteria look at, without building the record."""
+
+    customer_type: str
+    is_active: bool
+    email_mask: int  # bit i set: has an email of EMAIL_TYPES[i]
+    phone_mask: int  # bit i set: has a phone of PHONE_TYPES[i]
+    alt_mask: int  # bit i set: has an alternate id of ALTERNATE_ID_TYPES[i]
+    modified_ms: int  # ms since the epoch, UTC
+
+
+def profile_id(index: int) -> str:
+    return str(PROFILE_ID_BASE + index)
+
+
+def format_ms(ms: int) -> str:
+    """`YYYY-MM-DDTHH:mm:ss.sssZ` from epoch milliseconds."""
+    return _DAYS.text(ms // 86_400_000) + _time_of_day(ms % 86_400_000)
+
+
+def _time_of_day(ms: int) -> str:
+    s, milli = divmod(ms, 1000)
+    m, s = divmod(s, 60)
+    h, m = divmod(m, 60)
+    return f"T{h:02d}:{m:02d}:{s:02d}.{milli:03d}Z"
+
+
+class _DayCache:
+    """Date texts by day number; records span ~730 days, so this stays small."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, str] = {}
+
+    def text(self, day: int) -> str:
+        found = self._texts.get(day)
+        if found is None:
+            found = (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+            if len(self._texts) < 100_000:
+                self._texts[day] = found
+        return found
+
+
+_DAYS = _DayCache()
+
+
+class Profiles:
+    """The synthetic profile population: `count` records from `seed`, ModifiedDates
+    in the two years before `anchor_ms`, with touched dates laid over them."""
+
+    def __init__(self, seed: int, count: int, anchor_ms: int) -> None:
+        if not 0 <= count <= MAX_PROFILES:
+            raise ValueError(f"profiles must be between 0 and {MAX_PROFILES:,}")
+        self.seed = seed
+        self.count = count
+        self.anchor_ms = anchor_ms
+        self._salt = _mix(seed & _M64 ^ 0x5EED5EED5EED5EED)
+
+    # -- cheap facts -------------------------------------------------------------
+
+    def hash(self, index: int) -> int:
+        return _mix((index * _GOLDEN + self._salt) & _M64)
+
+    def base_modified_ms(self, h: int) -> int:
+        return self.anchor_ms - 1 - (_mix(h) % SPREAD_MS)
+
+    def traits(self, index: int, touched: Mapping[int, int]) -> Traits:
+        h = self.hash(index)
+        modified = touched.get(index)
+        return Traits(
+            customer_type=_CT_TABLE[h & 0xFF],
+            is_active=(h >> 8) & 0xFF < ACTIVE_BELOW,
+            email_mask=_EMAIL_MASK[(h >> 16) & 0xFF],
+            phone_mask=_PHONE_MASK[(h >> 24) & 0xFF],
+            alt_mask=_ALT_MASK[(h >> 32) & 0xFF],
+            modified_ms=self.base_modified_ms(h) if modified is None else modified,
+        )
+
+    # -- records -----------------------------------------------------------------
+
+    def record_json(self, index: int, touched: Mapping[int, int]) -> str:
+        """The record as compact JSON text, built directly from precomputed pieces:
+        serialising a dict per record costs several times more, and page serving
+        is the hot path. Every piece is ASCII, so nothing needs escaping."""
+        h = _mix((index * _GOLDEN + self._salt) & _M64)
+        g = _mix(h)
+        modified = touched.get(index)
+        if modified is None:
+            modified = self.anchor_ms - 1 - (g % SPREAD_MS)
+        pid = PROFILE_ID_BASE + index
+        ni = (g >> 40) % _N_NAMES
+        first, last = _NAMES[ni]
+        day, ms = divmod(modified, 86_400_000)
+        s, milli = divmod(ms, 1000)
+        m, s = divmod(s, 60)
+        hh, m = divmod(m, 60)
+        em = _EMAIL_MASK[(h >> 16) & 0xFF]
+        emails = ""
+        if em & 1:
+            domain = _PERSONAL_DOMAINS[(g >> 36) % 3]
+            emails = f'{{"EmailAddress":"{first}.{last}.{pid}@{domain}","EmailType":"Personal"}}'
+        if em & 2:
+            emails += (
+                f'{"," if em & 1 else ""}{{"EmailAddress":"{first[0]}{last}.{pid}@{_WORK_DOMAIN}"'
+                ',"EmailType":"Work"}'
+            )
+        pm = _PHONE_MASK[(h >> 24) & 0xFF]
+        phones = ""
+        if pm:
+            d = f"{index:07d}"
+            d = f"{d[:3]}-{d[3:]}"
+            if pm & 1:
+                phones = f'{{"PhoneNumber":"+1 (555) {d}","PhoneType":"Mobile"}}'
+            if pm & 2:
+                phones += (
+                    f'{"," if pm & 1 else ""}{{"PhoneNumber":"+1 (556) {d}","PhoneType":"Home"}}'
+                )
+            if pm & 4:
+                phones += (
+                    f'{"," if pm & 3 else ""}{{"PhoneNumber":"+1 (557) {d}","PhoneType":"Work"}}'
+                )
+        am = _ALT_MASK[(h >> 32) & 0xFF]
+        alts = ""
+        if am & 1:
+            alts = f'{{"AlternateId":"LY-{pid}","AlternateIdType":"LoyaltyNumber"}}'
+        if am & 2:
+            alts += f'{"," if am & 1 else ""}{{"AlternateId":"CRM{pid}","AlternateIdType":"CRMId"}}'
+        return (
+            f'{{"ProfileId":"{pid}",{_NAME_TEXT[ni]},"CustomerType":"{_CT_TABLE[h & 0xFF]}",'
+            f'"IsActive":{_ACTIVE_TEXT[(h >> 8) & 0xFF]}{_LOCALE_TEXT[(g >> 56) % _N_LOCALES]}'
+            f'{_DAYS.text(day)}T{hh:02d}:{m:02d}:{s:02d}.{milli:03d}Z","Emails":[{emails}],'
+            f'"PhoneNumbers":[{phones}],"AlternateIds":['
+            f"{alts}{_TAILS[(g >> 4) & 511]}"
+        )
+
+    def record_length(self, index: int) -> int:
+        """len(record_json(index)) without building it (touches do not change the
+        length): ByteCount needs the size of every record of an export, and this is
+        several times cheaper. A test holds it equal to the real thing."""
+        h = _mix((index * _GOLDEN + self._salt) & _M64)
+        g = _mix(h)
+        ni = (g >> 40) % _N_NAMES
+        em = _EMAIL_MASK[(h >> 16) & 0xFF]
+        return (
+            _FIXED_LENGTH
+            + _NAME_LENGTH[ni]
+            + _CT_LENGTH[h & 0xFF]
+            + _ACTIVE_LENGTH[(h >> 8) & 0xFF]
+            + _LOCALE_LENGTH[(g >> 56) % _N_LOCALES]
+            + _EMAIL_LENGTH[ni][em][(g >> 36) % 3]
+            + _PHONE_LENGTH[_PHONE_MASK[(h >> 24) & 0xFF]]
+            + _ALT_LENGTH[_ALT_MASK[(h >> 32) & 0xFF]]
+            + _TAIL_LENGTH[(g >> 4) & 511]
+        )
+
+    def record(self, index: int, touched: Mapping[int, int]) -> dict:
+        return json.loads(self.record_json(index, touched))
+
+    # -- identifiers back to indexes -----------------------------------------------
+
+    def index_of(self, criteria: str, value: str) -> int | None:
+        """The only index whose identifier of kind `criteria` could equal `value`
+        (the caller still checks the record); None when no profile's could."""
+        number: int | None = None
+        if criteria == "ProfileId":
+            number = int(value) - PROFILE_ID_BASE if value.isdigit() else None
+        elif criteria == "EmailAddress":
+            m = _EMAIL_NUMBER.search(value)
+            number = int(m[1]) - PROFILE_ID_BASE if m else None
+        elif criteria == "PhoneNumber":
+            digits = phone_digits(value)
+            number = int(digits[3:]) if len(digits) == 10 else None
+        elif criteria == "AlternateId":
+            m = _TRAILING_NUMBER.search(value)
+            number = int(m[1]) - PROFILE_ID_BASE if m else None
+        if number is None or not 0 <= number < self.count:
+            return None
+        return number
+
+
+_EMAIL_NUMBER = re.compile(r"\.(\d+)@")
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
+
+
+def phone_digits(value: str) -> str:
+    """How the sandbox compares phone numbers: by digits, a NANP country code 1 dropped."""
+    digits = "".join(c for c in value if c.isdigit())
+    return digits[1:] if len(digits) == 11 and digits[0] == "1" else digits

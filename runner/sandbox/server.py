@@ -1,0 +1,77 @@
+"""HTTP/1.1 transport: keep-alive connections, one thread each, and the faults
+that live in the transport itself (a dropped connection, a truncated body)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from runner.sandbox.replies import Reply
+
+# (method, path, query, headers, body, client ip) -> Reply
+Handler = Callable[[str, str, str, dict[str, str], bytes, str], Reply]
+
+
+class SandboxHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # idle keep-alive connections must not hold up a shutdown
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handle: Handler) -> None:
+        self.handle_request_fn = handle
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _RequestHandler)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "segrun-sandbox"
+    server: SandboxHTTPServer
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass  # a quiet server; the counters say what happened
+
+    def _serve(self) -> None:
+        length = self.headers.get("Content-Length")
+        try:
+            body = self.rfile.read(int(length)) if length else b""
+        except ValueError:
+            self.send_error(400, "Bad Content-Length")
+            return
+        url = urlsplit(self.path)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        reply = self.server.handle_request_fn(
+            self.command, url.path, url.query, headers, body, self.client_address[0]
+        )
+        if reply.transport == "drop":
+            self._hang_up()
+            return
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if reply.body and "Content-Type" not in reply.headers:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if reply.transport == "truncate":
+            self.wfile.write(reply.body[: len(reply.body) // 2])
+            self.wfile.flush()
+            self._hang_up()
+            return
+        self.wfile.write(reply.body)
+
+    def _hang_up(self) -> None:
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
