@@ -32,7 +32,7 @@ _NAMES = "|".join(SECRET_FIELDS)
 # A value may run to the end of the text: a body cut at the cap can end inside
 # a token, and that half-token must not survive.
 _JSON_FIELD = re.compile(rf'("(?:{_NAMES})"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?$)', re.IGNORECASE)
-_FORM_FIELD = re.compile(rf"((?:^|[&?;\s])(?:{_NAMES})=)[^&\s#]*", re.IGNORECASE)
+_FORM_FIELD = re.compile(rf'((?:^|[&?;\s])(?:{_NAMES})=)[^&\s#"\\]*', re.IGNORECASE)
 
 
 class Redactor:

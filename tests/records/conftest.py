@@ -87,7 +87,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         body = self._body()
-        if url.path == "/echo":
+        if url.path.startswith("/echo"):
             # Echoes what it received, as a careless server or proxy might.
             echoed = {
                 "path": self.path,
