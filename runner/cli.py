@@ -33,9 +33,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from runner.commands import schema, validate
+    from runner.commands import sandbox, schema, validate
 
-    for module in (validate, schema):
+    for module in (validate, schema, sandbox):
         cli.add_command(module.command)
 
 

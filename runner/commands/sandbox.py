@@ -1,0 +1,103 @@
+"""`segrun sandbox`: serve the local simulator until Ctrl-C."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import click
+
+from runner import exitcodes
+from runner.errors import UsageError
+from runner.sandbox import DEMO, FaultPlan, FaultSyntaxError, Sandbox, SandboxDataError
+from runner.sandbox.sandbox import DEFAULT_PROFILES, DEFAULT_TOKEN_LIFETIME
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(
+                ipaddress.ip_address(info[4][0]).is_loopback
+                for info in socket.getaddrinfo(host, None)
+            )
+        except OSError:
+            return False
+
+
+@click.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=0, show_default=True, help="Port to bind; 0 picks a free one.")
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a non-loopback --host (the demo secret is public: anyone could call it).",
+)
+@click.option("--data", type=click.Path(dir_okay=False), help="Segment groups YAML file.")
+@click.option("--profiles", default=DEFAULT_PROFILES, show_default=True, help="Profile count.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the synthetic profiles.")
+@click.option(
+    "--faults",
+    default="",
+    metavar="PLAN",
+    help='Fault plan, e.g. "429=0.05,retrieve:503=0.1,drop=0.02,expire=0.1,seed=7" '
+    "(see docs/sandbox.md).",
+)
+@click.option("--rate-limit", type=float, metavar="RPS", help="Requests per second per client.")
+@click.option(
+    "--processing-seconds", default=2.0, show_default=True, help="How long exports Process."
+)
+@click.option(
+    "--token-lifetime",
+    default=DEFAULT_TOKEN_LIFETIME,
+    show_default=True,
+    help="Seconds until an access token expires.",
+)
+def command(
+    host: str,
+    port: int,
+    allow_remote: bool,
+    data: str | None,
+    profiles: int,
+    seed: int,
+    faults: str,
+    rate_limit: float | None,
+    processing_seconds: float,
+    token_lifetime: float,
+) -> None:
+    """Serve a local simulator of the MyPreferences export API.
+
+    Prints the base URL and the demo account's environment variables, then
+    serves until Ctrl-C. The demo secret is public: it protects nothing.
+    """
+    if not allow_remote and not _is_loopback(host):
+        raise UsageError(f"--host {host} is not a loopback address; add --allow-remote to mean it")
+    if rate_limit is not None and rate_limit <= 0:
+        raise UsageError("--rate-limit must be a positive number of requests per second")
+    try:
+        plan = FaultPlan.parse(faults)
+        sandbox = Sandbox(
+            profiles=profiles,
+            seed=seed,
+            data=data,
+            faults=plan,
+            rate_limit=rate_limit,
+            processing_seconds=processing_seconds,
+            token_lifetime_seconds=token_lifetime,
+        )
+        sandbox.bind(host, port)
+    except (FaultSyntaxError, SandboxDataError, ValueError) as e:
+        raise UsageError(f"sandbox: {e}") from None
+    except OSError as e:
+        raise UsageError(f"sandbox: cannot listen on {host}:{port}: {e.strerror}") from None
+    click.echo(f"segrun sandbox serving {sandbox.base_url}")
+    click.echo("# the demo account (a published demo secret):")
+    for name, value in DEMO.environment().items():
+        click.echo(f"export {name}={value}")
+    click.echo("# Ctrl-C stops it", err=True)
+    try:
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("segrun sandbox stopped", err=True)
+        raise SystemExit(exitcodes.OK) from None
