@@ -78,9 +78,7 @@ def parse_authorization(value: str) -> Credential | None:
     return Credential(m["scheme"], user_id, issued, m["sig"])
 
 
-_ISO = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:?\d{2})?$"
-)
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:?\d{2})?$")
 
 
 def parse_issued(text: str) -> dt.datetime | None:

@@ -9,6 +9,8 @@ import sys
 import traceback
 from collections.abc import Iterator
 
+import click
+
 from runner import exitcodes
 
 
@@ -37,8 +39,8 @@ def error_handler() -> Iterator[None]:
     except KeyboardInterrupt:
         print("segrun: interrupted", file=sys.stderr)
         raise SystemExit(exitcodes.INTERRUPTED) from None
-    except (SystemExit, GeneratorExit):
-        raise
+    except (SystemExit, GeneratorExit, click.exceptions.Exit, click.ClickException, click.Abort):
+        raise  # click reports its own usage errors (exit 2) and --help exits
     except Exception as e:  # a bug in segrun, not bad input
         if os.environ.get("SEGRUN_DEBUG"):
             traceback.print_exc()

@@ -30,16 +30,17 @@ def parse_spec_datetime(value: object, now: dt.datetime | None = None) -> dt.dat
     Accepts `YYYY-MM-DDTHH:mm:ss[.s-sss][Z|+hh:mm]` or a bare date (midnight UTC).
     A value without a zone is UTC (the project's documented decision).
     """
-    if isinstance(value, dt.datetime):
-        value = value.isoformat()
-    elif isinstance(value, dt.date):
+    if isinstance(value, (dt.datetime, dt.date)):
         value = value.isoformat()
     if not isinstance(value, str):
-        raise TimestampError("must be a timestamp such as 2026-11-21T00:00:00.000Z")
+        raise TimestampError(
+            "must be a timestamp such as 2026-11-21T00:00:00.000Z, null or last_success"
+        )
     m = _SPEC_FORM.match(value.strip())
     if not m:
         raise TimestampError(
             f"{value!r} is not a timestamp of the form YYYY-MM-DDTHH:mm:ss[.sss][Z|+hh:mm]"
+            " (or null, or last_success)"
         )
     frac = m["frac"] or ""
     if len(frac) > 3:

@@ -1,0 +1,24 @@
+"""`segrun schema`: the spec format as JSON Schema, for editors."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from runner.spec.jsonschema import json_schema
+
+
+def render() -> str:
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+@click.command("schema")
+def command() -> None:
+    """Print the job-spec format as JSON Schema (draft 2020-12).
+
+    For the YAML language server: put
+    `# yaml-language-server: $schema=<path>/jobspec.schema.json` at the top of a
+    spec. `specs/jobspec.schema.json` is a committed copy of this output.
+    """
+    click.echo(render(), nl=False)

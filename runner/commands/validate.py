@@ -1,0 +1,69 @@
+"""`segrun validate`: check specs like a compiler, every problem at once."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from runner import exitcodes
+from runner.diagnostics import ERROR, render_json, render_text
+from runner.spec.check import check_file
+from runner.spec.loader import MAX_BYTES
+
+
+def validate_files(paths: list[str], *, max_bytes: int = MAX_BYTES) -> list:
+    """Every diagnostic of every file; unset variables are only warnings here,
+    because pre-commit hooks run where the secrets are not."""
+    diagnostics = []
+    for path in paths:
+        diagnostics.extend(check_file(path, max_bytes=max_bytes).diagnostics)
+    return diagnostics
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+@click.command("validate")
+@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: file:line:col: severity: path: message. json: a list of objects.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only, no warnings or summary.")
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=1),
+    default=MAX_BYTES,
+    show_default=True,
+    help="Refuse spec files larger than this.",
+)
+def command(specs: tuple[str, ...], fmt: str, quiet: bool, max_bytes: int) -> None:
+    """Check job specs against the API's documented rules.
+
+    Prints every problem, sorted by file and line, and exits 0 when every file
+    is valid (warnings allowed) or 2 when any is not. Unset ${VARS} are
+    warnings here; `plan` and `run` treat them as errors. Fast enough for a
+    pre-commit hook.
+    """
+    diagnostics = validate_files(list(specs), max_bytes=max_bytes)
+    if quiet:
+        diagnostics = [d for d in diagnostics if d.severity == ERROR]
+    out = render_json(diagnostics) if fmt == "json" else render_text(diagnostics)
+    sys.stdout.write(out)
+    errors = sum(d.is_error for d in diagnostics)
+    if fmt == "text" and not quiet:
+        warnings = len(diagnostics) - errors
+        bad = len({d.file for d in diagnostics if d.is_error})
+        state = f"{bad} invalid" if bad else "all valid"
+        click.echo(
+            f"{_count(len(specs), 'spec')} checked: {state} "
+            f"({_count(errors, 'error')}, {_count(warnings, 'warning')})",
+            err=True,
+        )
+    raise SystemExit(exitcodes.INVALID if errors else exitcodes.OK)

@@ -1,0 +1,315 @@
+"""The rules cerberus does not have, as rules of a cerberus Validator subclass.
+
+The schema (`specs/jobspec.yaml`) names these rules; each `_validate_<rule>`
+method's docstring is the cerberus schema of its constraint. Every rule reports
+through `_error`, so the diagnostics code sees one stream of cerberus errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+import string
+from functools import cache
+from urllib.parse import urlsplit
+
+from cerberus import TypeDefinition, Validator
+from cerberus.errors import ErrorDefinition
+
+from runner import api
+from runner.spec.names import job_name
+from runner.timestamps import TimestampError, parse_spec_datetime
+
+# Custom definitions carry (rule, message, item index or None) as their info.
+SPEC_ERROR = ErrorDefinition(0x50, None)
+SPEC_WARNING = ErrorDefinition(0x51, None)
+
+LAST_SUCCESS = "last_success"
+SECRET_KEYS = ("secret", "password", "token", "client_secret", "access_token")
+SECRET_HINT = (
+    "never write a secret in a spec; put it in an environment variable "
+    "and give the variable's NAME as secret_env"
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_PHONE_PUNCTUATION = str.maketrans("", "", "+-.() \t")
+_PATH_PARAMETERS = {"clientId", "segmentGroupName", "accessToken"}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in a duration (`500ms`, `5s`, `10m`, `2h`, or a number of seconds)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    m = _DURATION.match(value) if isinstance(value, str) else None
+    if not m:
+        raise ValueError(f"{value!r} is not a duration such as 500ms, 5s, 10m or 2h")
+    return float(m[1]) * _DURATION_UNITS[m[2]]
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@cache
+def _canonical(kind: str) -> dict[str, str]:
+    names = api.match_criteria() if kind == "match_criteria" else auth_scheme_names()
+    return {name.lower(): name for name in names}
+
+
+def auth_scheme_names() -> list[str]:
+    keyed = [name for name, info in api.auth_schemes().items() if info["keyed"]]
+    return [*keyed, "oauth2"]
+
+
+def value_problem(criteria: str, value: object) -> str | None:
+    """Why one Values entry cannot be a value of this MatchCriteria, or None."""
+    if criteria == "ProfileId":
+        if type(value) is int:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            return "each ProfileId value must be a non-empty string or an integer"
+        return None
+    if not isinstance(value, str) or not value.strip():
+        return f"each {criteria} value must be a non-empty string"
+    if criteria == "EmailAddress" and not _EMAIL.match(value):
+        return f"{value!r} does not look like an e-mail address"
+    if criteria == "PhoneNumber":
+        digits = value.translate(_PHONE_PUNCTUATION)
+        if not digits.isdigit() or not 7 <= len(digits) <= 15:
+            return (
+                f"{value!r} is not a phone number "
+                "(7 to 15 digits once + - . ( ) and spaces are removed)"
+            )
+    return None
+
+
+class SpecValidator(Validator):
+    """cerberus, plus the rules of the MyPreferences API and of segrun's format."""
+
+    types_mapping = dict(Validator.types_mapping)
+    # YAML's `yes` is a bool, and a bool is an int to Python: not to a spec.
+    types_mapping["integer"] = TypeDefinition("integer", (int,), (bool,))
+
+    @property
+    def now(self) -> dt.datetime | None:
+        """The time "in the future" is measured against; a config value, so
+        cerberus hands it down to the child validators of jobs."""
+        return self._config.get("now")
+
+    def _spec_error(self, field: str, rule: str, message: str, index: int | None = None) -> None:
+        self._error(field, SPEC_ERROR, rule, message, index)
+
+    def _spec_warning(self, field: str, rule: str, message: str, index: int | None = None) -> None:
+        self._error(field, SPEC_WARNING, rule, message, index)
+
+    # -- normalisation ---------------------------------------------------------
+    def _normalize_coerce_match_criteria(self, value):
+        return (
+            _canonical("match_criteria").get(value.lower(), value)
+            if isinstance(value, str)
+            else value
+        )
+
+    def _normalize_coerce_auth_scheme(self, value):
+        return (
+            _canonical("auth_scheme").get(value.lower(), value) if isinstance(value, str) else value
+        )
+
+    def _normalize_coerce_lower(self, value):
+        return value.lower() if isinstance(value, str) else value
+
+    def _normalize_coerce_upper(self, value):
+        return value.upper() if isinstance(value, str) else value
+
+    # -- rules -----------------------------------------------------------------
+    def _validate_match_rules(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if not constraint or not isinstance(value, str):
+            return
+        doc = self.document
+        if value == "AlternateId" and "match_type" not in doc:
+            self._spec_error(
+                "match_type", "required-when", "required when match_criteria is AlternateId"
+            )
+        if "values" not in doc and "values_file" not in doc:
+            self._spec_error(
+                "values", "required-when", f"give values or values_file: match_criteria is {value}"
+            )
+
+    def _validate_value_format(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        criteria = self.document.get("match_criteria")
+        if (
+            not constraint
+            or not isinstance(value, list)
+            or criteria not in _canonical("match_criteria").values()
+        ):
+            return
+        seen: dict = {}
+        for index, item in enumerate(value):
+            problem = value_problem(criteria, item)
+            if problem:
+                self._spec_error(field, "value-format", problem, index)
+                continue
+            key = str(item)
+            if key in seen:
+                self._spec_warning(
+                    field,
+                    "duplicate-value",
+                    f"duplicate value {key!r} (also item {seen[key]})",
+                    index,
+                )
+            else:
+                seen[key] = index
+
+    def _validate_last_datetime(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if not constraint or value is None or value == LAST_SUCCESS:
+            return
+        try:
+            parse_spec_datetime(value, self.now)
+        except TimestampError as e:
+            self._spec_error(field, "last-datetime", str(e))
+
+    def _validate_duration(self, constraint, field, value):
+        """{'type': 'string', 'allowed': ['positive', 'non_negative']}"""
+        try:
+            seconds = parse_duration(value)
+        except ValueError as e:
+            self._spec_error(field, "duration", str(e))
+            return
+        if constraint == "positive" and seconds <= 0:
+            self._spec_error(field, "duration", "must be longer than zero")
+
+    def _validate_base_url(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if not constraint or not isinstance(value, str):
+            return
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            self._spec_error(field, "url", f"{value!r} is not an http(s) URL")
+        elif parts.scheme != "https" and not is_loopback_host(parts.hostname):
+            self._spec_error(
+                field, "https", "must use https (plain http is allowed only for a loopback host)"
+            )
+
+    def _validate_auth_required(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        known = self.schema[field].get("allowed", ())
+        if constraint and value in known and value != "sandbox" and "auth" not in self.document:
+            self._spec_error("auth", "required-when", f"required when environment is {value}")
+
+    def _validate_auth_fields(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if not constraint or value not in auth_scheme_names():
+            return
+        doc = self.document
+        oauth_only = ("token_url", "client_id_env", "client_secret_env")
+        needed = ("user_id", *oauth_only) if value == "oauth2" else ("user_id", "secret_env")
+        for key in needed:
+            if key not in doc:
+                self._spec_error(key, "required-when", f"required when scheme is {value}")
+        if value != "oauth2":
+            for key in oauth_only:
+                if key in doc:
+                    self._spec_error(key, "not-applicable", "only applies when scheme is oauth2")
+        elif "secret_env" in doc:
+            self._spec_error(
+                "secret_env", "not-applicable", "oauth2 takes client_id_env and client_secret_env"
+            )
+
+    def _validate_literal_secret(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if constraint:
+            self._spec_error(field, "literal-secret", SECRET_HINT)
+
+    def _validate_no_literal_secrets(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if constraint and isinstance(value, dict):
+            for key, nested in value.items():
+                if isinstance(nested, dict):
+                    self._find_nested_secrets(field, nested, (key,))
+
+    def _find_nested_secrets(self, field, mapping: dict, trail: tuple) -> None:
+        for key, nested in mapping.items():
+            if key in SECRET_KEYS:
+                self._spec_error(field, "literal-secret", SECRET_HINT, (*trail, key))
+            elif isinstance(nested, dict):
+                self._find_nested_secrets(field, nested, (*trail, key))
+
+    def _validate_output_path(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if not constraint or not isinstance(value, str):
+            return
+        try:
+            names = {n for _, n, _, _ in string.Formatter().parse(value) if n is not None}
+        except ValueError as e:
+            self._spec_error(field, "output-path", f"bad placeholder: {e}")
+            return
+        if names - {"job"}:
+            self._spec_error(field, "output-path", "the only placeholder is {job}")
+        parts = value.replace("\\", "/").split("/")
+        if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value) or ".." in parts:
+            self._spec_error(
+                field, "output-path", "must be a relative path that stays inside the run directory"
+            )
+        elif any(ord(c) < 32 for c in value):
+            self._spec_error(field, "output-path", "must not contain control characters")
+
+    def _validate_path_template(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if not constraint or not isinstance(value, str):
+            return
+        try:
+            names = {n for _, n, _, _ in string.Formatter().parse(value) if n is not None}
+        except ValueError as e:
+            self._spec_error(field, "path-template", f"bad placeholder: {e}")
+            return
+        unknown = sorted(names - _PATH_PARAMETERS)
+        if unknown:
+            self._spec_error(
+                field,
+                "path-template",
+                f"unknown placeholder {{{unknown[0]}}}; "
+                f"known: {', '.join(sorted(_PATH_PARAMETERS))}",
+            )
+
+    def _validate_unique_job_names(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if not constraint or not isinstance(value, list):
+            return
+        seen: dict[str, int] = {}
+        for index, job in enumerate(value):
+            if not isinstance(job, dict):
+                continue
+            name = job_name(job)
+            if not name:
+                continue
+            if name in seen:
+                key = "name" if "name" in job else "segment_group"
+                how = "" if key == "name" else " (the slug of its segment_group; give it a name)"
+                self._spec_error(
+                    field,
+                    "unique-name",
+                    f"duplicate job name {name!r}{how}; jobs[{seen[name]}] has it too",
+                    (index, key),
+                )
+            else:
+                seen[name] = index
+
+    def _validate_not_defaultable(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if constraint:
+            self._spec_error(
+                field, "not-defaultable", f"{field} cannot have a default; give each job its own"
+            )
