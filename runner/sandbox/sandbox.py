@@ -93,7 +93,7 @@ class Sandbox:
         server = self.bind(host, port)._server
         assert server is not None
         self._thread = threading.Thread(
-            target=server.serve_forever, name="sandbox-http", daemon=True
+            target=server.serve_forever, args=(0.05,), name="sandbox-http", daemon=True
         )
         self._thread.start()
         return self

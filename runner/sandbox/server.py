@@ -31,6 +31,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "segrun-sandbox"
     server: SandboxHTTPServer
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def version_string(self) -> str:
         return self.server_version
 
@@ -58,13 +62,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if reply.body and "Content-Type" not in reply.headers:
             self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        if reply.transport == "truncate":
-            self.wfile.write(reply.body[: len(reply.body) // 2])
-            self.wfile.flush()
+        # Headers and body in one write: two small writes on a keep-alive
+        # connection meet Nagle and delayed ACKs, 40 ms a request.
+        truncate = reply.transport == "truncate"
+        self._headers_buffer.append(b"\r\n")
+        self._headers_buffer.append(reply.body[: len(reply.body) // 2] if truncate else reply.body)
+        self.flush_headers()
+        if truncate:
             self._hang_up()
-            return
-        self.wfile.write(reply.body)
 
     def _hang_up(self) -> None:
         self.close_connection = True
