@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
 REDACTED = "<redacted>"
+URL_REDACTED = quote(REDACTED, safe="")
 
 # Header values replaced whole: the scheme name alone says little and a
 # PNAUTHINFO3 credential names the user.
@@ -28,6 +29,8 @@ SECRET_FIELDS = ("access_token", "refresh_token", "client_secret", "id_token")
 # transcript; they are still covered by the header and field rules.
 MIN_SCAN_LENGTH = 6
 
+_FIELD_HINTS = ("_token", "client_secret")
+assert all(any(h in name for h in _FIELD_HINTS) for name in SECRET_FIELDS)
 _NAMES = "|".join(SECRET_FIELDS)
 # A value may run to the end of the text: a body cut at the cap can end inside
 # a token, and that half-token must not survive.
@@ -64,11 +67,11 @@ class Redactor:
         """How far a secret can straddle a cut: scan this much past a cap."""
         return len(self._forms[0]) if self._forms else 0
 
-    def scan(self, text: str) -> str:
+    def scan(self, text: str, marker: str = REDACTED) -> str:
         """Known secrets, in any registered spelling, replaced anywhere in `text`."""
         for form in self._forms:
             if form in text:  # the test is C-fast; replace only when needed
-                text = text.replace(form, REDACTED)
+                text = text.replace(form, marker)
         return text
 
     def header(self, name: str, value: str) -> str:
@@ -80,7 +83,9 @@ class Redactor:
         return [(name, self.header(name, value)) for name, value in items]
 
     def url(self, url: str) -> str:
-        return _FORM_FIELD.sub(rf"\1{REDACTED}", self.scan(url))
+        """The marker is percent-encoded here: `<` and `>` would make the URL
+        invalid, and HAR validators check that `request.url` is a URI."""
+        return _FORM_FIELD.sub(rf"\1{URL_REDACTED}", self.scan(url, URL_REDACTED))
 
     def body(self, text: str) -> str:
         """OAuth fields (JSON or form-encoded) and known secrets redacted.
@@ -89,8 +94,10 @@ class Redactor:
         at all, is redacted too, and a big body is not parsed twice.
         """
         text = self.scan(text)
+        # Two substring tests on a lowered copy cost far less than running the
+        # case-insensitive patterns over every 64 KiB export page.
         lowered = text.lower()
-        if any(name in lowered for name in SECRET_FIELDS):
+        if any(hint in lowered for hint in _FIELD_HINTS):
             text = _JSON_FIELD.sub(rf'\1"{REDACTED}"', text)
             text = _FORM_FIELD.sub(rf"\1{REDACTED}", text)
         return text

@@ -213,6 +213,9 @@ def har_validator() -> jsonschema.Draft6Validator:
         resources.append((schema["$id"].rstrip("#"), Resource.from_contents(schema, DRAFT6)))
     registry = Registry().with_resources(resources)
     root = json.loads((SCHEMAS / "har-schema" / "har.json").read_text())
+    # Without these the schema's `uri` and `date-time` formats go unchecked.
+    pytest.importorskip("rfc3986_validator")
+    pytest.importorskip("rfc3339_validator")
     return jsonschema.Draft6Validator(
         root, registry=registry, format_checker=jsonschema.Draft6Validator.FORMAT_CHECKER
     )

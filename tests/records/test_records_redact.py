@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from runner.records import REDACTED, Redactor, Transcript
+from runner.records.redact import URL_REDACTED
 
 from .conftest import SECRET, TOKEN, attempt
 
@@ -87,6 +88,7 @@ def test_planted_secrets_occur_in_neither_transcript(tmp_path, session, server):
     assert headers["Authorization"] == REDACTED
     assert headers["X-Debug"] == f"hmac={REDACTED}"
     assert {"name": "access_token", "value": REDACTED} in echo_entry["request"]["queryString"]
+    assert echo_entry["request"]["url"].endswith(f"?key={URL_REDACTED}&access_token={URL_REDACTED}")
     assert har["log"]["entries"][3]["_error"].startswith("ConnectionError")
 
 
@@ -141,7 +143,7 @@ def test_secrets_can_be_added_later_and_none_is_ignored():
     r.add("token-123456", None, "")
     assert r.scan("a token-123456 b") == f"a {REDACTED} b"
     assert r.url("http://h/p?t=token-123456&access_token=zz") == (
-        f"http://h/p?t={REDACTED}&access_token={REDACTED}"
+        f"http://h/p?t={URL_REDACTED}&access_token={URL_REDACTED}"
     )
 
 
