@@ -26,6 +26,7 @@ class Body:
     size: int
     shown: int  # bytes of the original body the text stands for
     mime_type: str
+    note: str | None = None  # why the body is not (all) there, if not the cap
 
     @property
     def truncated(self) -> bool:
@@ -71,7 +72,7 @@ def capture(
 ) -> Exchange:
     if started.tzinfo is None:
         started = started.replace(tzinfo=dt.timezone.utc)
-    request_headers = redactor.headers(request.headers.items())
+    request_headers = redactor.headers((_str(k), _str(v)) for k, v in request.headers.items())
     request_body = _request_body(redactor, body_cap, request.body, request.headers)
 
     failed = error is not None or response is None
@@ -85,16 +86,20 @@ def capture(
         raw = response.raw
         version = _HTTP_VERSIONS.get(getattr(raw, "version", 11), "HTTP/1.1")
         response_headers = redactor.headers(_raw_headers(response))
-        content = response.content or b""
-        response_body = _response_body(redactor, body_cap, content, response.headers)
-        wire_size = _wire_size(response, len(content))
+        content = _content(response)
+        if content is None:
+            response_body = _unread_body(response.headers)
+        else:
+            response_body = _response_body(redactor, body_cap, content, response.headers)
+            wire_size = _wire_size(response, len(content))
         if response.elapsed is not None:
             wait_s = min(response.elapsed.total_seconds(), elapsed_s)
 
     error_text = None
     if failed:
+        # urllib3's messages quote the URL, query string and all.
         error_text = (
-            redactor.scan(f"{type(error).__name__}: {error}")
+            redactor.body(f"{type(error).__name__}: {error}")
             if error is not None
             else "no response"
         )
@@ -119,6 +124,33 @@ def capture(
     )
 
 
+def _str(value: str | bytes) -> str:
+    # requests accepts bytes header names and values and sends them as latin-1.
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def _content(response: requests.Response) -> bytes | None:
+    """The body the caller read, or None if it streamed it elsewhere.
+
+    Never `response.content` on an unread stream: that would read the whole
+    body here, behind the caller's back.
+    """
+    if response._content is False:  # requests' marker for "not read yet"
+        return None
+    return response._content or b""
+
+
+def _unread_body(headers) -> Body:
+    length = headers.get("Content-Length", "")
+    return Body(
+        text="",
+        size=int(length) if length.isdigit() else 0,
+        shown=0,
+        mime_type=headers.get("Content-Type", "") or "",
+        note="body streamed by the caller, not recorded",
+    )
+
+
 def _raw_headers(response: requests.Response) -> list[tuple[str, str]]:
     # urllib3's headers keep repeated fields (Set-Cookie) apart; requests' merge them.
     raw_headers = getattr(response.raw, "headers", None)
@@ -136,7 +168,7 @@ def _request_body(redactor: Redactor, cap: int, body: object, headers) -> Body |
     elif isinstance(body, (bytes, bytearray)):
         data = bytes(body)
     else:  # a file or generator: reading it here would consume the upload
-        return Body(text="<streamed body not recorded>", size=-1, shown=-1, mime_type=mime)
+        return Body(text="", size=0, shown=0, mime_type=mime, note="streamed body, not recorded")
     # Request bodies are small and carry secrets (client_secret): redact all of it.
     text = redactor.body(data.decode("utf-8", errors="replace"))
     shown = len(data)

@@ -92,7 +92,7 @@ def entry(x: Exchange) -> dict:
     }
     if x.request_body is not None:
         request["postData"] = {"mimeType": x.request_body.mime_type, "text": x.request_body.text}
-        if x.request_body.truncated:
+        if x.request_body.truncated or x.request_body.note:
             request["postData"]["comment"] = _cut_note(x.request_body)
     content: dict = {"size": 0, "mimeType": "", "text": ""}
     if x.response_body is not None:
@@ -101,7 +101,7 @@ def entry(x: Exchange) -> dict:
             "mimeType": x.response_body.mime_type,
             "text": x.response_body.text,
         }
-        if x.response_body.truncated:
+        if x.response_body.truncated or x.response_body.note:
             content["comment"] = _cut_note(x.response_body)
     record: dict = {
         "startedDateTime": x.started.isoformat(timespec="milliseconds"),
@@ -134,6 +134,8 @@ def _headers(items: list[tuple[str, str]]) -> list[dict]:
 
 
 def _cut_note(body: Body) -> str:
+    if body.note:
+        return body.note
     return f"truncated by segrun: first {body.shown} of {body.size} bytes kept"
 
 

@@ -74,8 +74,9 @@ def _request(x: Exchange) -> bytes:
         if name.lower() != "host":
             out += p + f"{name}: {value}\r\n".encode()
     out += p + b"\r\n"
-    if x.request_body is not None and x.request_body.text:
-        out += p + x.request_body.text.encode("utf-8", "replace") + b"\r\n"
+    if x.request_body is not None:
+        if x.request_body.text:
+            out += p + x.request_body.text.encode("utf-8", "replace") + b"\r\n"
         out += _cut_line(p, x.request_body)
     out += b"\r\n"
     return bytes(out)
@@ -89,12 +90,14 @@ def _response(x: Exchange) -> bytes:
     out += p + b"\r\n"
     if x.response_body is not None:
         out += x.response_body.text.encode("utf-8", "replace")
-        if x.response_body.truncated:
+        if x.response_body.truncated or x.response_body.note:
             out += b"\r\n" + _cut_line(p, x.response_body)
     return bytes(out)
 
 
 def _cut_line(prefix: bytes, body: Body) -> bytes:
+    if body.note:
+        return prefix + f"[{body.note}]\r\n".encode()
     if not body.truncated:
         return b""
     return prefix + f"[truncated: first {body.shown} of {body.size} bytes shown]\r\n".encode()

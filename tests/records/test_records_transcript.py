@@ -267,7 +267,44 @@ def test_record_is_cheap_next_to_parsing_the_page(tmp_path, session, server):
 def test_streamed_request_body_is_not_consumed(send, transcript, server):
     send("POST", f"{server}/echo", data=iter([b"abc"]))
     entry = load(transcript.har_path)["log"]["entries"][0]
-    assert entry["request"]["postData"]["text"] == "<streamed body not recorded>"
+    assert entry["request"]["postData"]["text"] == ""
+    assert entry["request"]["postData"]["comment"] == "streamed body, not recorded"
+
+
+def test_streamed_response_is_not_read_behind_the_callers_back(tmp_path, session, server):
+    response = session.get(f"{server}/page", params={"n": "5"}, stream=True)
+    started = dt.datetime.now(dt.timezone.utc)
+    with Transcript(tmp_path, Redactor()) as t:
+        t.record(
+            response.request,
+            response,
+            started=started,
+            elapsed_s=0.1,
+            job="j",
+            call="retrieve",
+            attempt=1,
+        )
+    assert response._content is False  # still unread: the caller streams it
+    content = load(t.har_path)["log"]["entries"][0]["response"]["content"]
+    assert content["text"] == "" and content["size"] == int(response.headers["Content-Length"])
+    assert "not recorded" in content["comment"]
+    assert len(response.json()["UserProfilePreferences"]) == 5
+    assert "> [body streamed by the caller, not recorded]" in t.text_path.read_text()
+
+
+def test_bytes_header_values_are_recorded_and_redacted(tmp_path, session, server):
+    redactor = Redactor(["bytes-secret"])
+    with Transcript(tmp_path, redactor) as t:
+        attempt(
+            session,
+            t,
+            "GET",
+            f"{server}/status",
+            headers={"X-Key": b"bytes-secret", "Authorization": b"Basic abc"},
+        )
+    headers = load(t.har_path)["log"]["entries"][0]["request"]["headers"]
+    assert {"name": "X-Key", "value": "<redacted>"} in headers
+    assert {"name": "Authorization", "value": "<redacted>"} in headers
 
 
 def test_naive_started_is_taken_as_utc(tmp_path, session, server):
