@@ -10,6 +10,7 @@ files. Nothing here knows what a job spec means.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -39,6 +40,10 @@ _ALLOWED_TAGS = {
     "tag:yaml.org,2002:seq",
 }
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_INT = "tag:yaml.org,2002:int"
+# Plain decimal integers; YAML 1.1's 0o, 0x, 0b, 1_000 and 1:30 forms (and a
+# leading 0, which is octal there) go through PyYAML's own constructor.
+_DECIMAL = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
 _MERGE = "tag:yaml.org,2002:merge"
 
 
@@ -357,6 +362,8 @@ class _Composer:
             return value
         if tag not in _ALLOWED_TAGS:
             return value
+        if tag == _INT and _DECIMAL.match(value):
+            return int(value)  # the common case, without building a node
         node = ScalarNode(tag, value, event.start_mark, event.end_mark)
         try:
             return self._constructor.construct_object(node)
