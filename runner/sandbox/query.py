@@ -98,6 +98,8 @@ def _last_datetime(value: object) -> int | None:
         return to_ms(effective(parse_wire(value)))  # type: ignore[arg-type]
     except TimestampError as e:
         raise BodyError(str(e)) from None
+    except OverflowError:  # rounding .999 of 9999-12-31T23:59:59 up
+        raise BodyError("LastDateTime is out of range") from None
 
 
 def _criteria(value: object) -> str | None:

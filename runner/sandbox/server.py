@@ -65,8 +65,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         # Headers and body in one write: two small writes on a keep-alive
         # connection meet Nagle and delayed ACKs, 40 ms a request.
         truncate = reply.transport == "truncate"
+        body = b"" if self.command == "HEAD" else reply.body
         self._headers_buffer.append(b"\r\n")
-        self._headers_buffer.append(reply.body[: len(reply.body) // 2] if truncate else reply.body)
+        self._headers_buffer.append(body[: len(body) // 2] if truncate else body)
         self.flush_headers()
         if truncate:
             self._hang_up()
@@ -79,4 +80,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # Every method reaches the router, so TRACE or PROPFIND get the JSON 405.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)

@@ -17,6 +17,7 @@ from runner.sandbox.query import BodyError, parse_body
 from runner.sandbox.replies import ApiError, Reply, json_reply
 
 _TRUE, _FALSE = ("true", "1"), ("false", "0")
+MAX_OFFSET = 2**31 - 1  # DECISION: a 32-bit position, as a .NET service would take
 
 
 class ExportService:
@@ -92,8 +93,8 @@ class ExportService:
         offset = _integer(params, "offset", facts["first_offset"])
         if not 1 <= limit <= facts["max_limit"]:
             raise ApiError(400, f"limit must be between 1 and {facts['max_limit']}, not {limit}")
-        if offset < facts["first_offset"]:
-            raise ApiError(400, f"offset is a 1-based record position, not {offset}")
+        if not facts["first_offset"] <= offset <= MAX_OFFSET:
+            raise ApiError(400, f"offset is a 1-based record position up to {MAX_OFFSET}")
         keep_alive = _boolean(params, "keepAlive")
         body = export.page(self.profiles, offset, limit, keep_alive, self.clock(), self._pages)
         return Reply(200, body, {"Content-Type": "application/json; charset=utf-8"})
@@ -129,7 +130,7 @@ def _integer(params: dict[str, list[str]], name: str, default: int) -> int:
     if not values:
         return default
     text = values[-1].strip()
-    if not text.lstrip("-").isdigit() or len(text) > 12:
+    if not text.lstrip("-").isascii() or not text.lstrip("-").isdigit() or len(text) > 100:
         raise ApiError(400, f"{name} must be a whole number, not {values[-1]!r}")
     return int(text)
 
