@@ -1,0 +1,91 @@
+"""`segrun plan` (and `segrun run --dry-run`): the exact requests, nothing sent.
+
+The executor runs each job with a transport that keeps the first request instead
+of sending it, so the plan is what a run would send, not a re-implementation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from runner import api
+from runner.client import ApiClient, DryRunAdapter
+from runner.execute import JobRunner
+from runner.loading import load_for_run, select_jobs
+from runner.plan import PlannedJob
+from runner.records.redact import Redactor
+from runner.target import SANDBOX_PLACEHOLDER_URL, open_target
+
+
+def plan_jobs(
+    spec_path: str, only: tuple[str, ...] = (), environ=None
+) -> tuple[object, list[PlannedJob]]:
+    environ = os.environ if environ is None else environ
+    spec = load_for_run(spec_path, environ)
+    jobs = select_jobs(spec, only)
+    with open_target(spec, environ, Redactor(), dry_run=True) as target:
+        client = ApiClient(
+            base_url=target.base_url,
+            client_id=spec.client_id,
+            endpoints=api.endpoints(spec.endpoints),
+            auth=target.auth,
+            adapter=DryRunAdapter(),
+        )
+        runner = JobRunner(spec, client, exports_dir=None)
+        planned = [runner.run_job(job) for job in jobs]
+    assert all(isinstance(p, PlannedJob) for p in planned)
+    return spec, planned
+
+
+def render_text(spec, planned: list[PlannedJob]) -> str:
+    jobs = f"{len(planned)} job{'s' * (len(planned) != 1)}"
+    lines = [f"plan for {spec.path}: {jobs}, in order; nothing is sent"]
+    if spec.environment == "sandbox" and not spec.base_url:
+        lines.append(
+            "(environment sandbox: the embedded sandbox listens on a free port chosen at run "
+            f"time; {SANDBOX_PLACEHOLDER_URL} stands for it)"
+        )
+    for number, job in enumerate(planned, 1):
+        lines += [
+            "",
+            f"job {number} of {len(planned)}: {job.name} (segment group {job.segment_group!r})",
+        ]
+        effective = job.effective_last_datetime or "none: every profile of the segment group"
+        lines.append(f"  effective LastDateTime: {effective}")
+        lines += [f"  note: {note}" for note in job.notes]
+        for request in job.requests:
+            lines.append(f"  {request['method']} {request['url']}")
+            lines += [f"  {name}: {value}" for name, value in request["headers"].items()]
+            if request["body"] is not None:
+                lines += ["", f"  {request['body']}"]
+        lines.append("  then:")
+        lines += [f"    {step}" for step in job.then]
+    return "\n".join(lines) + "\n"
+
+
+def render_json(planned: list[PlannedJob]) -> str:
+    return json.dumps({"jobs": [p.to_json() for p in planned]}, indent=2, ensure_ascii=False) + "\n"
+
+
+@click.command("plan")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--only", multiple=True, metavar="NAME", help="Plan only this job (repeatable).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def command(spec: str, only: tuple[str, ...], fmt: str) -> None:
+    """Show exactly which requests a run would send, in order, and send nothing.
+
+    For each job: the Initiate request as it would go out (method, URL with
+    percent-encoded path parameters, headers with Authorization redacted, the
+    JSON body byte for byte), the Status / Retrieve / Commit calls after it, and
+    the effective LastDateTime the server applies after its millisecond
+    rounding. Opens no connection. Exits 2 on anything a run would fail on
+    before sending: an invalid spec, an unset ${VAR}, an unreadable
+    values_file, a missing secret.
+    """
+    loaded, planned = plan_jobs(spec, only)
+    click.echo(render_json(planned) if fmt == "json" else render_text(loaded, planned), nl=False)

@@ -1,0 +1,43 @@
+"""Loading a spec for `plan` and `run`: strictly, and failing before any send."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+from runner import exitcodes
+from runner.diagnostics import render_text
+from runner.errors import SegrunError
+from runner.spec.check import check_file
+from runner.spec.model import Job, Spec
+
+
+class SpecInvalid(SegrunError):
+    exit_code = exitcodes.INVALID
+
+
+def load_for_run(path: str, environ: Mapping[str, str] | None = None) -> Spec:
+    """The valid spec, or its diagnostics on stderr and SpecInvalid (exit 2).
+    Unset ${VARS} are errors here: a run must not send half-substituted values."""
+    environ = os.environ if environ is None else environ
+    result = check_file(path, environ=environ, unset_is_error=True)
+    if not result.ok:
+        sys.stderr.write(render_text(d for d in result.diagnostics if d.is_error))
+        errors = sum(d.is_error for d in result.diagnostics)
+        raise SpecInvalid(
+            f"{path} is invalid ({errors} error{'s' * (errors != 1)}); nothing was sent"
+        )
+    return result.spec
+
+
+def select_jobs(spec: Spec, only: tuple[str, ...]) -> list[Job]:
+    if not only:
+        return list(spec.jobs)
+    names = {job.name for job in spec.jobs}
+    unknown = [name for name in only if name not in names]
+    if unknown:
+        raise SegrunError(
+            f"--only {unknown[0]!r}: no such job in {spec.path} (jobs: {', '.join(sorted(names))})"
+        )
+    return [job for job in spec.jobs if job.name in only]

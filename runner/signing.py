@@ -1,0 +1,111 @@
+"""How each request proves who sends it: PNAUTHINFO3 or OAuth 2.0 bearer tokens.
+
+Both are requests auth objects, applied at every attempt, so a retried request
+carries a fresh issued timestamp (PNAUTHINFO3 requests expire 15 minutes after
+they are issued) or a fresh token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+
+import requests
+
+from runner import auth
+from runner.records.redact import Redactor
+
+Clock = Callable[[], dt.datetime]
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class PnAuthInfo3(requests.auth.AuthBase):
+    def __init__(
+        self, scheme: str, client_id: str, user_id: str, secret: str, clock: Clock = _utc_now
+    ):
+        self.scheme = scheme
+        self.client_id = client_id
+        self.user_id = user_id
+        self._secret = secret
+        self._clock = clock
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = auth.authorization(
+            self.scheme, self.client_id, self.user_id, self._secret, self._clock()
+        )
+        return request
+
+    def __repr__(self) -> str:  # never the secret, even in a debugger or a log
+        return f"PnAuthInfo3({self.scheme}, user_id={self.user_id!r})"
+
+
+class OAuth2ClientCredentials(requests.auth.AuthBase):
+    """Client-credentials grant; the token is cached until shortly before it expires.
+
+    The token endpoint is not published (API-NOTES), so it is always the spec's
+    `auth.token_url`. The scope is `<ClientId>/<UserId>` as documented.
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str,
+        fetch: Callable[..., requests.Response],
+        redactor: Redactor,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.token_url = token_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self.scope = scope
+        self._fetch = fetch
+        self._redactor = redactor
+        self._monotonic = monotonic
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None or self._monotonic() >= self._expires_at:
+                self._refresh()
+            assert self._token is not None
+            return self._token
+
+    def _refresh(self) -> None:
+        response = self._fetch(
+            self.token_url,
+            data={"grant_type": "client_credentials", "scope": self.scope},
+            auth=(self._client_id, self._client_secret),
+        )
+        body = response.json()
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise RuntimeError("the OAuth token endpoint answered without an access_token")
+        self._redactor.add(token)
+        lifetime = body.get("expires_in")
+        lifetime = float(lifetime) if isinstance(lifetime, (int, float)) else 300.0
+        self._token = token
+        self._expires_at = self._monotonic() + max(0.0, lifetime - 30)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token()}"
+        return request
+
+    def __repr__(self) -> str:
+        return f"OAuth2ClientCredentials(token_url={self.token_url!r})"
+
+
+class Unsigned(requests.auth.AuthBase):
+    """For the dry run of an OAuth spec: nothing may be fetched, so no token."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = "Bearer <token fetched at run time>"
+        return request
