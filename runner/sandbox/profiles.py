@@ -91,9 +91,13 @@ _TOPICS = ("Offers", "News", "Events", "Surveys")
 _CT_TABLE = tuple(
     CUSTOMER_TYPES[0 if b < 150 else 1 if b < 180 else 2 if b < 235 else 3] for b in range(256)
 )
-_EMAIL_MASK = tuple(0 if b < 26 else 1 if b < 154 else 2 if b < 192 else 3 for b in range(256))
-_PHONE_MASK = tuple(0 if b < 51 else (b % 7) + 1 for b in range(256))
-_ALT_MASK = tuple(0 if b < 64 else 1 if b < 128 else 2 if b < 179 else 3 for b in range(256))
+_EMAIL_MASK = tuple(0 if b < 26 else 1 if b < 170 else 2 if b < 218 else 3 for b in range(256))
+_PHONE_MASK = tuple(  # none, Mobile, Home, Mobile+Home, Work, then any mix
+    0 if b < 51 else 1 if b < 153 else 2 if b < 192 else 3 if b < 230 else 4 if b < 243 else
+    (b % 7) + 1
+    for b in range(256)
+)
+_ALT_MASK = tuple(0 if b < 90 else 1 if b < 166 else 2 if b < 230 else 3 for b in range(256))
 ACTIVE_BELOW = 218  # ~85% of profiles are active
 
 
@@ -114,11 +118,9 @@ _ALT_TEXT = (
     '{{"AlternateId":"CRM{pid}","AlternateIdType":"CRMId"}}',
 )
 _TAILS = tuple(
-    f'],"Consents":[{{"ConsentType":"Email","Status":"{_CONSENT_STATES[t & 3]}"}},'
-    f'{{"ConsentType":"Sms","Status":"{_CONSENT_STATES[(t >> 2) & 3]}"}}],'
-    f'"ProfilePreferences":[{{"PreferenceName":"Frequency",'
-    f'"PreferenceValue":"{_FREQUENCIES[(t >> 4) % 5]}"}},'
-    f'{{"PreferenceName":"Topic","PreferenceValue":"{_TOPICS[(t >> 7) & 3]}"}}]}}'
+    f'],"Consents":[{{"ConsentType":"Email","Status":"{_CONSENT_STATES[t & 3]}"}}],'
+    f'"ProfilePreferences":[{{"PreferenceName":"{_TOPICS[(t >> 7) & 3]}",'
+    f'"PreferenceValue":"{_FREQUENCIES[(t >> 4) % 5]}"}}]}}'
     for t in range(512)
 )
 _PID_WIDTH = len(str(PROFILE_ID_BASE))
