@@ -15,6 +15,7 @@ from collections.abc import Callable
 import requests
 
 from runner import auth
+from runner.client import CallFailed
 from runner.records.redact import Redactor
 
 Clock = Callable[[], dt.datetime]
@@ -71,6 +72,8 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
+        #: set by the run, so the token exchange is in the transcript like any call
+        self.transcript = None
 
     def token(self) -> str:
         with self._lock:
@@ -80,15 +83,36 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
             return self._token
 
     def _refresh(self) -> None:
-        response = self._fetch(
-            self.token_url,
-            data={"grant_type": "client_credentials", "scope": self.scope},
-            auth=(self._client_id, self._client_secret),
-        )
-        body = response.json()
+        started = _utc_now()
+        t0 = time.perf_counter()
+        try:
+            response = self._fetch(
+                self.token_url,
+                data={"grant_type": "client_credentials", "scope": self.scope},
+                auth=(self._client_id, self._client_secret),
+            )
+        except requests.RequestException as e:
+            raise CallFailed(
+                "oauth-token", f"oauth-token: the token endpoint failed: {e}"
+            ) from None
+        if self.transcript is not None:
+            self.transcript.record(
+                response.request,
+                response,
+                started=started,
+                elapsed_s=time.perf_counter() - t0,
+                call="oauth-token",
+                attempt=1,
+            )
+        if response.status_code != 200:
+            raise CallFailed("oauth-token", f"oauth-token answered HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
-            raise RuntimeError("the OAuth token endpoint answered without an access_token")
+            raise CallFailed("oauth-token", "oauth-token: the answer holds no access_token")
         self._redactor.add(token)
         lifetime = body.get("expires_in")
         lifetime = float(lifetime) if isinstance(lifetime, (int, float)) else 300.0

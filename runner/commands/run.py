@@ -75,6 +75,8 @@ def run_spec(
         report_path = run_dir / "report.json"
         observer = verbose_observer(redactor) if options.verbose and not options.quiet else None
         with Transcript(run_dir, redactor, options.body_cap) as transcript:
+            if hasattr(target.auth, "transcript"):
+                target.auth.transcript = transcript  # the OAuth token exchange
             client = ApiClient(
                 base_url=target.base_url,
                 client_id=spec.client_id,
