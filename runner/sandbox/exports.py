@@ -8,6 +8,7 @@ the touched ModifiedDates: an export is a snapshot, later touches do not move it
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 
@@ -39,7 +40,7 @@ class Export:
     ready_at: float
     expires_at: float
     faults: ExportFaults
-    touched: dict[int, int]  # the snapshot this export sees
+    touched: Mapping[int, int]  # the snapshot this export sees (never changed in place)
     selection: Selection | None = None
     row_count: int | None = None
     byte_count: int | None = None
@@ -47,6 +48,7 @@ class Export:
     kept_alive: bool = False
     finished: str | None = None  # RETRIEVED or EXPIRED once the token is done
     kept_files: bool | None = None
+    crashed: bool = False  # the background computation failed: the export ends Error
     _delivered: list[list[int]] = field(default_factory=list)  # merged [start, stop)
     _prefetch: tuple[int, int, Future] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -64,14 +66,14 @@ class Export:
             return PROCESSING
         if self.failed:
             return FAILED
-        if self.faults.error:
+        if self.faults.error or self.crashed:
             return ERROR
         if self.faults.expire_after is not None and self.retrieves >= self.faults.expire_after:
             return self._finish(EXPIRED)
         return COMPLETE
 
     def _ends_early(self) -> bool:
-        return self.failed or self.faults.error
+        return self.failed or self.faults.error or self.crashed
 
     def _finish(self, status: str) -> str:
         """Done for good: the result index goes, only the counts stay."""
@@ -83,7 +85,11 @@ class Export:
     def compute(self, profiles: Profiles) -> None:
         if self._ends_early():
             return
-        selection = select(profiles, self.group.criteria, self.query, self.touched)
+        try:
+            selection = select(profiles, self.group.criteria, self.query, self.touched)
+        except Exception:  # a sandbox bug must not leave an export Processing forever
+            self.crashed = True
+            raise
         self.row_count, self.byte_count = len(selection.index), selection.byte_count
         self.selection = selection
 
@@ -174,7 +180,7 @@ class Export:
 
 
 def page_text(
-    profiles: Profiles, selection: Selection, touched: dict[int, int], offset: int, limit: int
+    profiles: Profiles, selection: Selection, touched: Mapping[int, int], offset: int, limit: int
 ) -> bytes:
     """One Retrieve answer, built as text around the records' own JSON."""
     total = len(selection.index)

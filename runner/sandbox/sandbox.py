@@ -61,16 +61,18 @@ class Sandbox:
     ) -> None:
         self.data = data if isinstance(data, SandboxData) else load_data(data)
         self.clock = clock
-        self.profiles = Profiles(seed, profiles, anchor_ms or _anchor_ms(clock))
+        anchor = _anchor_ms(clock) if anchor_ms is None else anchor_ms
+        self.profiles = Profiles(seed, profiles, anchor)
         self.counters = Counters()
         plan = FaultPlan.parse(faults) if isinstance(faults, str) else faults
         self.faults = Faults(plan, self.counters)
         self.rate_limit = RateLimit(rate_limit) if rate_limit else None
         self._touched: dict[int, int] = {}
+        self._touch_lock = threading.Lock()
         self.service = ExportService(
             self.data,
             self.profiles,
-            self._touched,
+            lambda: self._touched,
             self.faults,
             clock,
             processing_seconds,
@@ -215,7 +217,9 @@ class Sandbox:
         moment = when or dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc)
         ms = int(moment.timestamp() * 1000)
         indexes = [self._index(pid) for pid in profile_ids]
-        self._touched.update(dict.fromkeys(indexes, ms))
+        # Replaced, not updated: exports hold the old dict as their snapshot.
+        with self._touch_lock:
+            self._touched = {**self._touched, **dict.fromkeys(indexes, ms)}
         return format_ms(ms)
 
     def _index(self, profile_id: str) -> int:
@@ -230,7 +234,7 @@ class Sandbox:
         """The brute-force oracle: what an export initiated now must return."""
         group = self.data.segment_groups[segment_group]
         return oracle.expected_records(
-            self.profiles, group, body or {}, user_id, dict(self._touched)
+            self.profiles, group, body or {}, user_id, self._touched
         )
 
     def record(self, profile_id: str) -> dict:

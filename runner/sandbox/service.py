@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
@@ -25,7 +25,7 @@ class ExportService:
         self,
         data: SandboxData,
         profiles: Profiles,
-        touched: dict[int, int],
+        touched: Callable[[], Mapping[int, int]],
         faults: Faults,
         clock: Callable[[], float],
         processing_seconds: float,
@@ -73,7 +73,7 @@ class ExportService:
                 ready_at=now + self.processing_seconds,
                 expires_at=now + self.token_lifetime_seconds,
                 faults=self.faults.export_faults(),
-                touched=dict(self.touched),
+                touched=self.touched(),  # replaced, never mutated: a free snapshot
             )
             self.exports[token] = export
         threading.Thread(
