@@ -28,6 +28,8 @@ def load_for_run(path: str, environ: Mapping[str, str] | None = None) -> Spec:
         raise SpecInvalid(
             f"{path} is invalid ({errors} error{'s' * (errors != 1)}); nothing was sent"
         )
+    if result.spec is None:
+        raise SpecInvalid(f"{path} is a sandbox data file (segrun sandbox --data), not a job spec")
     return result.spec
 
 

@@ -31,9 +31,15 @@ class ExportWriter:
         final_path.parent.mkdir(parents=True, exist_ok=True)
         self._file: BinaryIO = open(self.part_path, "ab" if append else "wb")  # noqa: SIM115
         self.records = 0
+        # Hashed as written, so a million-record export is not read back to hash it;
+        # a resumed file was partly written by another process: hashed at the end.
+        self._digest = None if append else hashlib.sha256()
 
     def write_page(self, records: list) -> None:
-        self._file.write(b"".join(map(_dump, records)))
+        data = b"".join(map(_dump, records))
+        self._file.write(data)
+        if self._digest is not None:
+            self._digest.update(data)
         self.records += len(records)
 
     def flush(self, durable: bool = False) -> int:
@@ -51,7 +57,8 @@ class ExportWriter:
         self._file.close()
         if self.fmt == "csv":
             _spool_to_csv(self.part_path)
-        digest = _sha256(self.part_path)
+            self._digest = None
+        digest = self._digest.hexdigest() if self._digest else _sha256(self.part_path)
         os.replace(self.part_path, self.final_path)
         return digest
 

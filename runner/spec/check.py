@@ -55,6 +55,9 @@ def check_file(
         result.diagnostics.append(Diagnostic(name, e.line, e.column, "", e.message, ERROR, e.rule))
         return result
     root = document.root
+    if is_sandbox_data(root):
+        result.diagnostics.extend(_check_sandbox_data(name, root))
+        return result
 
     for unset in envsubst.substitute(root, environ):
         result.diagnostics.append(
@@ -83,6 +86,24 @@ def check_file(
             result.spec = build_spec(Path(name), validator.document, values)
     result.diagnostics = sorted(set(result.diagnostics), key=_order)
     return result
+
+
+def is_sandbox_data(root: SpecMap) -> bool:
+    """A sandbox data file (`segrun sandbox --data`) rather than a job spec: the
+    examples hold one, and pre-commit hands `validate` every YAML file."""
+    return "segment_groups" in root and "jobs" not in root and "version" not in root
+
+
+def _check_sandbox_data(name: str, root: SpecMap) -> list[Diagnostic]:
+    from runner.sandbox.datafile import SandboxDataError, parse_data
+
+    try:
+        parse_data(root, name)
+    except SandboxDataError as e:
+        message = str(e).removeprefix(f"{name}: ")
+        mark = root.mark
+        return [Diagnostic(name, mark.line, mark.column, "", message, ERROR, "sandbox-data")]
+    return []
 
 
 def _order(d: Diagnostic) -> tuple:

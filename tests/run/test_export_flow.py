@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 
 import pytest
 import requests
 from run_helpers import job, read_jsonl, run, write_spec
 
-from runner.client import ApiClient, CallStats, RetryPolicy
 from runner.api import endpoints
+from runner.client import ApiClient, CallStats, RetryPolicy
 from runner.records.report import RunReport
 from runner.sandbox import DEMO, Sandbox, running_sandbox
 from runner.signing import PnAuthInfo3
@@ -31,6 +32,8 @@ def test_jsonl_holds_exactly_the_sandbox_ground_truth(sandbox, tmp_path):
     assert result.records == result.row_count == 300
     assert result.attempts >= 1 + 1 + 9 + 1  # initiate, status, 9 pages of 37, commit
     assert not list((tmp_path / "run" / "exports").glob("*.part"))
+    data = (tmp_path / "run" / "exports" / "all.jsonl").read_bytes()
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_csv_flattens_and_json_encodes_lists(sandbox, tmp_path):
@@ -46,6 +49,8 @@ def test_csv_flattens_and_json_encodes_lists(sandbox, tmp_path):
     assert [r["ProfileId"] for r in rows] == [e["ProfileId"] for e in expected]
     assert json.loads(rows[0]["Emails"]) == expected[0]["Emails"]
     assert rows[0]["IsActive"] == "true"
+    data = (tmp_path / "run" / "exports" / "vip.csv").read_bytes()
+    assert RunReport.load(tmp_path / "run" / "report.json").jobs[0].sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_match_on_alternate_ids_from_a_csv_file(sandbox, tmp_path):
