@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 from runner.api import CALLS
 from runner.sandbox.counters import Counters
+from runner.sandbox.lies import LIES
 from runner.sandbox.profiles import _mix
 
 REQUEST_FAULTS = ("429", "503", "drop", "truncate", "slow")
 EXPORT_FAULTS = ("expire", "error")
-SCRIPT_ANSWERS = (*REQUEST_FAULTS, "ok")
+SCRIPT_ANSWERS = (*REQUEST_FAULTS, *LIES, "ok")
 
 
 class FaultSyntaxError(ValueError):
@@ -128,7 +129,9 @@ class Faults:
 
     def script(self, call: str, answers: list[str]) -> None:
         """The next requests to `call` get exactly these answers, in order:
-        one of 429, 503, drop, truncate, slow, or ok (answer normally)."""
+        one of 429, 503, drop, truncate, slow, ok (answer normally), or a lie
+        (see `lies.py`: 400, notjson, wrongshape, badcount, badoffset, badtoken,
+        miscount)."""
         if call not in CALLS:
             raise ValueError(f"unknown call {call!r}; calls: {', '.join(CALLS)}")
         bad = [a for a in answers if a not in SCRIPT_ANSWERS]

@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from runner.sandbox import oracle
+from runner.sandbox import lies, oracle
 from runner.sandbox.authcheck import authenticate
 from runner.sandbox.counters import Counters
 from runner.sandbox.datafile import SandboxData, load_data
 from runner.sandbox.demo import DEMO
 from runner.sandbox.faults import FaultPlan, Faults
+from runner.sandbox.lies import LIES
 from runner.sandbox.profiles import PROFILE_ID_BASE, Profiles, format_ms
 from runner.sandbox.ratelimit import RateLimit
 from runner.sandbox.replies import ApiError, Reply, json_reply
@@ -178,6 +179,8 @@ class Sandbox:
             reply = e.reply()
         if fault == "truncate":
             reply.transport = "truncate"
+        elif fault in LIES:
+            reply = lies.tell(fault, reply)
         return reply
 
     def _call(self, call: str, params: dict, query: str, body: bytes, user_id: str) -> Reply:
