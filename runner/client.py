@@ -47,6 +47,10 @@ class CallFailed(Exception):
         self.status = status
 
 
+class Interrupted(Exception):
+    """A stop was requested (SIGINT/SIGTERM) while waiting."""
+
+
 class NotSent(Exception):
     """Raised by the dry-run transport in place of sending."""
 

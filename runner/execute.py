@@ -8,6 +8,8 @@ The executor knows the `Spec` model and the client, nothing of YAML.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,8 +17,9 @@ from pathlib import Path
 
 import requests
 
-from runner import api
-from runner.client import ApiClient, CallFailed, CallStats, NotSent, RetryPolicy
+from runner import api, timestamps
+from runner.checkpoint import Checkpoint, Checkpoints
+from runner.client import ApiClient, CallFailed, CallStats, Interrupted, NotSent, RetryPolicy
 from runner.outputs import ExportWriter
 from runner.plan import (
     COMMIT_QUERY,
@@ -27,6 +30,7 @@ from runner.plan import (
 )
 from runner.records.report import JobResult
 from runner.spec.model import Job, Spec
+from runner.state import StateFile, last_datetime_for, watermark_key
 
 UTC = dt.timezone.utc
 
@@ -35,15 +39,23 @@ class ResponseProblem(Exception):
     """A 2xx answer that is not what the documentation says it is."""
 
 
-@dataclass
 class StopFlag:
-    """Set by a signal handler; checked between pages and between jobs."""
+    """Set by a signal handler; checked between pages and between jobs, and it
+    wakes every wait (poll intervals, back-off) at once."""
 
-    requested: bool = False
+    def __init__(self) -> None:
+        self._event = threading.Event()
 
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
 
-class Interrupted(Exception):
-    pass
+    def request(self) -> None:
+        self._event.set()
+
+    def sleep(self, seconds: float) -> None:
+        if self._event.wait(seconds):
+            raise Interrupted()
 
 
 @dataclass
@@ -68,34 +80,54 @@ class JobRunner:
     exports_dir: Path | None  # None in a dry run
     progress: Progress = field(default_factory=Progress)
     stop: StopFlag = field(default_factory=StopFlag)
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] | None = None  # default: the stop flag's waking sleep
     monotonic: Callable[[], float] = time.monotonic
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)
+    #: where retrieving jobs keep their checkpoints (None: no resume, e.g. a dry run)
+    checkpoints: Checkpoints | None = None
+    #: watermarks of `last_success` jobs (read in a dry run, written after success)
+    state: StateFile | None = None
+
+    def __post_init__(self) -> None:
+        if self.sleep is None:
+            self.sleep = self.stop.sleep
 
     # -- one job ----------------------------------------------------------------
-    def run_job(self, job: Job) -> JobResult | PlannedJob:
+    def run_job(self, job: Job, resume: Checkpoint | None = None) -> JobResult | PlannedJob:
         started = self.monotonic()
         stats = CallStats()
         result = JobResult(job.name, job.segment_group, "failed")
         policy = RetryPolicy(job.retry_attempts, job.retry_backoff, job.retry_max_backoff)
-        last, notes = self._last_datetime(job)
-        result.notes.extend(notes)
         writer: ExportWriter | None = None
+        last, notes = self._last_datetime(job, resume)
+        result.notes.extend(notes)
         self.progress.start(job)
         try:
-            token = self._initiate(job, policy, stats, last)
-            result.access_token = token
-            status = self._wait_until_complete(job, policy, stats, token)
-            result.row_count = status["RowCount"]
+            checkpoint, status, writer = self._resume(job, policy, stats, resume, result.notes)
+            if checkpoint is None:
+                initiated_at = self.clock()
+                token = self._initiate(job, policy, stats, last)
+                checkpoint = Checkpoint(
+                    job.name,
+                    token,
+                    last and timestamps.to_wire(last),
+                    timestamps.to_wire(initiated_at),
+                )
+                self._save(checkpoint)
+                status = self._wait_until_complete(job, policy, stats, token)
+                writer = ExportWriter(self._output_path(job), job.output_format)
+            result.access_token = checkpoint.access_token
+            result.row_count = checkpoint.row_count = status["RowCount"]
             self.progress.total(job, result.row_count)
-            writer = ExportWriter(self._output_path(job), job.output_format)
-            total = self._retrieve_all(job, policy, stats, token, writer)
-            self._call(job, policy, stats, "commit", token, query=COMMIT_QUERY)
+            self.progress.advance(job, writer.records)
+            total = self._retrieve_all(job, policy, stats, checkpoint, writer)
+            self._call(job, policy, stats, "commit", checkpoint.access_token, query=COMMIT_QUERY)
             self._reconcile(writer.records, result.row_count, total)
             result.output = str(writer.final_path.relative_to(self.exports_dir.resolve().parent))
             result.sha256 = writer.commit()
             result.records = writer.records
             result.status = "succeeded"
+            self._succeeded(job, checkpoint)
         except NotSent as sent:
             return self._planned(job, last, sent.request, notes)
         except Interrupted:
@@ -120,10 +152,63 @@ class JobRunner:
         self.progress.finish(job, result)
         return result
 
-    def _last_datetime(self, job: Job) -> tuple[dt.datetime | None, list[str]]:
-        if job.incremental:
+    def _last_datetime(
+        self, job: Job, resume: Checkpoint | None
+    ) -> tuple[dt.datetime | None, list[str]]:
+        if resume is not None:  # the same parameters as the interrupted run
+            sent = resume.last_datetime
+            return (timestamps.parse_wire(sent) if sent else None), []
+        if not job.incremental:
+            return job.last_datetime, []
+        mark = self.state.watermark(watermark_key(self.spec, job)) if self.state else None
+        if mark is None:
             return None, ["last_success: no stored watermark, so a full export"]
-        return job.last_datetime, []
+        sent = last_datetime_for(mark)
+        return sent, [
+            f"last_success: watermark {timestamps.to_wire(mark)} (the last successful run's "
+            f"Initiate), sent as {timestamps.to_wire(sent)}"
+        ]
+
+    def _resume(self, job, policy, stats, checkpoint: Checkpoint | None, notes: list[str]):
+        """Continue from a checkpoint while its token is still good: the same
+        export, from its last durable page. Otherwise (None, None, None)."""
+        if checkpoint is None:
+            return None, None, None
+        try:
+            status = self._wait_until_complete(job, policy, stats, checkpoint.access_token)
+        except CallFailed as e:
+            notes.append(
+                f"resume: token {checkpoint.access_token} is no longer usable ({e}); "
+                "re-initiated with the same parameters"
+            )
+            return None, None, None
+        path = self._output_path(job)
+        part = path.with_name(path.name + ".part")
+        if not part.exists() or part.stat().st_size < checkpoint.part_bytes:
+            notes.append("resume: the partial export is missing; re-initiated")
+            return None, None, None
+        with open(part, "r+b") as f:  # drop whatever was written after the last checkpoint
+            f.truncate(checkpoint.part_bytes)
+            os.fsync(f.fileno())
+        writer = ExportWriter(path, job.output_format, append=True)
+        writer.records = checkpoint.records
+        notes.append(
+            f"resumed token {checkpoint.access_token} at offset {checkpoint.next_offset} "
+            f"({checkpoint.records} records already on disk)"
+        )
+        return checkpoint, status, writer
+
+    def _save(self, checkpoint: Checkpoint) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.save(checkpoint)
+
+    def _succeeded(self, job: Job, checkpoint: Checkpoint) -> None:
+        """Only now, with the export in place, committed and reconciled."""
+        if self.state is not None and job.incremental:
+            moment = timestamps.parse_wire(checkpoint.initiated_at)
+            self.state.store(watermark_key(self.spec, job), job, moment)
+        if self.checkpoints is not None:
+            self.checkpoints.clear(job.name)
 
     def _output_path(self, job: Job) -> Path:
         assert self.exports_dir is not None
@@ -167,30 +252,36 @@ class JobRunner:
                 return body
             if known[status]["done"]:
                 raise CallFailed("status", f"the export ended with status {status}")
-            if self.stop.requested:
-                raise Interrupted()
             if self.monotonic() + job.poll_interval > deadline:
                 raise CallFailed(
                     "status", f"still {status} after the poll timeout of {job.poll_timeout:g}s"
                 )
             self.sleep(job.poll_interval)
 
-    def _retrieve_all(self, job, policy, stats, token, writer: ExportWriter) -> int:
-        offset = api.facts()["retrieve"]["first_offset"]
+    def _retrieve_all(
+        self, job, policy, stats, checkpoint: Checkpoint, writer: ExportWriter
+    ) -> int:
+        offset = checkpoint.next_offset
+        durable = self.checkpoints is not None
         while True:
+            query = retrieve_query(offset, job.page_size)
             response = self._call(
-                job, policy, stats, "retrieve", token, query=retrieve_query(offset, job.page_size)
+                job, policy, stats, "retrieve", checkpoint.access_token, query=query
             )
             page = _retrieve_page(response, offset, job.page_size)
             records = page["UserProfilePreferences"]
             writer.write_page(records)
-            writer.flush()
+            offset += len(records)
+            # The page is on disk before the checkpoint says so: a crash between
+            # the two re-fetches a page, never skips one.
+            checkpoint.part_bytes = writer.flush(durable=durable)
+            checkpoint.records, checkpoint.next_offset = writer.records, offset
+            self._save(checkpoint)
             self.progress.advance(job, len(records))
             if not page["HasMore"]:
                 return page["TotalResults"]
             if not records:
                 raise ResponseProblem(f"Retrieve: an empty page at offset {offset} says HasMore")
-            offset += len(records)
             if self.stop.requested:
                 raise Interrupted()
 

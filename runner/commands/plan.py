@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import click
 
@@ -17,11 +18,12 @@ from runner.execute import JobRunner
 from runner.loading import load_for_run, select_jobs
 from runner.plan import PlannedJob
 from runner.records.redact import Redactor
+from runner.state import StateFile, default_path
 from runner.target import SANDBOX_PLACEHOLDER_URL, open_target
 
 
 def plan_jobs(
-    spec_path: str, only: tuple[str, ...] = (), environ=None
+    spec_path: str, only: tuple[str, ...] = (), environ=None, state: Path | None = None
 ) -> tuple[object, list[PlannedJob]]:
     environ = os.environ if environ is None else environ
     spec = load_for_run(spec_path, environ)
@@ -34,7 +36,8 @@ def plan_jobs(
             auth=target.auth,
             adapter=DryRunAdapter(),
         )
-        runner = JobRunner(spec, client, exports_dir=None)
+        state_file = StateFile(state or default_path(spec.path))
+        runner = JobRunner(spec, client, exports_dir=None, state=state_file)
         planned = [runner.run_job(job) for job in jobs]
     assert all(isinstance(p, PlannedJob) for p in planned)
     return spec, planned
@@ -76,7 +79,12 @@ def render_json(planned: list[PlannedJob]) -> str:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def command(spec: str, only: tuple[str, ...], fmt: str) -> None:
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Watermark file of last_success jobs [default: .segrun/state.json beside SPEC].",
+)
+def command(spec: str, only: tuple[str, ...], fmt: str, state: Path | None) -> None:
     """Show exactly which requests a run would send, in order, and send nothing.
 
     For each job: the Initiate request as it would go out (method, URL with
@@ -87,5 +95,5 @@ def command(spec: str, only: tuple[str, ...], fmt: str) -> None:
     before sending: an invalid spec, an unset ${VAR}, an unreadable
     values_file, a missing secret.
     """
-    loaded, planned = plan_jobs(spec, only)
+    loaded, planned = plan_jobs(spec, only, state=state)
     click.echo(render_json(planned) if fmt == "json" else render_text(loaded, planned), nl=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -13,15 +14,18 @@ from pathlib import Path
 import click
 
 from runner import api, exitcodes
+from runner.checkpoint import Checkpoints
 from runner.client import ApiClient
-from runner.execute import JobRunner, StopFlag
+from runner.errors import SegrunError
+from runner.execute import JobRunner, Progress, StopFlag
 from runner.loading import load_for_run, select_jobs
 from runner.records.junit import write_junit
 from runner.records.redact import Redactor
 from runner.records.report import JobResult, RunReport
 from runner.records.transcript import DEFAULT_BODY_CAP, Transcript
 from runner.spec.model import Spec
-from runner.target import open_target
+from runner.state import StateFile, default_path, hold_lock
+from runner.target import is_loopback_url, open_target
 from runner.terminal import TerminalProgress, summary, verbose_observer
 
 UTC = dt.timezone.utc
@@ -44,6 +48,10 @@ class RunOptions:
     verbose: bool = False
     body_cap: int = DEFAULT_BODY_CAP
     sandbox: Mapping[str, object] = field(default_factory=dict)
+    resume: Path | None = None
+    state: Path | None = None
+    insecure: bool = False
+    progress: Progress | None = None  # None: a progress bar when stderr is a terminal
 
 
 @dataclass
@@ -61,47 +69,106 @@ def run_spec(
     stop: StopFlag | None = None,
 ) -> RunOutcome:
     """Run the jobs in order; every job ends succeeded, failed, skipped or interrupted,
-    and report.json is rewritten after each, so a crash leaves a readable report."""
+    and report.json is rewritten after each, so a crash leaves a readable report.
+    With `options.resume`, jobs that succeeded are kept and the others continue
+    from their checkpoints."""
     environ = os.environ if environ is None else environ
     stop = stop or StopFlag()
     spec = load_for_run(spec_path, environ)
-    selected = {job.name for job in select_jobs(spec, options.only)}
+    jobs = select_jobs(spec, options.only)
+    selected = {job.name for job in jobs}
     started = dt.datetime.now(UTC)
-    run_dir = options.out or default_run_dir(spec, started)
+    previous = _previous_report(options.resume, spec) if options.resume else None
+    run_dir = options.resume or options.out or default_run_dir(spec, started)
+    state = StateFile(options.state or default_path(spec.path))
     redactor = Redactor()
-    with open_target(spec, environ, redactor, sandbox_options=options.sandbox) as target:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        report = RunReport("succeeded", _iso(started), None, str(spec.path))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as held:
+        held.enter_context(hold_lock(run_dir / ".lock", f"segrun run {spec.path}"))
+        if any(job.incremental for job in jobs):
+            held.enter_context(state.locked(f"segrun run {spec.path}"))
+        target = held.enter_context(
+            open_target(spec, environ, redactor, sandbox_options=options.sandbox)
+        )
+        verify = _tls_verification(target.base_url, options.insecure)
+        report = RunReport(
+            "succeeded", previous.started if previous else _iso(started), None, str(spec.path)
+        )
         report_path = run_dir / "report.json"
         observer = verbose_observer(redactor) if options.verbose and not options.quiet else None
-        with Transcript(run_dir, redactor, options.body_cap) as transcript:
-            if hasattr(target.auth, "transcript"):
-                target.auth.transcript = transcript  # the OAuth token exchange
-            client = ApiClient(
-                base_url=target.base_url,
-                client_id=spec.client_id,
-                endpoints=api.endpoints(spec.endpoints),
-                auth=target.auth,
-                transcript=transcript,
-                observer=observer,
-            )
-            progress = TerminalProgress(enabled=None if not options.quiet else False)
-            runner = JobRunner(spec, client, run_dir / "exports", progress=progress, stop=stop)
+        transcript = held.enter_context(
+            Transcript(run_dir, redactor, options.body_cap, resume=previous is not None)
+        )
+        if hasattr(target.auth, "transcript"):
+            target.auth.transcript = transcript  # the OAuth token exchange
+        client = ApiClient(
+            base_url=target.base_url,
+            client_id=spec.client_id,
+            endpoints=api.endpoints(spec.endpoints),
+            auth=target.auth,
+            transcript=transcript,
+            verify=verify,
+            sleep=stop.sleep,
+            observer=observer,
+        )
+        held.callback(client.close)
+        progress = options.progress or TerminalProgress(enabled=False if options.quiet else None)
+        checkpoints = Checkpoints(run_dir)
+        runner = JobRunner(
+            spec,
+            client,
+            run_dir / "exports",
+            progress=progress,
+            stop=stop,
+            checkpoints=checkpoints,
+            state=state,
+        )
+        earlier = {j.name: j for j in previous.jobs} if previous else {}
+        report.write(report_path)
+        for job in spec.jobs:
+            result = _skip_reason(job, selected, report, options, stop)
+            if result is None and earlier.get(job.name) and earlier[job.name].status == "succeeded":
+                result = earlier[job.name]  # done in an earlier attempt at this run
+            if result is None:
+                resume = checkpoints.load(job.name) if previous else None
+                result = runner.run_job(job, resume)
+                if not verify:
+                    result.notes.append("TLS verification was OFF (--insecure-skip-tls-verify)")
+            report.jobs.append(result)
             report.write(report_path)
-            try:
-                for job in spec.jobs:
-                    result = _skip_reason(job, selected, report, options, stop)
-                    if result is None:
-                        result = runner.run_job(job)
-                    report.jobs.append(result)
-                    report.write(report_path)
-            finally:
-                client.close()
         report.finished = _iso(dt.datetime.now(UTC))
         report.status = _run_status(report)
         report.write(report_path)
         write_junit(run_dir / "junit.xml", report)
         return RunOutcome(report, run_dir, target.sandbox)
+
+
+def _previous_report(run_dir: Path, spec: Spec) -> RunReport:
+    path = run_dir / "report.json"
+    try:
+        previous = RunReport.load(path)
+    except FileNotFoundError:
+        raise SegrunError(
+            f"--resume {run_dir}: no report.json there; is it a segrun run directory?"
+        ) from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise SegrunError(f"--resume {run_dir}: cannot read report.json: {e}") from None
+    if Path(previous.spec).resolve() != spec.path.resolve():
+        raise SegrunError(f"--resume {run_dir}: that run is of {previous.spec}, not {spec.path}")
+    return previous
+
+
+def _tls_verification(base_url: str, insecure: bool) -> bool:
+    """TLS is verified unless the user says otherwise, loudly, for a remote host."""
+    if not insecure:
+        return True
+    if not is_loopback_url(base_url):
+        print(
+            f"segrun: WARNING: TLS verification is OFF for {base_url}: anyone on the network path "
+            "can read and change this export. Never use --insecure-skip-tls-verify in production.",
+            file=sys.stderr,
+        )
+    return False
 
 
 def _skip_reason(job, selected, report: RunReport, options: RunOptions, stop: StopFlag):
@@ -132,7 +199,7 @@ def _install_signal_handlers(stop: StopFlag) -> None:
     def handle(signum, frame):
         if stop.requested:
             raise KeyboardInterrupt
-        stop.requested = True
+        stop.request()
         print(
             "\nsegrun: stopping after the page in hand (Ctrl-C again to stop at once)",
             file=sys.stderr,
@@ -168,8 +235,24 @@ def _fault_plan(text: str | None):
     default="text",
     help="With --dry-run: the plan's format.",
 )
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Continue an interrupted or crashed run in this run directory.",
+)
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Watermark file of last_success jobs [default: .segrun/state.json beside SPEC].",
+)
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this job (repeatable).")
 @click.option("--fail-fast", is_flag=True, help="Skip the remaining jobs after one fails.")
+@click.option(
+    "--insecure-skip-tls-verify",
+    "insecure",
+    is_flag=True,
+    help="Do not verify TLS certificates (warned about loudly; never in production).",
+)
 @click.option(
     "-q", "--quiet", is_flag=True, help="No progress and no summary; the exit code says it all."
 )
@@ -202,8 +285,11 @@ def command(
     out,
     dry_run,
     fmt,
+    resume,
+    state,
     only,
     fail_fast,
+    insecure,
     quiet,
     verbose,
     body_cap,
@@ -219,11 +305,17 @@ def command(
     TotalResults. The run directory receives exports/, transcript.har,
     transcript.txt, report.json and junit.xml. A failing job does not stop the
     ones after it unless --fail-fast.
+
+    Ctrl-C (or SIGTERM) stops after the page in hand is written, marks the job
+    interrupted and exits 130; a second Ctrl-C stops at once. `--resume DIR`
+    then skips the jobs that succeeded and continues the others from their last
+    durable page (or re-initiates them with the same parameters when their
+    token has expired).
     """
     if dry_run:
         from runner.commands.plan import plan_jobs, render_json, render_text
 
-        loaded, planned = plan_jobs(spec, only)
+        loaded, planned = plan_jobs(spec, only, state=state)
         click.echo(
             render_json(planned) if fmt == "json" else render_text(loaded, planned), nl=False
         )
@@ -237,7 +329,11 @@ def command(
         )
         if v is not None
     }
-    options = RunOptions(out, only, fail_fast, quiet, verbose, body_cap, sandbox)
+    if resume and out:
+        raise click.UsageError("--resume continues a run in its own directory; drop --out")
+    options = RunOptions(
+        out, only, fail_fast, quiet, verbose, body_cap, sandbox, resume, state, insecure
+    )
     stop = StopFlag()
     _install_signal_handlers(stop)
     outcome = run_spec(spec, options, stop=stop)

@@ -1,7 +1,7 @@
 """A local simulator of the MyPreferences segment-group export API.
 
-    with running_sandbox(profiles=1000, seed=7) as sb:
-        requests.post(sb.base_url + "Async/SanchezAssociates/Export/Segment/All%20Profiles", ...)
+with running_sandbox(profiles=1000, seed=7) as sb:
+    requests.post(sb.base_url + "Async/SanchezAssociates/Export/Segment/All%20Profiles", ...)
 """
 
 from runner.sandbox.datafile import SandboxData, SandboxDataError, SegmentGroup, load_data

@@ -193,5 +193,3 @@ def page_text(
         f'{{"Count":{count},"HasMore":{has_more},"Limit":{limit},"Offset":{offset},'
         f'"TotalResults":{total},"UserProfilePreferences":[{records}]}}'
     ).encode()
-
-

@@ -93,8 +93,17 @@ _CT_TABLE = tuple(
 )
 _EMAIL_MASK = tuple(0 if b < 26 else 1 if b < 170 else 2 if b < 218 else 3 for b in range(256))
 _PHONE_MASK = tuple(  # none, Mobile, Home, Mobile+Home, Work, then any mix
-    0 if b < 51 else 1 if b < 153 else 2 if b < 192 else 3 if b < 230 else 4 if b < 243 else
-    (b % 7) + 1
+    0
+    if b < 51
+    else 1
+    if b < 153
+    else 2
+    if b < 192
+    else 3
+    if b < 230
+    else 4
+    if b < 243
+    else (b % 7) + 1
     for b in range(256)
 )
 _ALT_MASK = tuple(0 if b < 90 else 1 if b < 166 else 2 if b < 230 else 3 for b in range(256))

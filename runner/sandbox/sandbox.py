@@ -236,9 +236,7 @@ class Sandbox:
     ) -> list[dict]:
         """The brute-force oracle: what an export initiated now must return."""
         group = self.data.segment_groups[segment_group]
-        return oracle.expected_records(
-            self.profiles, group, body or {}, user_id, self._touched
-        )
+        return oracle.expected_records(self.profiles, group, body or {}, user_id, self._touched)
 
     def record(self, profile_id: str) -> dict:
         return self.profiles.record(self._index(profile_id), self._touched)
