@@ -97,7 +97,7 @@ def run_spec(
         report_path = run_dir / "report.json"
         observer = verbose_observer(redactor) if options.verbose and not options.quiet else None
         transcript = held.enter_context(
-            Transcript(run_dir, redactor, options.body_cap, resume=previous is not None)
+            Transcript(run_dir, redactor, options.body_cap, resume=options.resume is not None)
         )
         if hasattr(target.auth, "transcript"):
             target.auth.transcript = transcript  # the OAuth token exchange
@@ -130,7 +130,7 @@ def run_spec(
             if result is None and earlier.get(job.name) and earlier[job.name].status == "succeeded":
                 result = earlier[job.name]  # done in an earlier attempt at this run
             if result is None:
-                resume = checkpoints.load(job.name) if previous else None
+                resume = checkpoints.load(job.name) if options.resume else None
                 result = runner.run_job(job, resume)
                 if not verify:
                     result.notes.append("TLS verification was OFF (--insecure-skip-tls-verify)")
@@ -143,14 +143,19 @@ def run_spec(
         return RunOutcome(report, run_dir, target.sandbox)
 
 
-def _previous_report(run_dir: Path, spec: Spec) -> RunReport:
+def _previous_report(run_dir: Path, spec: Spec) -> RunReport | None:
+    """The report to extend; None when the run died before writing its first
+    report (nothing was done yet), so it starts afresh in the same directory."""
     path = run_dir / "report.json"
     try:
         previous = RunReport.load(path)
     except FileNotFoundError:
-        raise SegrunError(
-            f"--resume {run_dir}: no report.json there; is it a segrun run directory?"
-        ) from None
+        early = {".lock", "transcript.har", "transcript.txt"}
+        if any(p.name not in early for p in run_dir.iterdir()):
+            raise SegrunError(
+                f"--resume {run_dir}: no report.json there; is it a segrun run directory?"
+            ) from None
+        return None
     except (ValueError, KeyError, TypeError) as e:
         raise SegrunError(f"--resume {run_dir}: cannot read report.json: {e}") from None
     if Path(previous.spec).resolve() != spec.path.resolve():
