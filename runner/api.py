@@ -36,6 +36,11 @@ def environment_url(name: str) -> str:
     return facts()["environments"][name]
 
 
+def placeholders(template: str) -> list[str]:
+    """The `{name}` fields of a template, in order; ValueError when malformed."""
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+
+
 @dataclass(frozen=True)
 class Endpoint:
     call: str
@@ -43,7 +48,7 @@ class Endpoint:
     path: str
 
     def placeholders(self) -> list[str]:
-        return [name for _, name, _, _ in string.Formatter().parse(self.path) if name]
+        return placeholders(self.path)
 
     def render(self, **params: object) -> str:
         """The path with every parameter percent-encoded, `/` included, so a

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
-import string
 from functools import cache
 from urllib.parse import urlsplit
 
@@ -247,14 +246,19 @@ class SpecValidator(Validator):
             elif isinstance(nested, dict):
                 self._find_nested_secrets(field, nested, (*trail, key))
 
+    def _placeholders(self, field: str, value: str, rule: str) -> set[str] | None:
+        try:
+            return set(api.placeholders(value))
+        except ValueError as e:
+            self._spec_error(field, rule, f"bad placeholder: {e}")
+            return None
+
     def _validate_output_path(self, constraint, field, value):
         """{'type': 'boolean'}"""
         if not constraint or not isinstance(value, str):
             return
-        try:
-            names = {n for _, n, _, _ in string.Formatter().parse(value) if n is not None}
-        except ValueError as e:
-            self._spec_error(field, "output-path", f"bad placeholder: {e}")
+        names = self._placeholders(field, value, "output-path")
+        if names is None:
             return
         if names - {"job"}:
             self._spec_error(field, "output-path", "the only placeholder is {job}")
@@ -270,10 +274,8 @@ class SpecValidator(Validator):
         """{'type': 'boolean'}"""
         if not constraint or not isinstance(value, str):
             return
-        try:
-            names = {n for _, n, _, _ in string.Formatter().parse(value) if n is not None}
-        except ValueError as e:
-            self._spec_error(field, "path-template", f"bad placeholder: {e}")
+        names = self._placeholders(field, value, "path-template")
+        if names is None:
             return
         unknown = sorted(names - _PATH_PARAMETERS)
         if unknown:

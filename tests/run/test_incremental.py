@@ -127,3 +127,30 @@ def test_hostile_names_never_leave_the_run_directory(sandbox, tmp_path, segrun):
     every = [p.resolve() for p in tmp_path.rglob("*")]
     assert all(p.is_relative_to(tmp_path.resolve()) for p in every)
     assert not list(tmp_path.parent.glob("escape*"))
+
+
+def test_plan_says_when_there_is_no_watermark(sandbox, tmp_path, segrun):
+    spec = write_spec(tmp_path, sandbox.base_url, JOBS)
+    out = segrun("plan", str(spec)).stdout
+    assert out.count("note: last_success: no stored watermark, so a full export") == 2
+    assert "effective LastDateTime: none" in out
+
+
+def test_resume_from_a_committed_export_meets_status_retrieved(sandbox, tmp_path):
+    """The Retrieved status path: a checkpoint whose export was already committed
+    (the crash came after Commit) is not reused: the job re-initiates."""
+    from runner.checkpoint import Checkpoint, Checkpoints
+
+    spec = write_spec(tmp_path, sandbox.base_url, "- name: vip\n  segment_group: VIP Customers\n")
+    first = run(spec, tmp_path, out=tmp_path / "run")
+    token = first.report.jobs[0].access_token
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    report["jobs"][0]["status"] = "interrupted"  # as if killed before the report said otherwise
+    (tmp_path / "run" / "report.json").write_text(json.dumps(report))
+    Checkpoints(tmp_path / "run").save(Checkpoint("vip", token, None, "2026-11-22T00:00:00.000Z"))
+    resumed = run(spec, tmp_path, out=None, resume=tmp_path / "run")
+    result = resumed.report.jobs[0]
+    assert result.status == "succeeded"
+    assert result.access_token != token
+    assert any("the export ended with status Retrieved" in n and "re-initiated" in n for n in result.notes)
+    assert read_jsonl(tmp_path / "run" / "exports" / "vip.jsonl") == sandbox.expected_records("VIP Customers")
