@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 
 from runner import api, timestamps
-from runner.checkpoint import Checkpoint, Checkpoints
+from runner.checkpoint import Checkpoint, Checkpoints, Durability
 from runner.client import ApiClient, CallFailed, CallStats, Interrupted, NotSent, RetryPolicy
 from runner.outputs import ExportWriter
 from runner.plan import (
@@ -91,6 +91,7 @@ class JobRunner:
     def __post_init__(self) -> None:
         if self.sleep is None:
             self.sleep = self.stop.sleep
+        self._durability: Durability | None = None
 
     # -- one job ----------------------------------------------------------------
     def run_job(self, job: Job, resume: Checkpoint | None = None) -> JobResult | PlannedJob:
@@ -99,6 +100,7 @@ class JobRunner:
         result = JobResult(job.name, job.segment_group, "failed")
         policy = RetryPolicy(job.retry_attempts, job.retry_backoff, job.retry_max_backoff)
         writer: ExportWriter | None = None
+        self._durability = Durability(self.checkpoints) if self.checkpoints else None
         last, notes = self._last_datetime(job, resume)
         result.notes.extend(notes)
         self.progress.start(job)
@@ -121,6 +123,7 @@ class JobRunner:
             self.progress.total(job, result.row_count)
             self.progress.advance(job, writer.records)
             total = self._retrieve_all(job, policy, stats, checkpoint, writer)
+            self._drain()
             self._call(job, policy, stats, "commit", checkpoint.access_token, query=COMMIT_QUERY)
             self._reconcile(writer.records, result.row_count, total)
             result.output = str(writer.final_path.relative_to(self.exports_dir.resolve().parent))
@@ -136,6 +139,7 @@ class JobRunner:
         except (CallFailed, ResponseProblem) as e:
             result.error = str(e)
         finally:
+            self._close_durability()  # before the part file is closed under it
             if writer is not None and result.status != "succeeded":
                 result.records = writer.records
                 writer.abandon()
@@ -202,6 +206,21 @@ class JobRunner:
         if self.checkpoints is not None:
             self.checkpoints.save(checkpoint)
 
+    def _drain(self) -> None:
+        if self._durability is not None:
+            self._durability.drain()
+
+    def _close_durability(self) -> None:
+        """The page in hand is checkpointed even when the job stops or fails."""
+        durability, self._durability = self._durability, None
+        if durability is not None:
+            try:
+                durability.drain()
+            except OSError:
+                pass  # the job is already failing; the last good checkpoint stands
+            finally:
+                durability.close()
+
     def _succeeded(self, job: Job, checkpoint: Checkpoint) -> None:
         """Only now, with the export in place, committed and reconciled."""
         if self.state is not None and job.incremental:
@@ -262,7 +281,6 @@ class JobRunner:
         self, job, policy, stats, checkpoint: Checkpoint, writer: ExportWriter
     ) -> int:
         offset = checkpoint.next_offset
-        durable = self.checkpoints is not None
         while True:
             query = retrieve_query(offset, job.page_size)
             response = self._call(
@@ -272,11 +290,12 @@ class JobRunner:
             records = page["UserProfilePreferences"]
             writer.write_page(records)
             offset += len(records)
-            # The page is on disk before the checkpoint says so: a crash between
-            # the two re-fetches a page, never skips one.
-            checkpoint.part_bytes = writer.flush(durable=durable)
+            # The checkpoint names a page only once it is durable (the durability
+            # thread fsyncs, then saves): a crash re-fetches pages, never skips one.
+            checkpoint.part_bytes = writer.flush()
             checkpoint.records, checkpoint.next_offset = writer.records, offset
-            self._save(checkpoint)
+            if self._durability is not None:
+                self._durability.submit(writer.fileno(), checkpoint)
             self.progress.advance(job, len(records))
             if not page["HasMore"]:
                 return page["TotalResults"]
