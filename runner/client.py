@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import requests
+import urllib3
 from requests.adapters import BaseAdapter
 from requests_toolbelt.sessions import BaseUrlSession
 from requests_toolbelt.utils.user_agent import user_agent
@@ -203,7 +204,7 @@ class ApiClient:
             wait = None
             if error is not None:
                 reason = _describe(error)
-                if call == "initiate" and not isinstance(error, requests.exceptions.ConnectTimeout):
+                if call == "initiate" and not _never_sent(error):
                     stats.ambiguous_initiates += 1
             elif response.status_code == 429 or response.status_code >= 500:
                 reason = f"HTTP {response.status_code}: {api_message(response)}"
@@ -253,6 +254,14 @@ class ApiClient:
             if self._observer is not None:
                 self._observer(job, call, attempt, prepared, response, error, elapsed)
         return response, error
+
+
+def _never_sent(error: BaseException) -> bool:
+    """True when the request cannot have reached the server (no connection was made)."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def _describe(error: BaseException) -> str:

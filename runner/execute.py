@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 
 from runner import api, timestamps
-from runner.checkpoint import Checkpoint, Checkpoints, Durability
+from runner.checkpoint import Checkpoint, Checkpoints
 from runner.client import ApiClient, CallFailed, CallStats, Interrupted, NotSent, RetryPolicy
 from runner.outputs import ExportWriter
 from runner.plan import (
@@ -33,6 +33,8 @@ from runner.spec.model import Job, Spec
 from runner.state import StateFile, last_datetime_for, watermark_key
 
 UTC = dt.timezone.utc
+#: seconds between durable checkpoints while retrieving (see _retrieve_all)
+CHECKPOINT_EVERY = 0.25
 
 
 class ResponseProblem(Exception):
@@ -91,7 +93,6 @@ class JobRunner:
     def __post_init__(self) -> None:
         if self.sleep is None:
             self.sleep = self.stop.sleep
-        self._durability: Durability | None = None
 
     # -- one job ----------------------------------------------------------------
     def run_job(self, job: Job, resume: Checkpoint | None = None) -> JobResult | PlannedJob:
@@ -100,7 +101,6 @@ class JobRunner:
         result = JobResult(job.name, job.segment_group, "failed")
         policy = RetryPolicy(job.retry_attempts, job.retry_backoff, job.retry_max_backoff)
         writer: ExportWriter | None = None
-        self._durability = Durability(self.checkpoints) if self.checkpoints else None
         last, notes = self._last_datetime(job, resume)
         result.notes.extend(notes)
         self.progress.start(job)
@@ -123,7 +123,6 @@ class JobRunner:
             self.progress.total(job, result.row_count)
             self.progress.advance(job, writer.records)
             total = self._retrieve_all(job, policy, stats, checkpoint, writer)
-            self._drain()
             self._call(job, policy, stats, "commit", checkpoint.access_token, query=COMMIT_QUERY)
             self._reconcile(writer.records, result.row_count, total)
             result.output = str(writer.final_path.relative_to(self.exports_dir.resolve().parent))
@@ -139,8 +138,8 @@ class JobRunner:
         except (CallFailed, ResponseProblem) as e:
             result.error = str(e)
         finally:
-            self._close_durability()  # before the part file is closed under it
             if writer is not None and result.status != "succeeded":
+                self._make_durable(writer, checkpoint)  # the page in hand, for --resume
                 result.records = writer.records
                 writer.abandon()
                 if writer.records:
@@ -206,20 +205,11 @@ class JobRunner:
         if self.checkpoints is not None:
             self.checkpoints.save(checkpoint)
 
-    def _drain(self) -> None:
-        if self._durability is not None:
-            self._durability.drain()
-
-    def _close_durability(self) -> None:
-        """The page in hand is checkpointed even when the job stops or fails."""
-        durability, self._durability = self._durability, None
-        if durability is not None:
-            try:
-                durability.drain()
-            except OSError:
-                pass  # the job is already failing; the last good checkpoint stands
-            finally:
-                durability.close()
+    def _make_durable(self, writer: ExportWriter, checkpoint: Checkpoint) -> None:
+        """fsync the pages written so far, then (only then) checkpoint them."""
+        if self.checkpoints is not None:
+            writer.flush(durable=True)
+            self.checkpoints.save(checkpoint)
 
     def _succeeded(self, job: Job, checkpoint: Checkpoint) -> None:
         """Only now, with the export in place, committed and reconciled."""
@@ -281,6 +271,7 @@ class JobRunner:
         self, job, policy, stats, checkpoint: Checkpoint, writer: ExportWriter
     ) -> int:
         offset = checkpoint.next_offset
+        synced = self.monotonic()
         while True:
             query = retrieve_query(offset, job.page_size)
             response = self._call(
@@ -290,12 +281,14 @@ class JobRunner:
             records = page["UserProfilePreferences"]
             writer.write_page(records)
             offset += len(records)
-            # The checkpoint names a page only once it is durable (the durability
-            # thread fsyncs, then saves): a crash re-fetches pages, never skips one.
             checkpoint.part_bytes = writer.flush()
             checkpoint.records, checkpoint.next_offset = writer.records, offset
-            if self._durability is not None:
-                self._durability.submit(writer.fileno(), checkpoint)
+            # Group commit: pages are fsynced and checkpointed together at most every
+            # CHECKPOINT_EVERY seconds (and whenever the job stops). The checkpoint
+            # never names a page that is not durable: a crash re-fetches, never skips.
+            if self.monotonic() - synced >= CHECKPOINT_EVERY:
+                self._make_durable(writer, checkpoint)
+                synced = self.monotonic()
             self.progress.advance(job, len(records))
             if not page["HasMore"]:
                 return page["TotalResults"]

@@ -42,9 +42,6 @@ class ExportWriter:
             self._digest.update(data)
         self.records += len(records)
 
-    def fileno(self) -> int:
-        return self._file.fileno()
-
     def flush(self, durable: bool = False) -> int:
         """Push written records to the OS (and to the disk when `durable`);
         returns the part file's size, the point a resumed job truncates to."""

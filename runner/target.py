@@ -64,20 +64,15 @@ def open_target(
         base_url = spec.base_url or api.environment_url(spec.environment)
         yield Target(base_url, _auth(spec, environ, redactor, dry_run=dry_run))
         return
-    from runner.sandbox import DEMO, running_sandbox  # only runs that use it pay for it
+    from runner.sandbox import running_sandbox  # only runs that use it pay for it
 
     with running_sandbox(**dict(sandbox_options or {})) as sandbox:
-        if spec.auth is None:
-            redactor.add(DEMO.secret)
-            auth = PnAuthInfo3(DEMO.scheme, spec.client_id, DEMO.user_id, DEMO.secret)
-        else:
-            auth = _auth(spec, environ, redactor, dry_run=False)
-        yield Target(sandbox.base_url, auth, sandbox)
+        yield Target(sandbox.base_url, _auth(spec, environ, redactor, dry_run=False), sandbox)
 
 
 def _auth(spec: Spec, environ: Mapping[str, str], redactor: Redactor, *, dry_run: bool):
     a = spec.auth
-    if a is None:  # sandbox with an explicit base_url: the demo account
+    if a is None:  # environment: sandbox without auth: the demo account
         from runner.sandbox import DEMO
 
         redactor.add(DEMO.secret)

@@ -249,3 +249,27 @@ def test_each_attempt_is_signed_afresh(sandbox):
                 params={"accessToken": token})
     assert len(seen) == 3 and all(h.startswith("PNAUTHINFO3-HMAC-SHA256 Credential=demo-user/") for h in seen)
     assert requests  # the client is requests underneath
+
+
+def test_an_initiate_without_an_answer_is_noted(sandbox, tmp_path):
+    sandbox.faults.script("initiate", ["drop"])
+    spec = write_spec(tmp_path, sandbox.base_url, "- segment_group: VIP Customers\n")
+    result = run(spec, tmp_path).report.jobs[0]
+    assert result.status == "succeeded" and result.retries == 1
+    assert result.notes == [
+        "1 Initiate attempt(s) got no answer after being sent; an export the server may "
+        "have created then expires unretrieved"
+    ]
+
+
+def test_an_initiate_that_never_connected_is_not_ambiguous(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spec = write_spec(tmp_path, f"http://127.0.0.1:{port}/Profiles/v4/", "- segment_group: VIP Customers\n")
+    result = run(spec, tmp_path).report.jobs[0]
+    assert result.status == "failed"
+    assert result.error == "initiate failed after 4 attempts: the connection failed or was dropped"
+    assert result.notes == []
