@@ -7,6 +7,7 @@ The executor knows the `Spec` model and the client, nothing of YAML.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import threading
@@ -137,9 +138,12 @@ class JobRunner:
             result.error = "interrupted: stopped after the last page written"
         except (CallFailed, ResponseProblem) as e:
             result.error = str(e)
+        except OSError as e:  # the disk, not the API: the job fails, the run goes on
+            result.error = f"writing the export failed: {e.strerror or e}"
         finally:
             if writer is not None and result.status != "succeeded":
-                self._make_durable(writer, checkpoint)  # the page in hand, for --resume
+                with contextlib.suppress(OSError):  # keep the last good checkpoint if not
+                    self._make_durable(writer, checkpoint)  # the page in hand, for --resume
                 result.records = writer.records
                 writer.abandon()
                 if writer.records:

@@ -63,13 +63,9 @@ class ExportWriter:
         return digest
 
     def abandon(self) -> None:
-        """Leave no partial export behind under the final name."""
+        """Close without renaming: the final name never holds a partial export."""
         if not self._file.closed:
             self._file.close()
-
-    def discard(self) -> None:
-        self.abandon()
-        self.part_path.unlink(missing_ok=True)
 
 
 def _sha256(path: Path) -> str:

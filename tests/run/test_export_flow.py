@@ -273,3 +273,21 @@ def test_an_initiate_that_never_connected_is_not_ambiguous(tmp_path):
     assert result.status == "failed"
     assert result.error == "initiate failed after 4 attempts: the connection failed or was dropped"
     assert result.notes == []
+
+
+def test_a_disk_failure_fails_the_job_not_the_run(sandbox, tmp_path):
+    spec = write_spec(tmp_path, sandbox.base_url, """
+        - name: blocked
+          segment_group: VIP Customers
+          output: {path: "sub/{job}.jsonl"}
+        - name: fine
+          segment_group: VIP Customers
+    """)
+    (tmp_path / "run" / "exports").mkdir(parents=True)
+    (tmp_path / "run" / "exports" / "sub").write_text("a file where a directory must go")
+    outcome = run(spec, tmp_path)
+    blocked = job(outcome, "blocked")
+    assert blocked.status == "failed"
+    assert blocked.error.startswith("writing the export failed: ")
+    assert job(outcome, "fine").status == "succeeded"
+    assert outcome.report.exit_code == 1
