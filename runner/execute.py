@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import requests
 
@@ -311,27 +312,22 @@ class JobRunner:
 
     # -- the dry run --------------------------------------------------------------
     def _planned(self, job, last, request: requests.PreparedRequest, notes) -> PlannedJob:
-        token = "{accessToken}"
-        status_url = self.client.url(
-            "status", segmentGroupName=job.segment_group, accessToken=token
-        )
-        retrieve_url = self.client.url(
-            "retrieve", segmentGroupName=job.segment_group, accessToken=token
-        )
-        commit_url = self.client.url(
-            "commit", segmentGroupName=job.segment_group, accessToken=token
-        )
-        ep = self.client.endpoints
+        def described(call: str, query: dict | None = None) -> str:
+            # The token is not known before a run: the URL shows its placeholder.
+            token = "{accessToken}"
+            url = self.client.url(call, segmentGroupName=job.segment_group, accessToken=token)
+            url = url.replace(quote(token, safe=""), token)
+            return f"{self.client.endpoints[call].method} {url}" + (
+                f"?{urlencode(query)}" if query else ""
+            )
+
         size = job.page_size
         then = [
-            f"{ep['status'].method} {status_url.replace('%7B', '{').replace('%7D', '}')} "
-            f"every {job.poll_interval:g}s until Status is Complete "
+            f"{described('status')} every {job.poll_interval:g}s until Status is Complete "
             f"(fails on Error, Expired, Failed, or after {job.poll_timeout:g}s)",
-            f"{ep['retrieve'].method} {retrieve_url.replace('%7B', '{').replace('%7D', '}')}"
-            f"?limit={size}&offset=1&keepAlive=true, then offset {1 + size}, {1 + 2 * size}, "
-            "... until HasMore is false",
-            f"{ep['commit'].method} {commit_url.replace('%7B', '{').replace('%7D', '}')}"
-            "?keepFiles=false",
+            f"{described('retrieve', retrieve_query(1, size))}, then offset {1 + size}, "
+            f"{1 + 2 * size}, ... until HasMore is false",
+            described("commit", COMMIT_QUERY),
             "reconcile: records written = RowCount = TotalResults",
         ]
         headers = {
