@@ -22,7 +22,7 @@ import requests
 from runner import api, timestamps
 from runner.checkpoint import Checkpoint, Checkpoints
 from runner.client import ApiClient, CallFailed, CallStats, Interrupted, NotSent, RetryPolicy
-from runner.outputs import ExportWriter
+from runner.outputs import ExportWriter, part_path
 from runner.plan import (
     COMMIT_QUERY,
     PlannedJob,
@@ -191,7 +191,7 @@ class JobRunner:
             )
             return None, None, None
         path = self._output_path(job)
-        part = path.with_name(path.name + ".part")
+        part = part_path(path)
         if not part.exists() or part.stat().st_size < checkpoint.part_bytes:
             notes.append("resume: the partial export is missing; re-initiated")
             return None, None, None

@@ -16,6 +16,11 @@ from typing import BinaryIO
 PART_SUFFIX = ".part"
 
 
+def part_path(final_path: Path) -> Path:
+    """Where a job's export grows until it is complete (and what --resume reopens)."""
+    return final_path.with_name(final_path.name + PART_SUFFIX)
+
+
 def _dump(record: object) -> bytes:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
@@ -27,7 +32,7 @@ class ExportWriter:
     def __init__(self, final_path: Path, fmt: str, *, append: bool = False) -> None:
         self.final_path = final_path
         self.fmt = fmt
-        self.part_path = final_path.with_name(final_path.name + PART_SUFFIX)
+        self.part_path = part_path(final_path)
         final_path.parent.mkdir(parents=True, exist_ok=True)
         self._file: BinaryIO = open(self.part_path, "ab" if append else "wb")  # noqa: SIM115
         self.records = 0
@@ -112,4 +117,4 @@ def _spool_to_csv(spool: Path) -> None:
     os.replace(tmp, spool)
 
 
-__all__ = ["ExportWriter", "flatten", "PART_SUFFIX"]
+__all__ = ["ExportWriter", "flatten", "part_path", "PART_SUFFIX"]
