@@ -136,8 +136,7 @@ def run_spec(
                     result.notes.append("TLS verification was OFF (--insecure-skip-tls-verify)")
             report.jobs.append(result)
             report.write(report_path)
-        report.finished = _iso(dt.datetime.now(UTC))
-        report.status = _run_status(report)
+        report.settle(_iso(dt.datetime.now(UTC)))
         report.write(report_path)
         write_junit(run_dir / "junit.xml", report)
         return RunOutcome(report, run_dir, target.sandbox)
@@ -188,14 +187,6 @@ def _skip_reason(job, selected, report: RunReport, options: RunOptions, stop: St
         note = "not run: an earlier job failed (--fail-fast)"
         return JobResult(job.name, job.segment_group, "skipped", notes=[note])
     return None
-
-
-def _run_status(report: RunReport) -> str:
-    if report.count("interrupted"):
-        return "interrupted"
-    if report.count("failed"):
-        return "failed"
-    return "succeeded"
 
 
 def _install_signal_handlers(stop: StopFlag) -> None:

@@ -20,6 +20,13 @@ JobStatus = Literal["succeeded", "failed", "skipped", "interrupted"]
 RunStatus = Literal["succeeded", "failed", "interrupted"]
 
 FORMAT = 1
+#: later wins: one interrupted job makes the run interrupted, whatever failed
+_PRECEDENCE: tuple[RunStatus, ...] = ("succeeded", "failed", "interrupted")
+_EXIT_CODES = {
+    "succeeded": exitcodes.OK,
+    "failed": exitcodes.JOB_FAILED,
+    "interrupted": exitcodes.INTERRUPTED,
+}
 
 
 @dataclass
@@ -68,12 +75,18 @@ class RunReport:
         Interruption wins: the user stopped the run, and CI should see that
         rather than a failure that may be a consequence of it.
         """
+        worst = max(self.status, self._jobs_outcome(), key=_PRECEDENCE.index)
+        return _EXIT_CODES[worst]
+
+    def settle(self, finished: str) -> None:
+        """Close the report: the run's status follows from its jobs, by the same
+        precedence as the exit code."""
+        self.finished = finished
+        self.status = self._jobs_outcome()
+
+    def _jobs_outcome(self) -> RunStatus:
         statuses = {job.status for job in self.jobs}
-        if self.status == "interrupted" or "interrupted" in statuses:
-            return exitcodes.INTERRUPTED
-        if self.status == "failed" or "failed" in statuses:
-            return exitcodes.JOB_FAILED
-        return exitcodes.OK
+        return next((s for s in reversed(_PRECEDENCE) if s in statuses), "succeeded")
 
     def count(self, status: JobStatus) -> int:
         return sum(1 for job in self.jobs if job.status == status)
