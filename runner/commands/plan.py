@@ -69,6 +69,12 @@ def render_text(spec, planned: list[PlannedJob]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def print_plan(spec_path: str, only: tuple[str, ...], fmt: str, state: Path | None) -> None:
+    """What `segrun plan` and `segrun run --dry-run` both print."""
+    loaded, planned = plan_jobs(spec_path, only, state=state)
+    click.echo(render_json(planned) if fmt == "json" else render_text(loaded, planned), nl=False)
+
+
 def render_json(planned: list[PlannedJob]) -> str:
     return json.dumps({"jobs": [p.to_json() for p in planned]}, indent=2, ensure_ascii=False) + "\n"
 
@@ -95,5 +101,4 @@ def command(spec: str, only: tuple[str, ...], fmt: str, state: Path | None) -> N
     before sending: an invalid spec, an unset ${VAR}, an unreadable
     values_file, a missing secret.
     """
-    loaded, planned = plan_jobs(spec, only, state=state)
-    click.echo(render_json(planned) if fmt == "json" else render_text(loaded, planned), nl=False)
+    print_plan(spec, only, fmt, state)

@@ -309,12 +309,9 @@ def command(
     token has expired).
     """
     if dry_run:
-        from runner.commands.plan import plan_jobs, render_json, render_text
+        from runner.commands.plan import print_plan
 
-        loaded, planned = plan_jobs(spec, only, state=state)
-        click.echo(
-            render_json(planned) if fmt == "json" else render_text(loaded, planned), nl=False
-        )
+        print_plan(spec, only, fmt, state)
         return
     sandbox = {
         k: v
