@@ -17,12 +17,12 @@ from pathlib import Path
 
 from cerberus import errors as ce
 
-from runner.diagnostics import ERROR, WARNING, Diagnostic
+from runner.diagnostics import ERROR, WARNING, Diagnostic, sort_key
 from runner.spec import envsubst
 from runner.spec.loader import MAX_BYTES, LoadProblem, Mark, SpecList, SpecMap, load_file
 from runner.spec.model import Spec, build_spec
 from runner.spec.rules import SPEC_ERROR, SPEC_WARNING, SpecValidator, value_problem
-from runner.spec.schema import defaults_schema, job_schema, spec_schema
+from runner.spec.schema import spec_schema
 from runner.spec.values_file import ValuesFileProblem, read_values
 from runner.timestamps import utc_now
 
@@ -84,7 +84,7 @@ def check_file(
         values = _read_values_files(name, validator.document, spec_dir, locator, result.diagnostics)
         if result.ok:
             result.spec = build_spec(Path(name), validator.document, values)
-    result.diagnostics = sorted(set(result.diagnostics), key=_order)
+    result.diagnostics = sorted(set(result.diagnostics), key=sort_key)
     return result
 
 
@@ -104,10 +104,6 @@ def _check_sandbox_data(name: str, root: SpecMap) -> list[Diagnostic]:
         mark = root.mark
         return [Diagnostic(name, mark.line, mark.column, "", message, ERROR, "sandbox-data")]
     return []
-
-
-def _order(d: Diagnostic) -> tuple:
-    return (d.file, d.line, d.column, d.severity != ERROR, d.path, d.message)
 
 
 # -- defaults -------------------------------------------------------------------
@@ -392,4 +388,4 @@ def _read_values_files(
     return found
 
 
-__all__ = ["CheckResult", "check_file", "job_schema", "defaults_schema"]
+__all__ = ["CheckResult", "check_file", "is_sandbox_data"]

@@ -11,7 +11,7 @@ files. Nothing here knows what a job spec means.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import yaml
 from yaml import events as ev
@@ -111,7 +111,6 @@ class LoadProblem(Exception):
 class Document:
     root: SpecMap
     text: str
-    warnings: list[LoadProblem] = field(default_factory=list)
 
 
 def load_file(path: str, max_bytes: int = MAX_BYTES) -> Document:
@@ -158,7 +157,6 @@ class _Composer:
         self.text = text
         self.anchors: dict[str, tuple[object, int]] = {}
         self.aliases = 0
-        self.nodes = 0
         self.expanded = 0
         self._resolver = Resolver()
         self._implicit = Resolver.yaml_implicit_resolvers
@@ -240,7 +238,6 @@ class _Composer:
 
     def _node(self, get, event, depth: int) -> tuple[object, int]:
         """Build the value that starts with `event`; returns it and its expanded size."""
-        self.nodes += 1
         cls = type(event)
         if cls is ev.ScalarEvent:
             value = self._scalar(event)
@@ -329,7 +326,6 @@ class _Composer:
                 return result, size
             # Hot path: a long `values:` list is nothing but scalars.
             if cls is scalar and item_event.anchor is None:
-                self.nodes += 1
                 items.append(self._scalar(item_event))
                 size += 1
             else:
