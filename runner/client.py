@@ -24,6 +24,7 @@ from requests_toolbelt.utils.user_agent import user_agent
 
 from runner import __version__, api
 from runner.records.transcript import Transcript
+from runner.timestamps import utc_now
 
 UTC = dt.timezone.utc
 #: (connect, read) seconds; a 10,000-record page may take a while to produce
@@ -135,7 +136,7 @@ class ApiClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC),
+        clock: Callable[[], dt.datetime] = utc_now,
         adapter: BaseAdapter | None = None,
         observer: Callable[..., None] | None = None,
     ) -> None:

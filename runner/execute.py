@@ -86,7 +86,7 @@ class JobRunner:
     stop: StopFlag = field(default_factory=StopFlag)
     sleep: Callable[[float], None] | None = None  # default: the stop flag's waking sleep
     monotonic: Callable[[], float] = time.monotonic
-    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)
+    clock: Callable[[], dt.datetime] = timestamps.utc_now
     #: where retrieving jobs keep their checkpoints (None: no resume, e.g. a dry run)
     checkpoints: Checkpoints | None = None
     #: watermarks of `last_success` jobs (read in a dry run, written after success)

@@ -17,17 +17,14 @@ import requests
 from runner import auth
 from runner.client import CallFailed
 from runner.records.redact import Redactor
+from runner.timestamps import utc_now
 
 Clock = Callable[[], dt.datetime]
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 class PnAuthInfo3(requests.auth.AuthBase):
     def __init__(
-        self, scheme: str, client_id: str, user_id: str, secret: str, clock: Clock = _utc_now
+        self, scheme: str, client_id: str, user_id: str, secret: str, clock: Clock = utc_now
     ):
         self.scheme = scheme
         self.client_id = client_id
@@ -83,7 +80,7 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
             return self._token
 
     def _refresh(self) -> None:
-        started = _utc_now()
+        started = utc_now()
         t0 = time.perf_counter()
         try:
             response = self._fetch(
