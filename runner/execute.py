@@ -34,7 +34,6 @@ from runner.records.report import JobResult
 from runner.spec.model import Job, Spec
 from runner.state import StateFile, last_datetime_for, watermark_key
 
-UTC = dt.timezone.utc
 #: seconds between durable checkpoints while retrieving (see _retrieve_all)
 CHECKPOINT_EVERY = 0.25
 
