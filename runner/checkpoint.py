@@ -1,17 +1,31 @@
-"""A retrieving job's checkpoint: what is durably on disk, and where to go on.
+"""A job's checkpoint: its journal, naming the last durable step it reached.
 
-Written (atomically) only after the pages it names are fsynced, so after a
-crash `--resume` knows the export's token, the LastDateTime it was initiated
-with, how many bytes of the part file are whole pages, and the next offset.
+The steps themselves, and what `--resume` does after a crash between any two
+of them, are written down once, in runner/lifecycle.py. This module only
+stores and reads the record, strictly: a checkpoint that is not exactly what
+segrun writes is refused with a message (exit 2), never guessed at.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from runner.records.atomic import write_atomic
+from runner import durable
+from runner.errors import SegrunError
+
+#: the checkpoint's phases, in the order a job passes them
+RETRIEVING = "retrieving"  # token known; pages up to part_bytes are durable
+COMPLETE = "complete"  # every record durable in the part file, reconciled, sha256 known
+PHASES = (RETRIEVING, COMPLETE)
+
+JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class CheckpointUnreadable(SegrunError):
+    """A checkpoint file that segrun did not write (torn by hand, or foreign)."""
 
 
 @dataclass
@@ -19,31 +33,74 @@ class Checkpoint:
     job: str
     access_token: int
     last_datetime: str | None  # as sent, so a re-initiate sends the same parameters
-    initiated_at: str  # when the Initiate that made this export was sent
+    initiated_at: str  # the watermark candidate: when (server time) the Initiate was sent
+    fingerprint: dict[str, str] = field(default_factory=dict)
+    phase: str = RETRIEVING
     next_offset: int = 1
     records: int = 0
     part_bytes: int = 0
     row_count: int | None = None
+    total: int | None = None  # TotalResults, once the last page is in
+    sha256: str | None = None  # of the finished export, once COMPLETE
+
+    def check(self) -> None:
+        """Raise ValueError unless every field has the type and range segrun writes."""
+        ints = {"access_token": self.access_token, "next_offset": self.next_offset,
+                "records": self.records, "part_bytes": self.part_bytes}
+        for name, value in ints.items():
+            if type(value) is not int or value < 0:
+                raise ValueError(f"{name} is not a non-negative integer")
+        for name in ("row_count", "total"):
+            value = getattr(self, name)
+            if value is not None and (type(value) is not int or value < 0):
+                raise ValueError(f"{name} is not a non-negative integer")
+        if not isinstance(self.job, str) or not JOB_NAME.match(self.job):
+            raise ValueError("job is not a job name")
+        if self.phase not in PHASES:
+            raise ValueError(f"unknown phase {self.phase!r}")
+        if self.phase == COMPLETE and not (
+            isinstance(self.sha256, str) and re.fullmatch(r"[0-9a-f]{64}", self.sha256)
+        ):
+            raise ValueError("a complete checkpoint without a sha256")
+        strings = (self.initiated_at, *(self.last_datetime or "",))
+        if not all(isinstance(s, str) for s in strings) or not isinstance(self.fingerprint, dict):
+            raise ValueError("malformed timestamps or fingerprint")
 
 
 class Checkpoints:
     def __init__(self, run_dir: Path) -> None:
-        self.folder = Path(run_dir) / "checkpoints"
+        self.run_dir = Path(run_dir)
+        self.folder = self.run_dir / "checkpoints"
 
-    def _path(self, job: str) -> Path:
+    def path(self, job: str) -> Path:
         return self.folder / f"{job}.json"  # job names are file-safe by the spec's rules
 
     def save(self, checkpoint: Checkpoint) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(self._path(checkpoint.job), json.dumps(asdict(checkpoint)).encode())
+        durable.make_dirs(self.run_dir, Path("checkpoints"))
+        durable.write_atomic(self.path(checkpoint.job), json.dumps(asdict(checkpoint)).encode())
 
     def load(self, job: str) -> Checkpoint | None:
+        path = self.path(job)
         try:
-            return Checkpoint(**json.loads(self._path(job).read_text()))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        except (ValueError, TypeError):
-            return None  # a torn or foreign file: start the job afresh
+        except (OSError, UnicodeDecodeError) as e:
+            raise CheckpointUnreadable(f"cannot read {path}: {e}") from None
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict) or set(data) - {f.name for f in fields(Checkpoint)}:
+                raise ValueError("not a checkpoint")
+            checkpoint = Checkpoint(**data)
+            checkpoint.check()
+            if checkpoint.job != job:
+                raise ValueError(f"it names job {checkpoint.job!r}")
+        except (ValueError, TypeError, RecursionError) as e:
+            raise CheckpointUnreadable(
+                f"{path} is not a checkpoint segrun wrote ({e}); delete it to run job "
+                f"{job!r} from the start"
+            ) from None
+        return checkpoint
 
     def clear(self, job: str) -> None:
-        self._path(job).unlink(missing_ok=True)
+        durable.unlink(self.path(job))

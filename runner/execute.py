@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import requests
 
-from runner import api, timestamps
-from runner.checkpoint import Checkpoint, Checkpoints
+from runner import api, durable, timestamps
+from runner.checkpoint import COMPLETE, Checkpoint
 from runner.client import ApiClient, CallFailed, CallStats, Interrupted, NotSent, RetryPolicy
-from runner.outputs import ExportWriter, part_path
+from runner.lifecycle import ExportMissing, Lifecycle, fingerprint
+from runner.outputs import ExportWriter, part_path, profile_ids
 from runner.plan import (
     COMMIT_QUERY,
     PlannedJob,
@@ -31,6 +30,7 @@ from runner.plan import (
     retrieve_query,
 )
 from runner.records.report import JobResult
+from runner.seen import SeenIds
 from runner.spec.model import Job, Spec
 from runner.state import StateFile, last_datetime_for, watermark_key
 
@@ -80,15 +80,14 @@ class Progress:
 class JobRunner:
     spec: Spec
     client: ApiClient
-    exports_dir: Path | None  # None in a dry run
+    #: the durable steps of each job (None in a dry run, which never reaches them)
+    life: Lifecycle | None = None
     progress: Progress = field(default_factory=Progress)
     stop: StopFlag = field(default_factory=StopFlag)
     sleep: Callable[[float], None] | None = None  # default: the stop flag's waking sleep
     monotonic: Callable[[], float] = time.monotonic
     clock: Callable[[], dt.datetime] = timestamps.utc_now
-    #: where retrieving jobs keep their checkpoints (None: no resume, e.g. a dry run)
-    checkpoints: Checkpoints | None = None
-    #: watermarks of `last_success` jobs (read in a dry run, written after success)
+    #: watermarks of `last_success` jobs (read here; written by the lifecycle)
     state: StateFile | None = None
 
     def __post_init__(self) -> None:
@@ -96,68 +95,113 @@ class JobRunner:
             self.sleep = self.stop.sleep
 
     # -- one job ----------------------------------------------------------------
-    def run_job(self, job: Job, resume: Checkpoint | None = None) -> JobResult | PlannedJob:
+    def run_job(
+        self, job: Job, resume: Checkpoint | None = None, notes: Sequence[str] = ()
+    ) -> JobResult | PlannedJob:
+        """One job, from `resume` when given: see runner/lifecycle.py for the
+        order of its durable steps. Its report entry is written before return."""
         started = self.monotonic()
         stats = CallStats()
-        result = JobResult(job.name, job.segment_group, "failed")
+        result = JobResult(job.name, job.segment_group, "failed", notes=list(notes))
         policy = RetryPolicy(job.retry_attempts, job.retry_backoff, job.retry_max_backoff)
         writer: ExportWriter | None = None
-        last, notes = self._last_datetime(job, resume)
-        result.notes.extend(notes)
+        checkpoint = resume
+        last, told = self._last_datetime(job, resume)
+        result.notes.extend(told)
         self.progress.start(job)
-        try:
-            checkpoint, status, writer = self._resume(job, policy, stats, resume, result.notes)
-            if checkpoint is None:
-                initiated_at = self.clock()
-                token = self._initiate(job, policy, stats, last)
-                checkpoint = Checkpoint(
-                    job.name,
-                    token,
-                    last and timestamps.to_wire(last),
-                    timestamps.to_wire(initiated_at),
-                )
-                self._save(checkpoint)
-                status = self._wait_until_complete(job, policy, stats, token)
-                writer = ExportWriter(self._output_path(job), job.output_format)
-            result.access_token = checkpoint.access_token
-            result.row_count = checkpoint.row_count = status["RowCount"]
-            self.progress.total(job, result.row_count)
-            self.progress.advance(job, writer.records)
-            total = self._retrieve_all(job, policy, stats, checkpoint, writer)
+
+        def commit() -> None:
             self._call(job, policy, stats, "commit", checkpoint.access_token, query=COMMIT_QUERY)
-            self._reconcile(writer.records, result.row_count, total)
-            result.output = str(writer.final_path.relative_to(self.exports_dir.resolve().parent))
-            result.sha256 = writer.commit()
-            result.records = writer.records
-            result.status = "succeeded"
-            self._succeeded(job, checkpoint)
-        except NotSent as sent:
-            return self._planned(job, last, sent.request, notes)
-        except Interrupted:
-            result.status = "interrupted"
-            result.error = "interrupted: stopped after the last page written"
-        except (CallFailed, ResponseProblem) as e:
-            result.error = str(e)
-        except OSError as e:  # the disk, not the API: the job fails, the run goes on
-            result.error = f"writing the export failed: {e.strerror or e}"
-        finally:
-            if writer is not None and result.status != "succeeded":
-                with contextlib.suppress(OSError):  # keep the last good checkpoint if not
-                    self._make_durable(writer, checkpoint)  # the page in hand, for --resume
-                result.records = writer.records
-                writer.abandon()
-                if writer.records:
-                    result.notes.append(f"partial export kept as {writer.part_path.name}")
+
+        def tally() -> None:
             result.attempts = stats.attempts
             result.retries = stats.retries
+            result.duration_s = round(self.monotonic() - started, 3)
             if stats.ambiguous_initiates:
                 result.notes.append(
                     f"{stats.ambiguous_initiates} Initiate attempt(s) got no answer after being "
                     "sent; an export the server may have created then expires unretrieved"
                 )
-            result.duration_s = round(self.monotonic() - started, 3)
+
+        try:
+            if checkpoint is not None and checkpoint.phase == COMPLETE:
+                result.notes.append(
+                    f"resume: all {checkpoint.records} records were already on disk; finishing"
+                )
+                self._finish(job, checkpoint, result, commit, tally, resumed=True)
+            else:
+                checkpoint, status, writer, seen = self._resume(
+                    job, policy, stats, checkpoint, result.notes
+                )
+                if checkpoint is None:
+                    if self.life is not None:  # a dry run stops at the Initiate
+                        self._fresh_export_allowed(job)
+                    initiated_at = self.clock()
+                    token = self._initiate(job, policy, stats, last)
+                    checkpoint = Checkpoint(
+                        job.name,
+                        token,
+                        last and timestamps.to_wire(last),
+                        timestamps.to_wire(initiated_at),
+                        fingerprint(self.spec, job),
+                    )
+                    self.life.initiated(checkpoint)  # step 1
+                    status = self._wait_until_complete(job, policy, stats, token)
+                    final = self.life.exports_path(job.output_path)
+                    writer = ExportWriter(final, job.output_format)
+                    seen = SeenIds()
+                result.access_token = checkpoint.access_token
+                result.row_count = checkpoint.row_count = status["RowCount"]
+                self.progress.total(job, result.row_count)
+                self.progress.advance(job, writer.records)
+                total = self._retrieve_all(job, policy, stats, checkpoint, writer, seen)
+                self._reconcile(writer.records, result.row_count, total)
+                self.life.complete(writer, checkpoint, total)  # step 3
+                writer = None
+                self._finish(job, checkpoint, result, commit, tally, resumed=False)
+        except NotSent as sent:
+            return self._planned(job, last, sent.request, result.notes)
+        except Interrupted:
+            result.status = "interrupted"
+            result.error = "interrupted: stopped after the last page written"
+        except (CallFailed, ResponseProblem) as e:
+            result.error = str(e)
+        except ExportMissing as e:
+            result.error = (
+                f"resume: {e}; delete checkpoints/{job.name}.json to export this job again"
+            )
+        except OSError as e:  # the disk, not the API: the job fails, the run goes on
+            result.error = f"writing the export failed: {e.strerror or e}" + (
+                f" ({e.filename})" if e.filename else ""
+            )
+        finally:
+            if writer is not None and result.status != "succeeded":
+                with contextlib.suppress(OSError):  # keep the last good checkpoint if not
+                    self.life.pages_durable(writer, checkpoint)  # the page in hand, for --resume
+                result.records = writer.records
+                writer.abandon()
+                if writer.records:
+                    result.notes.append(f"partial export kept as {writer.part_path.name}")
+        if result.status != "succeeded":
+            tally()
+            self.life.ended(result)
         self.progress.finish(job, result)
         return result
+
+    def _finish(self, job, checkpoint, result, commit, tally, *, resumed: bool) -> None:
+        """Steps 4 to 8, with the job's figures final before its report entry."""
+        self.life.finish(job, checkpoint, result, commit, tally, resumed=resumed)
+
+    def _fresh_export_allowed(self, job: Job) -> None:
+        """A complete export on disk is never exported over: only a report or a
+        checkpoint of this run can say it is done, and here neither does."""
+        final = self.life.exports_path(job.output_path)
+        if final.exists() or final.is_symlink():
+            raise ResponseProblem(
+                f"exports/{job.output_path} already exists, and neither report.json nor a "
+                "checkpoint of this run says how it got there; move it away to export this "
+                "job again"
+            )
 
     def _last_datetime(
         self, job: Job, resume: Checkpoint | None
@@ -167,20 +211,24 @@ class JobRunner:
             return (timestamps.parse_wire(sent) if sent else None), []
         if not job.incremental:
             return job.last_datetime, []
-        mark = self.state.watermark(watermark_key(self.spec, job)) if self.state else None
+        if self.state is None:
+            return None, ["last_success: no state file, so a full export"]
+        mark = self.state.watermark(watermark_key(self.spec, job, self.state.path))
+        notes = list(self.state.notes)
         if mark is None:
-            return None, ["last_success: no stored watermark, so a full export"]
+            return None, [*notes, "last_success: no stored watermark, so a full export"]
         sent = last_datetime_for(mark)
         return sent, [
+            *notes,
             f"last_success: watermark {timestamps.to_wire(mark)} (the last successful run's "
-            f"Initiate), sent as {timestamps.to_wire(sent)}"
+            f"Initiate), sent as {timestamps.to_wire(sent)}",
         ]
 
     def _resume(self, job, policy, stats, checkpoint: Checkpoint | None, notes: list[str]):
         """Continue from a checkpoint while its token is still good: the same
-        export, from its last durable page. Otherwise (None, None, None)."""
+        export, from its last durable page. Otherwise four Nones."""
         if checkpoint is None:
-            return None, None, None
+            return None, None, None, None
         try:
             status = self._wait_until_complete(job, policy, stats, checkpoint.access_token)
         except CallFailed as e:
@@ -188,48 +236,33 @@ class JobRunner:
                 f"resume: token {checkpoint.access_token} is no longer usable ({e}); "
                 "re-initiated with the same parameters"
             )
-            return None, None, None
-        path = self._output_path(job)
+            return None, None, None, None
+        path = self.life.exports_path(job.output_path)
         part = part_path(path)
-        if not part.exists() or part.stat().st_size < checkpoint.part_bytes:
+        if part.is_symlink() or not part.exists() or part.stat().st_size < checkpoint.part_bytes:
             notes.append("resume: the partial export is missing; re-initiated")
-            return None, None, None
-        with open(part, "r+b") as f:  # drop whatever was written after the last checkpoint
+            return None, None, None, None
+        fd = durable.open_existing(part)
+        with open(fd, "r+b") as f:  # drop whatever was written after the last checkpoint
             f.truncate(checkpoint.part_bytes)
-            os.fsync(f.fileno())
+            durable.fsync_file(f.fileno(), part.name)
+        seen = SeenIds()
+        on_disk = 0
+        for on_disk, profile_id in profile_ids(part):  # noqa: B007 - the count is used below
+            if seen.add_all([profile_id]):
+                raise ResponseProblem(
+                    f"resume: {part.name} repeats ProfileId {profile_id!r} (record {on_disk})"
+                )
+        if on_disk != checkpoint.records:
+            notes.append("resume: the partial export does not match its checkpoint; re-initiated")
+            return None, None, None, None
         writer = ExportWriter(path, job.output_format, append=True)
         writer.records = checkpoint.records
         notes.append(
             f"resumed token {checkpoint.access_token} at offset {checkpoint.next_offset} "
             f"({checkpoint.records} records already on disk)"
         )
-        return checkpoint, status, writer
-
-    def _save(self, checkpoint: Checkpoint) -> None:
-        if self.checkpoints is not None:
-            self.checkpoints.save(checkpoint)
-
-    def _make_durable(self, writer: ExportWriter, checkpoint: Checkpoint) -> None:
-        """fsync the pages written so far, then (only then) checkpoint them."""
-        if self.checkpoints is not None:
-            writer.flush(durable=True)
-            self.checkpoints.save(checkpoint)
-
-    def _succeeded(self, job: Job, checkpoint: Checkpoint) -> None:
-        """Only now, with the export in place, committed and reconciled."""
-        if self.state is not None and job.incremental:
-            moment = timestamps.parse_wire(checkpoint.initiated_at)
-            self.state.store(watermark_key(self.spec, job), job, moment)
-        if self.checkpoints is not None:
-            self.checkpoints.clear(job.name)
-
-    def _output_path(self, job: Job) -> Path:
-        assert self.exports_dir is not None
-        root = self.exports_dir.resolve()
-        path = (root / job.output_path).resolve()
-        if not path.is_relative_to(root):  # the validator forbids it; belt and braces
-            raise ResponseProblem(f"output path {job.output_path!r} leaves the run directory")
-        return path
+        return checkpoint, status, writer, seen
 
     # -- the calls ----------------------------------------------------------------
     def _call(
@@ -272,9 +305,16 @@ class JobRunner:
             self.sleep(job.poll_interval)
 
     def _retrieve_all(
-        self, job, policy, stats, checkpoint: Checkpoint, writer: ExportWriter
+        self, job, policy, stats, checkpoint: Checkpoint, writer: ExportWriter, seen: SeenIds
     ) -> int:
+        """Every page from the checkpoint's offset on; returns TotalResults.
+
+        A server that lies is stopped at the first page that proves it: more
+        records than TotalResults, HasMore past it, a TotalResults that moves,
+        or a ProfileId served twice. Nothing beyond the proof is written.
+        """
         offset = checkpoint.next_offset
+        total = checkpoint.total
         synced = self.monotonic()
         while True:
             query = retrieve_query(offset, job.page_size)
@@ -283,23 +323,59 @@ class JobRunner:
             )
             page = _retrieve_page(response, offset, job.page_size)
             records = page["UserProfilePreferences"]
+            if total is not None and page["TotalResults"] != total:
+                raise ResponseProblem(
+                    f"Retrieve at offset {offset}: TotalResults changed from {total} to "
+                    f"{page['TotalResults']} during the export"
+                )
+            total = checkpoint.total = page["TotalResults"]
+            if offset - 1 + len(records) > total:
+                raise ResponseProblem(
+                    f"Retrieve at offset {offset}: {len(records)} more records would make "
+                    f"{offset - 1 + len(records)}, more than TotalResults {total}"
+                )
+            self._check_repeats(writer, seen, records, offset)
             writer.write_page(records)
             offset += len(records)
             checkpoint.part_bytes = writer.flush()
             checkpoint.records, checkpoint.next_offset = writer.records, offset
-            # Group commit: pages are fsynced and checkpointed together at most every
-            # CHECKPOINT_EVERY seconds (and whenever the job stops). The checkpoint
+            # Group commit (step 2): pages are fsynced and checkpointed together at most
+            # every CHECKPOINT_EVERY seconds (and whenever the job stops). The checkpoint
             # never names a page that is not durable: a crash re-fetches, never skips.
             if self.monotonic() - synced >= CHECKPOINT_EVERY:
-                self._make_durable(writer, checkpoint)
+                self.life.pages_durable(writer, checkpoint)
                 synced = self.monotonic()
             self.progress.advance(job, len(records))
             if not page["HasMore"]:
-                return page["TotalResults"]
+                return total
             if not records:
                 raise ResponseProblem(f"Retrieve: an empty page at offset {offset} says HasMore")
+            if offset > total:
+                raise ResponseProblem(
+                    f"Retrieve at offset {offset - len(records)}: HasMore is true, but the next "
+                    f"offset {offset} passes TotalResults {total}"
+                )
             if self.stop.requested:
                 raise Interrupted()
+
+    @staticmethod
+    def _check_repeats(writer: ExportWriter, seen: SeenIds, records: list, offset: int) -> None:
+        ids = [r.get("ProfileId") if isinstance(r, dict) else None for r in records]
+        for index in seen.add_all(ids):
+            repeated = ids[index]
+            first = next((i for i, p in enumerate(ids[:index]) if p == repeated
+                          and type(p) is type(repeated)), None)
+            if first is not None:
+                first += offset
+            else:
+                writer.flush()
+                first = next((at for at, p in profile_ids(writer.part_path)
+                              if p == repeated and type(p) is type(repeated)), None)
+            if first is not None:  # else two ids shared a fingerprint: not a repeat
+                raise ResponseProblem(
+                    f"Retrieve at offset {offset}: ProfileId {repeated!r} at record "
+                    f"{offset + index} was already exported at record {first}"
+                )
 
     @staticmethod
     def _reconcile(written: int, row_count: int, total: int) -> None:

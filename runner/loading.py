@@ -33,13 +33,15 @@ def load_for_run(path: str, environ: Mapping[str, str] | None = None) -> Spec:
     return result.spec
 
 
-def select_jobs(spec: Spec, only: tuple[str, ...]) -> list[Job]:
+def select_jobs(spec: Spec, only: tuple[str, ...], what: str = "--only") -> list[Job]:
+    """The jobs named (all when none is); `what` is how the user named them,
+    for the message about one that does not exist."""
     if not only:
         return list(spec.jobs)
     names = {job.name for job in spec.jobs}
     unknown = [name for name in only if name not in names]
     if unknown:
         raise SegrunError(
-            f"--only {unknown[0]!r}: no such job in {spec.path} (jobs: {', '.join(sorted(names))})"
+            f"{what} {unknown[0]!r}: no such job in {spec.path} (jobs: {', '.join(sorted(names))})"
         )
     return [job for job in spec.jobs if job.name in only]

@@ -10,8 +10,11 @@ import csv
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from runner import durable as _durable
 
 PART_SUFFIX = ".part"
 
@@ -22,19 +25,27 @@ def part_path(final_path: Path) -> Path:
 
 
 def _dump(record: object) -> bytes:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    try:
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    except UnicodeEncodeError:
+        # A lone UTF-16 surrogate (sent escaped, as "\\ud800") has no UTF-8 form:
+        # written escaped, as received, rather than crashing the run.
+        return json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
 
 
 class ExportWriter:
-    """JSONL as records arrive; CSV needs every column first, so its records are
-    spooled as JSONL and the CSV is written from the spool when the job ends."""
+    """Records as they arrive, as JSONL, into the part file. A CSV export needs
+    every column first, so its part file is a JSONL spool, turned into CSV
+    when the export is placed."""
 
     def __init__(self, final_path: Path, fmt: str, *, append: bool = False) -> None:
         self.final_path = final_path
         self.fmt = fmt
         self.part_path = part_path(final_path)
-        final_path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: BinaryIO = open(self.part_path, "ab" if append else "wb")  # noqa: SIM115
+        fd = (_durable.open_existing if append else _durable.open_new)(self.part_path)
+        self._file: BinaryIO = os.fdopen(fd, "r+b" if append else "wb")
+        if append:
+            self._file.seek(0, os.SEEK_END)
         self.records = 0
         # Hashed as written, so a million-record export is not read back to hash it;
         # a resumed file was partly written by another process: hashed at the end.
@@ -52,33 +63,50 @@ class ExportWriter:
         returns the part file's size, the point a resumed job truncates to."""
         self._file.flush()
         if durable:
-            os.fsync(self._file.fileno())
+            _durable.fsync_file(self._file.fileno(), self.part_path.name)
         return self._file.tell()
 
-    def commit(self) -> str:
-        """Move the finished export into place; returns its sha256."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
+    def finish(self) -> str:
+        """Close the complete part file, durable; returns its sha256."""
+        self.flush(durable=True)
         self._file.close()
-        if self.fmt == "csv":
-            _spool_to_csv(self.part_path)
-            self._digest = None
-        digest = self._digest.hexdigest() if self._digest else _sha256(self.part_path)
-        os.replace(self.part_path, self.final_path)
-        return digest
+        return self._digest.hexdigest() if self._digest else sha256_of(self.part_path)
 
     def abandon(self) -> None:
-        """Close without renaming: the final name never holds a partial export."""
+        """Close without placing: the final name never holds a partial export."""
         if not self._file.closed:
             self._file.close()
 
 
-def _sha256(path: Path) -> str:
+def place(part: Path, final: Path, fmt: str) -> str:
+    """Give a complete part file the export's name (a CSV is written from its
+    JSONL spool first); returns the sha256 of the file now at `final`."""
+    if fmt != "csv":
+        _durable.rename(part, final)
+        return sha256_of(final)
+    ready = final.with_name(final.name + ".csv-tmp")
+    _spool_to_csv(part, ready)
+    digest = sha256_of(ready)
+    _durable.rename(ready, final)
+    _durable.unlink(part)
+    return digest
+
+
+def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def profile_ids(part: Path) -> Iterator[tuple[int, object]]:
+    """(offset, ProfileId) of each record in a part file, from offset 1: what
+    a resumed job had already written, and where a repeated id first came."""
+    with open(part, "rb") as f:
+        for offset, line in enumerate(f, start=1):
+            record = json.loads(line)
+            yield offset, record.get("ProfileId") if isinstance(record, dict) else None
 
 
 def flatten(record: object, prefix: str = "") -> dict[str, object]:
@@ -101,20 +129,24 @@ def flatten(record: object, prefix: str = "") -> dict[str, object]:
     return row
 
 
-def _spool_to_csv(spool: Path) -> None:
+def _spool_to_csv(spool: Path, target: Path) -> None:
     columns: dict[str, None] = {}
     with open(spool, "rb") as f:
         for line in f:
             columns.update(dict.fromkeys(flatten(json.loads(line))))
-    tmp = spool.with_name(spool.name + ".csv")
-    with open(spool, "rb") as src, open(tmp, "w", encoding="utf-8", newline="") as dst:
+    # backslashreplace: a lone surrogate is written as its escape, never a crash
+    fd = _durable.open_new(target)
+    with open(spool, "rb") as src, open(
+        fd, "w", encoding="utf-8", errors="backslashreplace", newline=""
+    ) as dst:
         writer = csv.DictWriter(dst, fieldnames=list(columns), extrasaction="raise")
         writer.writeheader()
         for line in src:
             writer.writerow(flatten(json.loads(line)))
         dst.flush()
-        os.fsync(dst.fileno())
-    os.replace(tmp, spool)
+        _durable.fsync_file(dst.fileno(), target.name)
 
 
-__all__ = ["ExportWriter", "flatten", "part_path", "PART_SUFFIX"]
+__all__ = [
+    "ExportWriter", "flatten", "part_path", "place", "profile_ids", "sha256_of", "PART_SUFFIX"
+]

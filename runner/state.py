@@ -22,7 +22,9 @@ from runner.errors import SegrunError
 from runner.records.atomic import write_atomic
 from runner.spec.model import Job, Spec
 
-FORMAT = 1
+#: format 1 keyed watermarks by client id and segment group only, so a sandbox
+#: rehearsal's watermark was used by production: its entries are ignored.
+FORMAT = 2
 
 
 class StateLocked(SegrunError):
@@ -33,14 +35,34 @@ def default_path(spec_path: Path) -> Path:
     return spec_path.resolve().parent / ".segrun" / "state.json"
 
 
-def watermark_key(spec: Spec, job: Job) -> str:
-    """client_id + segment group + a hash of the match fields: two jobs on one
-    segment group with different criteria keep separate watermarks."""
+def spec_identity(spec: Spec, state_path: Path) -> str:
+    """Which spec a watermark belongs to: its top-level `name:`, or its path
+    relative to the state file's folder (two specs in one folder differ)."""
+    if spec.declared_name:
+        return f"name:{spec.declared_name}"
+    return os.path.relpath(spec.path.resolve(), Path(state_path).resolve().parent)
+
+
+def watermark_fields(spec: Spec, job: Job, state_path: Path) -> dict[str, str]:
+    """Everything a watermark is only valid for: the target it was taken
+    against, the account, the spec, the job, and what the job asks for. A
+    watermark of any other combination would make the next run skip records."""
     match = json.dumps(
         [job.match_criteria, job.match_type, list(job.values or ())], ensure_ascii=False
     )
-    digest = hashlib.sha256(match.encode()).hexdigest()[:16]
-    return f"{spec.client_id}/{job.segment_group}/{digest}"
+    return {
+        "environment": spec.environment,
+        "base_url": spec.base_url or "",
+        "client_id": spec.client_id,
+        "spec": spec_identity(spec, state_path),
+        "job": job.name,
+        "segment_group": job.segment_group,
+        "match": hashlib.sha256(match.encode()).hexdigest()[:16],
+    }
+
+
+def watermark_key(spec: Spec, job: Job, state_path: Path) -> str:
+    return json.dumps(list(watermark_fields(spec, job, state_path).values()), ensure_ascii=False)
 
 
 def last_datetime_for(watermark: dt.datetime) -> dt.datetime:
@@ -57,40 +79,60 @@ class StateFile:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        #: what reading the file had to say (e.g. entries of an older format ignored)
+        self.notes: list[str] = []
 
     def read(self) -> dict:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {"format": FORMAT, "watermarks": {}}
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, RecursionError) as e:
             raise SegrunError(f"cannot read the state file {self.path}: {e}") from None
         if not isinstance(data, dict) or not isinstance(data.get("watermarks"), dict):
-            raise SegrunError(f"{self.path} is not a segrun state file")
+            raise SegrunError(f"{self.path} is not a segrun state file; move it away")
+        if data.get("format") != FORMAT:
+            if isinstance(data.get("format"), int) and data["format"] > FORMAT:
+                raise SegrunError(f"{self.path} was written by a newer segrun")
+            note = (
+                f"{self.path}: watermarks of an older segrun (format {data.get('format')}) "
+                "do not say which target and spec they belong to, so they are ignored: "
+                "the next run of each last_success job is a full export"
+            )
+            if note not in self.notes:
+                self.notes.append(note)
+            return {"format": FORMAT, "watermarks": {}}
+        for key, entry in data["watermarks"].items():
+            if not _valid_entry(entry):
+                raise SegrunError(f"{self.path}: watermark {key} is malformed; move the file away")
         return data
 
     def watermark(self, key: str) -> dt.datetime | None:
         entry = self.read()["watermarks"].get(key)
         return timestamps.parse_wire(entry["last_success"]) if entry else None
 
-    def store(self, key: str, job: Job, moment: dt.datetime) -> None:
+    def entries(self, spec: str) -> dict[str, dict]:
+        """The watermarks of one spec (its identity), by key."""
+        return {k: e for k, e in self.read()["watermarks"].items() if e.get("spec") == spec}
+
+    def store(self, key: str, fields: dict[str, str], moment: dt.datetime) -> None:
         data = self.read()
         data["watermarks"][key] = {
-            "job": job.name,
-            "segment_group": job.segment_group,
+            **fields,
             "last_success": timestamps.to_wire(moment),
             "stored": timestamps.to_wire(timestamps.utc_now()),
         }
         self._write(data)
 
-    def reset(self, keys: list[str] | None) -> list[str]:
-        """Forget these watermarks (all when None); returns the keys removed."""
+    def reset(self, keys: list[str]) -> list[str]:
+        """Forget these watermarks; returns the keys removed."""
         data = self.read()
         marks = data["watermarks"]
-        removed = list(marks) if keys is None else [k for k in keys if k in marks]
+        removed = [k for k in keys if k in marks]
         for key in removed:
             del marks[key]
-        self._write(data)
+        if removed:
+            self._write(data)
         return removed
 
     def _write(self, data: dict) -> None:
@@ -103,11 +145,21 @@ class StateFile:
             yield
 
 
+def _valid_entry(entry: object) -> bool:
+    if not isinstance(entry, dict) or not isinstance(entry.get("last_success"), str):
+        return False
+    try:
+        timestamps.parse_wire(entry["last_success"])
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def hold_lock(path: Path, purpose: str) -> Iterator[None]:
     """An exclusive lock naming its holder; a second taker is told who holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

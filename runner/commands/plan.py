@@ -37,7 +37,7 @@ def plan_jobs(
             adapter=DryRunAdapter(),
         )
         state_file = StateFile(state or default_path(spec.path))
-        runner = JobRunner(spec, client, exports_dir=None, state=state_file)
+        runner = JobRunner(spec, client, state=state_file)
         planned = [runner.run_job(job) for job in jobs]
     assert all(isinstance(p, PlannedJob) for p in planned)
     return spec, planned

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import os
 import signal
 import sys
@@ -13,11 +14,12 @@ from pathlib import Path
 
 import click
 
-from runner import api, exitcodes
-from runner.checkpoint import Checkpoints
+from runner import api, durable, exitcodes
+from runner.checkpoint import JOB_NAME, Checkpoints
 from runner.client import ApiClient
 from runner.errors import SegrunError
 from runner.execute import JobRunner, Progress, StopFlag
+from runner.lifecycle import Lifecycle
 from runner.loading import load_for_run, select_jobs
 from runner.records.junit import write_junit
 from runner.records.redact import Redactor
@@ -33,6 +35,13 @@ UTC = dt.timezone.utc
 
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+#: what a run directory holds: --out refuses a directory that has any of it
+RUN_ENTRIES = frozenset(
+    {"report.json", "junit.xml", "transcript.har", "transcript.txt", "exports", "checkpoints",
+     ".lock"}
+)
 
 
 def default_run_dir(spec: Spec, now: dt.datetime) -> Path:
@@ -71,20 +80,26 @@ def run_spec(
     """Run the jobs in order; every job ends succeeded, failed, skipped or interrupted,
     and report.json is rewritten after each, so a crash leaves a readable report.
     With `options.resume`, jobs that succeeded are kept and the others continue
-    from their checkpoints."""
+    from their checkpoints (runner/lifecycle.py says how)."""
     environ = os.environ if environ is None else environ
     stop = stop or StopFlag()
     spec = load_for_run(spec_path, environ)
     jobs = select_jobs(spec, options.only)
     selected = {job.name for job in jobs}
     started = dt.datetime.now(UTC)
-    previous = _previous_report(options.resume, spec) if options.resume else None
-    run_dir = options.resume or options.out or default_run_dir(spec, started)
     state = StateFile(options.state or default_path(spec.path))
     redactor = Redactor()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = _run_directory(spec, options, started)
     with contextlib.ExitStack() as held:
         held.enter_context(hold_lock(run_dir / ".lock", f"segrun run {spec.path}"))
+        planted = sorted(n for n in RUN_ENTRIES if (run_dir / n).is_symlink())
+        if planted:  # nothing of a run is ever written through a link it did not make
+            raise SegrunError(f"{run_dir}: {', '.join(planted)} is a symlink; remove it")
+        previous = _previous_report(run_dir, spec) if options.resume else None
+        checkpoints = Checkpoints(run_dir)
+        if options.resume:  # a checkpoint segrun did not write stops the run before a send
+            for job in spec.jobs:
+                checkpoints.load(job.name)
         if any(job.incremental for job in jobs):
             held.enter_context(state.locked(f"segrun run {spec.path}"))
         target = held.enter_context(
@@ -113,33 +128,69 @@ def run_spec(
         )
         held.callback(client.close)
         progress = options.progress or TerminalProgress(enabled=False if options.quiet else None)
-        checkpoints = Checkpoints(run_dir)
-        runner = JobRunner(
-            spec,
-            client,
-            run_dir / "exports",
-            progress=progress,
-            stop=stop,
-            checkpoints=checkpoints,
-            state=state,
-        )
-        earlier = {j.name: j for j in previous.jobs} if previous else {}
-        report.write(report_path)
-        for job in spec.jobs:
-            result = _skip_reason(job, selected, report, options, stop)
-            if result is None and earlier.get(job.name) and earlier[job.name].status == "succeeded":
-                result = earlier[job.name]  # done in an earlier attempt at this run
-            if result is None:
-                resume = checkpoints.load(job.name) if options.resume else None
-                result = runner.run_job(job, resume)
-                if not verify:
-                    result.notes.append("TLS verification was OFF (--insecure-skip-tls-verify)")
-            report.jobs.append(result)
+        names = [job.name for job in spec.jobs]
+        # A resumed run starts from every entry of the earlier attempt, so an entry
+        # (above all a "succeeded") is only ever replaced by this attempt's own result.
+        results = {j.name: j for j in previous.jobs if j.name in names} if previous else {}
+
+        def record(result: JobResult) -> None:
+            results[result.name] = result
+            report.jobs = [results[name] for name in names if name in results]
             report.write(report_path)
+
+        life = Lifecycle(spec, run_dir, checkpoints, state, record)
+        runner = JobRunner(spec, client, life, progress=progress, stop=stop, state=state)
+        report.jobs = [results[name] for name in names if name in results]
+        report.write(report_path)
+        failed = False
+        tls_note = [] if verify else ["TLS verification was OFF (--insecure-skip-tls-verify)"]
+        for job in spec.jobs:
+            earlier = results.get(job.name)
+            if earlier is not None and earlier.status == "succeeded":
+                record(life.keep(job, earlier))
+                continue
+            skipped = _skip_reason(job, selected, earlier, options.fail_fast and failed, stop)
+            if skipped is not None:
+                record(skipped)
+                continue
+            resume, notes = life.resume_point(job) if options.resume else (None, [])
+            result = runner.run_job(job, resume, [*notes, *tls_note])
+            failed = failed or result.status == "failed"
         report.settle(_iso(dt.datetime.now(UTC)))
         report.write(report_path)
         write_junit(run_dir / "junit.xml", report)
         return RunOutcome(report, run_dir, target.sandbox)
+
+
+def _run_directory(spec: Spec, options: RunOptions, started: dt.datetime) -> Path:
+    """The run's own directory: the one to resume, a fresh --out, or a new
+    default one that no other run shares (two runs in one second get two)."""
+    if options.resume:
+        return options.resume
+    if options.out is not None:
+        out = options.out
+        if out.exists() or out.is_symlink():
+            if not out.is_dir():
+                raise SegrunError(f"--out {out}: not a directory")
+            there = sorted(RUN_ENTRIES.intersection(os.listdir(out)))
+            if there:
+                raise SegrunError(
+                    f"--out {out}: already holds a run ({', '.join(there)}); continue it with "
+                    f"--resume {out}, or choose another directory"
+                )
+            return out
+        out.mkdir(parents=True, mode=0o700)
+        return out
+    base = default_run_dir(spec, started)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            candidate.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return candidate
+    raise AssertionError("unreachable")
 
 
 def _previous_report(run_dir: Path, spec: Spec) -> RunReport | None:
@@ -149,14 +200,28 @@ def _previous_report(run_dir: Path, spec: Spec) -> RunReport | None:
     try:
         previous = RunReport.load(path)
     except FileNotFoundError:
-        early = {".lock", "transcript.har", "transcript.txt"}
-        if any(p.name not in early for p in run_dir.iterdir()):
+        early = {".lock", "transcript.har", "transcript.txt", "exports", "checkpoints"}
+        strays = [
+            p.name for p in run_dir.iterdir()
+            if p.name not in early and not durable.is_stale_temporary(p.name)
+        ]
+        if strays or any((run_dir / d).is_dir() and any((run_dir / d).iterdir())
+                         for d in ("exports", "checkpoints")):
             raise SegrunError(
                 f"--resume {run_dir}: no report.json there; is it a segrun run directory?"
             ) from None
         return None
-    except (ValueError, KeyError, TypeError) as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise SegrunError(f"--resume {run_dir}: cannot read report.json: {e}") from None
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+        raise SegrunError(
+            f"--resume {run_dir}: report.json is not a report segrun wrote ({e})"
+        ) from None
+    for job in previous.jobs:
+        if not isinstance(job.name, str) or not JOB_NAME.match(job.name):
+            raise SegrunError(
+                f"--resume {run_dir}: report.json names a job {job.name!r} that no spec could have"
+            )
     if Path(previous.spec).resolve() != spec.path.resolve():
         raise SegrunError(f"--resume {run_dir}: that run is of {previous.spec}, not {spec.path}")
     return previous
@@ -175,15 +240,17 @@ def _tls_verification(base_url: str, insecure: bool) -> bool:
     return False
 
 
-def _skip_reason(job, selected, report: RunReport, options: RunOptions, stop: StopFlag):
-    """A result for a job that will not run, or None when it should."""
+def _skip_reason(job, selected, earlier: JobResult | None, fail_fast: bool, stop: StopFlag):
+    """A result for a job that will not run, or None when it should. A job left
+    out by --only keeps what an earlier attempt at this run said of it."""
     if job.name not in selected:
-        return JobResult(job.name, job.segment_group, "skipped", notes=["not selected (--only)"])
+        note = "not selected (--only)"
+        return earlier or JobResult(job.name, job.segment_group, "skipped", notes=[note])
     if stop.requested:
         return JobResult(
             job.name, job.segment_group, "interrupted", error="not started: interrupted"
         )
-    if options.fail_fast and report.count("failed"):
+    if fail_fast:
         note = "not run: an earlier job failed (--fail-fast)"
         return JobResult(job.name, job.segment_group, "skipped", notes=[note])
     return None

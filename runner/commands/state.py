@@ -8,7 +8,7 @@ import click
 
 from runner.errors import SegrunError
 from runner.loading import load_for_run, select_jobs
-from runner.state import StateFile, default_path, watermark_key
+from runner.state import StateFile, default_path, spec_identity, watermark_key
 
 
 def _state_for(spec_path: str, state: Path | None):
@@ -38,20 +38,33 @@ _STATE_OPTION = click.option(
 @click.argument("jobs", nargs=-1)
 @_STATE_OPTION
 def show(spec: str, jobs: tuple[str, ...], state: Path | None) -> None:
-    """Print the watermark of each last_success job of SPEC (or of JOBS)."""
+    """Print the watermark of each last_success job of SPEC (or of JOBS), for
+    the spec's target, and the spec's watermarks stored for other targets."""
     loaded, store = _state_for(spec, state)
-    marks = store.read()["watermarks"]
+    chosen = select_jobs(loaded, jobs, what="job")
+    mine = store.entries(spec_identity(loaded, store.path))
+    for note in store.notes:
+        click.echo(f"note: {note}")
     click.echo(f"state file: {store.path}")
-    for job in select_jobs(loaded, jobs):
+    for job in chosen:
         if not job.incremental:
             continue
-        entry = marks.get(watermark_key(loaded, job))
+        entry = mine.pop(watermark_key(loaded, job, store.path), None)
         told = (
             f"{entry['last_success']} (stored {entry['stored']})"
             if entry
             else "none: the next run is a full export"
         )
         click.echo(f"{job.name}: {told}")
+    names = {job.name for job in chosen}
+    for entry in mine.values():
+        if entry.get("job") in names:
+            target = entry.get("base_url") or entry.get("environment")
+            click.echo(
+                f"{entry['job']}: {entry['last_success']} for {target} "
+                f"(client {entry.get('client_id')}, segment group {entry.get('segment_group')!r}; "
+                "not this spec's current target or request)"
+            )
 
 
 @command.command("reset")
@@ -59,12 +72,17 @@ def show(spec: str, jobs: tuple[str, ...], state: Path | None) -> None:
 @click.argument("jobs", nargs=-1)
 @_STATE_OPTION
 def reset(spec: str, jobs: tuple[str, ...], state: Path | None) -> None:
-    """Forget the watermarks of SPEC's jobs (or of JOBS): their next run is a full export."""
+    """Forget the watermarks of SPEC (or of its JOBS), for every target: their
+    next run is a full export. Other specs' watermarks are never touched."""
     loaded, store = _state_for(spec, state)
-    chosen = [j for j in select_jobs(loaded, jobs) if j.incremental]
-    if jobs and len(chosen) != len(jobs):
-        raise SegrunError("only last_success jobs have watermarks")
+    chosen = select_jobs(loaded, jobs, what="job")
+    if jobs and not all(j.incremental for j in chosen):
+        plain = ", ".join(j.name for j in chosen if not j.incremental)
+        raise SegrunError(f"{plain}: not a last_success job, so it has no watermark")
+    names = {j.name for j in chosen}
     with store.locked(f"segrun state reset {spec}"):
-        removed = store.reset([watermark_key(loaded, j) for j in chosen])
-    names = [j.name for j in chosen if watermark_key(loaded, j) in removed]
-    click.echo(f"cleared: {', '.join(names)}" if names else "nothing to clear")
+        mine = store.entries(spec_identity(loaded, store.path))
+        keys = [k for k, e in mine.items() if not jobs or e.get("job") in names]
+        removed = store.reset(keys)
+    cleared = sorted({mine[k]["job"] for k in removed if isinstance(mine[k].get("job"), str)})
+    click.echo(f"cleared: {', '.join(cleared)}" if cleared else "nothing to clear")

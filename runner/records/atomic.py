@@ -1,29 +1,7 @@
 """Write a whole file or nothing: a report half-written by a crash would make
-`--resume` or a CI server misread the run."""
+`--resume` or a CI server misread the run. (The operation lives in
+runner/durable.py with the run's other durable steps.)"""
 
-from __future__ import annotations
+from runner.durable import write_atomic
 
-import contextlib
-import os
-import tempfile
-from pathlib import Path
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace `path` with `data` so readers see the old file or the new one.
-
-    The temporary file lives in the same directory because os.replace is only
-    atomic within one filesystem.
-    """
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+__all__ = ["write_atomic"]

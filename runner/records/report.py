@@ -44,6 +44,8 @@ class JobResult:
     duration_s: float = 0.0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: hashes of what decided the export (runner/lifecycle.py), to notice a changed spec
+    fingerprint: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.status not in get_args(JobStatus):

@@ -58,10 +58,11 @@ class Spec:
     auth: Auth | None
     endpoints: dict = field(default_factory=dict)
     jobs: tuple[Job, ...] = ()
+    declared_name: str | None = None  # the spec's top-level `name:`
 
     @property
     def name(self) -> str:
-        return self.path.stem
+        return self.declared_name or self.path.stem
 
 
 def build_spec(path: Path, document: dict, file_values: dict[int, list[str]]) -> Spec:
@@ -77,6 +78,7 @@ def build_spec(path: Path, document: dict, file_values: dict[int, list[str]]) ->
         else None,
         endpoints={k: dict(v) for k, v in (document.get("endpoints") or {}).items()},
         jobs=tuple(_job(i, j, file_values.get(i)) for i, j in enumerate(document["jobs"])),
+        declared_name=document.get("name"),
     )
 
 

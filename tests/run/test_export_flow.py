@@ -276,15 +276,15 @@ def test_an_initiate_that_never_connected_is_not_ambiguous(tmp_path):
 
 
 def test_a_disk_failure_fails_the_job_not_the_run(sandbox, tmp_path):
+    # The first job's export is a file where the second needs a folder.
     spec = write_spec(tmp_path, sandbox.base_url, """
+        - name: fine
+          segment_group: VIP Customers
+          output: {path: "sub"}
         - name: blocked
           segment_group: VIP Customers
           output: {path: "sub/{job}.jsonl"}
-        - name: fine
-          segment_group: VIP Customers
     """)
-    (tmp_path / "run" / "exports").mkdir(parents=True)
-    (tmp_path / "run" / "exports" / "sub").write_text("a file where a directory must go")
     outcome = run(spec, tmp_path)
     blocked = job(outcome, "blocked")
     assert blocked.status == "failed"

@@ -137,9 +137,11 @@ def test_plan_says_when_there_is_no_watermark(sandbox, tmp_path, segrun):
 
 
 def test_resume_from_a_committed_export_meets_status_retrieved(sandbox, tmp_path):
-    """The Retrieved status path: a checkpoint whose export was already committed
-    (the crash came after Commit) is not reused: the job re-initiates."""
+    """The Retrieved status path: a retrieving checkpoint whose token was committed
+    elsewhere (another client, by hand) is not reused: the job re-initiates."""
     from runner.checkpoint import Checkpoint, Checkpoints
+    from runner.lifecycle import fingerprint
+    from runner.loading import load_for_run
 
     spec = write_spec(tmp_path, sandbox.base_url, "- name: vip\n  segment_group: VIP Customers\n")
     first = run(spec, tmp_path, out=tmp_path / "run")
@@ -147,7 +149,11 @@ def test_resume_from_a_committed_export_meets_status_retrieved(sandbox, tmp_path
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     report["jobs"][0]["status"] = "interrupted"  # as if killed before the report said otherwise
     (tmp_path / "run" / "report.json").write_text(json.dumps(report))
-    Checkpoints(tmp_path / "run").save(Checkpoint("vip", token, None, "2026-11-22T00:00:00.000Z"))
+    (tmp_path / "run" / "exports" / "vip.jsonl").unlink()  # a retrieving job has no export yet
+    loaded = load_for_run(str(spec), {})
+    Checkpoints(tmp_path / "run").save(
+        Checkpoint("vip", token, None, "2026-11-22T00:00:00.000Z", fingerprint(loaded, loaded.jobs[0]))
+    )
     resumed = run(spec, tmp_path, out=None, resume=tmp_path / "run")
     result = resumed.report.jobs[0]
     assert result.status == "succeeded"
