@@ -6,11 +6,12 @@ each followed by an fsync of the directory so the change survives a power cut
 (git's lockfile.c and SQLite's atomic commit do the same). Nothing is ever
 written through a symlink that was already in the run directory.
 
-Each operation first passes `point()`, the test-only crash switch: with
-`SEGRUN_TEST_CRASH_AT=N` in the environment the process SIGKILLs itself just
-before its N-th durable operation, and `SEGRUN_TEST_DURABLE_LOG=FILE` appends
-one line per operation, so a test can count them and then walk a crash over
-every one (tests/run/test_crash_points.py). Unset, both cost one dict lookup.
+Each operation first passes `point()`, the test-only crash switch, read here
+and nowhere else: with `SEGRUN_TEST_CRASH_AT` in the environment the process
+SIGKILLs itself just before the operation it names, and
+`SEGRUN_TEST_DURABLE_LOG=FILE` appends one line per operation, so a test can
+walk a crash over every one (tests/run/test_crash_points.py). Unset, both cost
+two dict lookups next to an fsync.
 """
 
 from __future__ import annotations
@@ -25,19 +26,23 @@ CRASH_ENV = "SEGRUN_TEST_CRASH_AT"
 LOG_ENV = "SEGRUN_TEST_DURABLE_LOG"
 
 _count = 0
+_named: dict[str, int] = {}
 
 
 def point(what: str) -> None:
-    """Count one durable operation (and crash before it, when a test asks)."""
+    """Count one durable operation, and crash just before it when a test asks:
+    `SEGRUN_TEST_CRASH_AT=N` (the N-th operation) or `=WHAT#K` (the K-th
+    operation described as WHAT, e.g. `write report.json#2`)."""
     global _count
     crash_at, log = os.environ.get(CRASH_ENV), os.environ.get(LOG_ENV)
     if crash_at is None and log is None:
         return
     _count += 1
+    _named[what] = _named.get(what, 0) + 1
     if log:
         with open(log, "a", encoding="utf-8") as f:
             f.write(f"{_count} {what}\n")
-    if crash_at is not None and _count == int(crash_at):
+    if crash_at is not None and crash_at in (str(_count), f"{what}#{_named[what]}"):
         os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -1,0 +1,197 @@
+"""A crash at every durable operation of a run, then --resume: exactly the exports,
+report and watermarks of an uninterrupted run.
+
+runner/durable.py counts the run's durable operations (fsyncs, atomic writes and
+their renames, renames, unlinks) and, with SEGRUN_TEST_CRASH_AT=N, SIGKILLs the
+process just before the N-th. The walk raises N until a run finishes uncrashed,
+so it visits every operation the run performs, whatever their number.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from run_helpers import read_jsonl, run, write_spec
+
+from runner import durable, timestamps
+from runner.commands.run import RunOptions, run_spec
+from runner.loading import load_for_run
+from runner.records.report import RunReport
+from runner.sandbox import FaultPlan, running_sandbox
+from runner.state import FORMAT, last_datetime_for, watermark_fields, watermark_key
+from segrun_testing import segrun_argv
+
+JOBS = """
+    - name: full
+      segment_group: All Profiles
+    - name: delta-csv
+      segment_group: Email Subscribers
+      last_datetime: last_success
+      output: {format: csv}
+    - name: delta
+      segment_group: All Profiles
+      last_datetime: last_success
+      match_criteria: ProfileId
+      values: [10000003, 10000004, 10000005, 10000006, 10000007, 10000090]
+"""
+#: the watermark an earlier run left: the delta jobs ask for what changed since
+EARLIER = dt.datetime(2026, 1, 1, 0, 0, 0, 123000, tzinfo=dt.timezone.utc)
+
+
+def prepare(folder: Path, base_url: str, page_size: int = 25) -> Path:
+    folder.mkdir()
+    spec = write_spec(folder, base_url, JOBS)
+    spec.write_text(spec.read_text().replace("defaults:\n", f"defaults:\n  page_size: {page_size}\n")
+                    .replace("attempts: 4", "attempts: 12"))
+    loaded = load_for_run(str(spec), {})
+    state = folder / ".segrun" / "state.json"
+    state.parent.mkdir()
+    marks = {}
+    for job in loaded.jobs:
+        if job.incremental:
+            marks[watermark_key(loaded, job, state)] = {
+                **watermark_fields(loaded, job, state),
+                "last_success": timestamps.to_wire(EARLIER),
+                "stored": timestamps.to_wire(EARLIER),
+            }
+    state.write_text(json.dumps({"format": FORMAT, "watermarks": marks}))
+    return spec
+
+
+def expected(sandbox, job) -> list[dict]:
+    body = {}
+    if job.incremental:
+        body["LastDateTime"] = timestamps.to_wire(last_datetime_for(EARLIER))
+    if job.match_criteria:
+        body.update(MatchCriteria=job.match_criteria, Values=list(job.values))
+    return sandbox.expected_records(job.segment_group, body)
+
+
+def assert_as_if_uninterrupted(sandbox, spec: Path, run_dir: Path, started: dt.datetime) -> None:
+    loaded = load_for_run(str(spec), {})
+    report = RunReport.load(run_dir / "report.json")
+    assert report.status == "succeeded" and report.finished
+    assert [(j.name, j.status) for j in report.jobs] == [(j.name, "succeeded") for j in loaded.jobs]
+    for job, result in zip(loaded.jobs, report.jobs, strict=True):
+        want = expected(sandbox, job)
+        path = run_dir / result.output
+        if job.output_format == "csv":
+            with open(path, newline="", encoding="utf-8") as f:
+                got = [row["ProfileId"] for row in csv.DictReader(f)]
+            assert got == [str(r["ProfileId"]) for r in want], job.name
+        else:
+            assert read_jsonl(path) == want, job.name
+        assert result.records == len(want)
+    assert not list((run_dir / "exports").glob("*.part")) and not list((run_dir / "exports").glob("*tmp"))
+    assert not list((run_dir / "checkpoints").glob("*.json"))
+    state = json.loads((spec.parent / ".segrun" / "state.json").read_text())["watermarks"]
+    assert sorted(e["job"] for e in state.values()) == ["delta", "delta-csv"]
+    for entry in state.values():  # moved on to this run's Initiate: never later than it
+        mark = timestamps.parse_wire(entry["last_success"])
+        assert started - dt.timedelta(seconds=1) <= mark <= dt.datetime.now(dt.timezone.utc)
+
+
+def crash_run(spec: Path, run_dir: Path, crash_at: int, log: Path) -> int:
+    """`segrun run` in a forked child (the imports are already paid for: ~40 of these
+    per walk), crashing at its `crash_at`-th durable operation. Returns what
+    os.waitpid says: -9 for the crash, 0 when the run finished first."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 3
+        try:
+            os.environ[durable.CRASH_ENV], os.environ[durable.LOG_ENV] = str(crash_at), str(log)
+            durable._count, durable._named = 0, {}
+            outcome = run_spec(str(spec), RunOptions(out=run_dir, quiet=True), environ={})
+            code = outcome.report.exit_code
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def test_a_crash_at_every_durable_operation_then_resume(tmp_path):
+    walked: list[str] = []
+    with running_sandbox(profiles=120, seed=12) as sandbox:
+        sandbox.faults.plan = FaultPlan.parse("slow_seconds=0.26")
+        for n in range(1, 400):
+            folder = tmp_path / f"crash-{n}"
+            spec = prepare(folder, sandbox.base_url)
+            run_dir = folder / "run"
+            log = folder / "durable.log"
+            # a slow second page: the job group-commits a checkpoint mid-retrieval
+            sandbox.faults.clear()
+            sandbox.faults.script("retrieve", ["ok", "slow"])
+            started = dt.datetime.now(dt.timezone.utc)
+            crashed = crash_run(spec, run_dir, n, log)
+            if crashed == 0:
+                break  # n is past the run's last durable operation: all were walked
+            assert crashed == -signal.SIGKILL, crashed
+            walked.append(log.read_text().splitlines()[-1])
+            if n % 10:  # resumed in-process; every tenth through the CLI, as cron would
+                outcome = run(spec, folder, out=None, resume=run_dir)
+                assert outcome.report.exit_code == 0, [j.error for j in outcome.report.jobs]
+            else:
+                resumed = subprocess.run([*segrun_argv(), "run", "-q", str(spec), "--resume", str(run_dir)],
+                                         capture_output=True, text=True, timeout=120)
+                assert resumed.returncode == 0, resumed.stderr
+            assert_as_if_uninterrupted(sandbox, spec, run_dir, started)
+            shutil.rmtree(folder)
+        else:
+            raise AssertionError("the run never finished uncrashed")
+    kinds = {line.split(" ", 1)[1].split(" ")[0] for line in walked}
+    assert {"write", "rename", "fsync", "unlink"} <= kinds
+    # every step of runner/lifecycle.py was a crash point, for both formats
+    joined = "\n".join(walked)
+    for step in ("write full.json", "fsync full.jsonl.part", "rename full.jsonl.part -> full.jsonl",
+                 "rename delta-csv.csv.csv-tmp -> delta-csv.csv", "unlink delta-csv.csv.part",
+                 "write state.json", "rename state.json", "write report.json", "unlink delta.json",
+                 "write junit.xml"):
+        assert step in joined, step
+    assert joined.count("write full.json") >= 3  # initiated, mid-retrieval, complete
+    print(f"walked {len(walked)} crash points")
+
+
+def test_sigkill_at_random_moments_with_last_success_jobs_and_faults(tmp_path):
+    """25 random SIGKILLs against a sandbox failing 20% of requests; resume each time."""
+    rng = random.Random(20261129)
+    plan = FaultPlan.parse("429=0.05,503=0.05,drop=0.05,truncate=0.05,seed=3,retry_after=0")
+    with running_sandbox(profiles=600, seed=21, faults=plan) as sandbox:
+        folder = tmp_path / "kill"
+        spec, run_dir = prepare(folder, sandbox.base_url, page_size=20), folder / "run"
+        started, kills, fresh, finished_early = dt.datetime.now(dt.timezone.utc), 0, True, 0
+
+        def start(resume: bool) -> subprocess.Popen:
+            where = ["--resume", str(run_dir)] if resume else ["--out", str(run_dir)]
+            return subprocess.Popen([*segrun_argv(), "run", "-q", str(spec), *where],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+        for _ in range(200):
+            if kills >= 25:
+                break
+            proc = start(resume=not fresh and run_dir.exists())  # killed before it made one
+            fresh = False
+            time.sleep(rng.uniform(0.15, 0.9))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                kills += 1
+                continue
+            # it finished before the kill came: check it, then start over afresh
+            assert proc.wait() == 0, proc.stderr.read()
+            assert_as_if_uninterrupted(sandbox, spec, run_dir, started)
+            finished_early += 1
+            shutil.rmtree(folder)
+            spec, started, fresh = prepare(folder, sandbox.base_url, page_size=20), dt.datetime.now(dt.timezone.utc), True
+        assert kills >= 25
+        proc = start(resume=not fresh and run_dir.exists())
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+        assert_as_if_uninterrupted(sandbox, spec, run_dir, started)
