@@ -156,8 +156,8 @@ class JobRunner:
                 self.progress.advance(job, writer.records)
                 total = self._retrieve_all(job, policy, stats, checkpoint, writer, seen)
                 self._reconcile(writer.records, result.row_count, total)
-                self.life.complete(writer, checkpoint, total)  # step 3
-                writer = None
+                done, writer = writer, None  # closed by step 3, whatever happens there
+                self.life.complete(done, checkpoint, total)  # step 3
                 self._finish(job, checkpoint, result, commit, tally, resumed=False)
         except NotSent as sent:
             return self._planned(job, last, sent.request, result.notes)

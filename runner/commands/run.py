@@ -102,6 +102,7 @@ def run_spec(
                 checkpoints.load(job.name)
         if any(job.incremental for job in jobs):
             held.enter_context(state.locked(f"segrun run {spec.path}"))
+            state.read()  # a state file segrun cannot read stops the run before a send
         target = held.enter_context(
             open_target(spec, environ, redactor, sandbox_options=options.sandbox)
         )

@@ -295,3 +295,41 @@ def test_text_with_no_utf8_form_is_written_through(tmp_path):
         assert json.loads(lines[0])["Name"] == "lone \ud800 surrogate \udfff"
         csv_text = (tmp_path / "run" / "exports" / "odd-csv.csv").read_text(encoding="utf-8")
         assert "\\ud800" in csv_text and csv_text.count("\n") == 13
+
+
+@pytest.mark.parametrize("damage", [
+    lambda c: "{not json",
+    lambda c: json.dumps({**c, "job": "../../escape"}),
+    lambda c: json.dumps({**c, "part_bytes": -5}),
+    lambda c: json.dumps({**c, "phase": "complete"}),  # complete without a sha256
+    lambda c: json.dumps([c]),
+    lambda c: "[" * 100000,
+])
+def test_a_checkpoint_segrun_did_not_write_stops_the_resume_before_a_send(tmp_path, damage):
+    with running_sandbox(profiles=200) as sandbox:
+        spec = write_spec(tmp_path, sandbox.base_url, "- name: vip\n  segment_group: All Profiles\n  page_size: 10\n")
+        stop = StopFlag()
+        run_spec_with(spec, tmp_path / "run", stop=stop, progress=StopAfterFirstPage(stop))
+        checkpoint = tmp_path / "run" / "checkpoints" / "vip.json"
+        checkpoint.write_text(damage(json.loads(checkpoint.read_text())))
+        requests_before = sum(sandbox.counters.requests(c) for c in ("initiate", "status", "retrieve", "commit"))
+        result = cli("run", "-q", str(spec), "--resume", str(tmp_path / "run"))
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert "checkpoints/vip.json is not a checkpoint segrun wrote" in result.stderr
+        assert sum(sandbox.counters.requests(c) for c in ("initiate", "status", "retrieve", "commit")) == requests_before
+
+
+@pytest.mark.parametrize("damage", [
+    lambda r: "{torn",
+    lambda r: json.dumps({**r, "jobs": [{**r["jobs"][0], "name": "../../etc/passwd"}]}),
+    lambda r: json.dumps({**r, "jobs": "nope"}),
+    lambda r: json.dumps({**r, "status": "bogus"}),
+])
+def test_a_report_segrun_did_not_write_stops_the_resume(tmp_path, damage):
+    spec = write_spec(tmp_path, None, "- name: vip\n  segment_group: VIP Customers\n")
+    assert cli("run", "-q", str(spec), "--out", str(tmp_path / "run")).returncode == 0
+    report = tmp_path / "run" / "report.json"
+    report.write_text(damage(json.loads(report.read_text())))
+    result = cli("run", "-q", str(spec), "--resume", str(tmp_path / "run"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "report.json" in result.stderr
