@@ -35,8 +35,8 @@ again in that run directory, whatever `--only` says; a lingering checkpoint
 
 Identity: the checkpoint carries a fingerprint of everything that decides what
 the export holds and where it goes. A resume whose spec no longer matches
-starts that job afresh (the old token is abandoned, the old part file
-removed) and says why in the report. A watermark's key is in runner/state.py.
+starts that job afresh (the old token is abandoned, its part file started
+over) and says why in the report. A watermark's key is in runner/state.py.
 """
 
 from __future__ import annotations
@@ -137,9 +137,7 @@ class Lifecycle:
         return checkpoint, []
 
     def _discard(self, job: Job, checkpoint: Checkpoint) -> None:
-        old = self.exports_path(job.output_path) if checkpoint.fingerprint else None
-        if old is not None:
-            durable.unlink(part_path(old))
+        # The fresh export recreates its part file from empty (durable.open_new).
         self.checkpoints.clear(job.name)
 
     # -- steps 1 to 3 ------------------------------------------------------------------
