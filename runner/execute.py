@@ -30,6 +30,8 @@ from runner.plan import (
     initiate_body,
     retrieve_query,
 )
+from runner.reconcile import describe as describe_reconcile
+from runner.reconcile import reconcile
 from runner.records.report import JobResult
 from runner.spec.model import Job, Spec
 from runner.state import StateFile, last_datetime_for, watermark_key
@@ -114,7 +116,7 @@ class JobRunner:
                     job.name,
                     token,
                     last and timestamps.to_wire(last),
-                    timestamps.to_wire(initiated_at),
+                    timestamps.to_wire(self.client.server_time(initiated_at)),
                 )
                 self._save(checkpoint)
                 status = self._wait_until_complete(job, policy, stats, token)
@@ -125,7 +127,7 @@ class JobRunner:
             self.progress.advance(job, writer.records)
             total = self._retrieve_all(job, policy, stats, checkpoint, writer)
             self._call(job, policy, stats, "commit", checkpoint.access_token, query=COMMIT_QUERY)
-            self._reconcile(writer.records, result.row_count, total)
+            result.notes += reconcile(writer.records, result.row_count, total, job.reconcile)
             result.output = str(writer.final_path.relative_to(self.exports_dir.resolve().parent))
             result.sha256 = writer.commit()
             result.records = writer.records
@@ -148,6 +150,7 @@ class JobRunner:
                 writer.abandon()
                 if writer.records:
                     result.notes.append(f"partial export kept as {writer.part_path.name}")
+            result.notes.extend(stats.notes)
             result.attempts = stats.attempts
             result.retries = stats.retries
             if stats.ambiguous_initiates:
@@ -301,14 +304,6 @@ class JobRunner:
             if self.stop.requested:
                 raise Interrupted()
 
-    @staticmethod
-    def _reconcile(written: int, row_count: int, total: int) -> None:
-        if not written == row_count == total:
-            raise ResponseProblem(
-                f"reconcile: {written} records written, but Status said RowCount {row_count} "
-                f"and Retrieve said TotalResults {total}"
-            )
-
     # -- the dry run --------------------------------------------------------------
     def _planned(self, job, last, request: requests.PreparedRequest, notes) -> PlannedJob:
         def described(call: str, query: dict | None = None) -> str:
@@ -327,7 +322,7 @@ class JobRunner:
             f"{described('retrieve', retrieve_query(1, size))}, then offset {1 + size}, "
             f"{1 + 2 * size}, ... until HasMore is false",
             described("commit", COMMIT_QUERY),
-            "reconcile: records written = RowCount = TotalResults",
+            describe_reconcile(job.reconcile),
         ]
         headers = {
             k: ("<redacted>" if k.lower() == "authorization" else v)

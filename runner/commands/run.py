@@ -7,13 +7,13 @@ import datetime as dt
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
-from runner import api, exitcodes
+from runner import endpoint_map, exitcodes
 from runner.checkpoint import Checkpoints
 from runner.client import ApiClient
 from runner.errors import SegrunError
@@ -27,6 +27,7 @@ from runner.spec.model import Spec
 from runner.state import StateFile, default_path, hold_lock
 from runner.target import is_loopback_url, open_target
 from runner.terminal import TerminalProgress, summary, verbose_observer
+from runner.timestamps import utc_now
 
 UTC = dt.timezone.utc
 
@@ -51,6 +52,10 @@ class RunOptions:
     resume: Path | None = None
     state: Path | None = None
     insecure: bool = False
+    #: --endpoints FILE: the endpoint map the user confirmed (over the spec's own)
+    endpoints: Path | None = None
+    #: this machine's clock (tests inject a wrong one); signing, transcript, watermark
+    clock: Callable[[], dt.datetime] = utc_now
     progress: Progress | None = None  # None: a progress bar when stderr is a terminal
 
 
@@ -77,6 +82,8 @@ def run_spec(
     spec = load_for_run(spec_path, environ)
     jobs = select_jobs(spec, options.only)
     selected = {job.name for job in jobs}
+    endpoints = endpoint_map.for_spec(spec, options.endpoints)
+    endpoint_map.require_confirmed(spec.environment, endpoints)  # before any file or socket
     started = dt.datetime.now(UTC)
     previous = _previous_report(options.resume, spec) if options.resume else None
     run_dir = options.resume or options.out or default_run_dir(spec, started)
@@ -88,7 +95,14 @@ def run_spec(
         if any(job.incremental for job in jobs):
             held.enter_context(state.locked(f"segrun run {spec.path}"))
         target = held.enter_context(
-            open_target(spec, environ, redactor, sandbox_options=options.sandbox)
+            open_target(
+                spec,
+                environ,
+                redactor,
+                sandbox_options=options.sandbox,
+                endpoints=endpoints.endpoints,
+                clock=options.clock,
+            )
         )
         verify = _tls_verification(target.base_url, options.insecure)
         report = RunReport(
@@ -104,12 +118,14 @@ def run_spec(
         client = ApiClient(
             base_url=target.base_url,
             client_id=spec.client_id,
-            endpoints=api.endpoints(spec.endpoints),
+            endpoints=endpoints.endpoints,
+            endpoint_source=endpoints.source,
             auth=target.auth,
             transcript=transcript,
             verify=verify,
             sleep=stop.sleep,
             observer=observer,
+            clock=options.clock,
         )
         held.callback(client.close)
         progress = options.progress or TerminalProgress(enabled=False if options.quiet else None)
@@ -122,6 +138,7 @@ def run_spec(
             stop=stop,
             checkpoints=checkpoints,
             state=state,
+            clock=options.clock,
         )
         earlier = {j.name: j for j in previous.jobs} if previous else {}
         report.write(report_path)
@@ -241,6 +258,13 @@ def _fault_plan(text: str | None):
     type=click.Path(dir_okay=False, path_type=Path),
     help="Watermark file of last_success jobs [default: .segrun/state.json beside SPEC].",
 )
+@click.option(
+    "--endpoints",
+    "endpoints_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The endpoint map you confirmed (YAML; `segrun endpoints` prints the inferred one). "
+    "production and staging need one, here or under `endpoints:` in the spec.",
+)
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this job (repeatable).")
 @click.option("--fail-fast", is_flag=True, help="Skip the remaining jobs after one fails.")
 @click.option(
@@ -292,6 +316,7 @@ def command(
     sandbox_profiles,
     sandbox_seed,
     sandbox_faults,
+    endpoints_file,
 ) -> None:
     """Run the jobs of SPEC in order through the export flow.
 
@@ -311,7 +336,7 @@ def command(
     if dry_run:
         from runner.commands.plan import print_plan
 
-        print_plan(spec, only, fmt, state)
+        print_plan(spec, only, fmt, state, endpoints_file)
         return
     sandbox = {
         k: v
@@ -325,7 +350,8 @@ def command(
     if resume and out:
         raise click.UsageError("--resume continues a run in its own directory; drop --out")
     options = RunOptions(
-        out, only, fail_fast, quiet, verbose, body_cap, sandbox, resume, state, insecure
+        out, only, fail_fast, quiet, verbose, body_cap, sandbox, resume, state, insecure,
+        endpoints_file,
     )
     stop = StopFlag()
     _install_signal_handlers(stop)

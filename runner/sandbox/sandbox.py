@@ -12,9 +12,11 @@ import ipaddress
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
+from runner.api import Endpoint
+from runner.api import endpoints as api_endpoints
 from runner.sandbox import lies, oracle
 from runner.sandbox.authcheck import authenticate
 from runner.sandbox.counters import Counters
@@ -59,6 +61,7 @@ class Sandbox:
         token_lifetime_seconds: float = DEFAULT_TOKEN_LIFETIME,
         clock: Callable[[], float] = time.time,
         anchor_ms: int | None = None,
+        endpoints: Mapping[str, Endpoint] | None = None,
     ) -> None:
         self.data = data if isinstance(data, SandboxData) else load_data(data)
         self.clock = clock
@@ -80,7 +83,9 @@ class Sandbox:
             token_lifetime_seconds,
             seed,
         )
-        self._routes = routes()
+        #: the endpoint map served: specs/endpoints.yaml unless another is given
+        self.endpoints = dict(endpoints or api_endpoints())
+        self._routes = routes(self.endpoints)
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -88,7 +93,7 @@ class Sandbox:
 
     def bind(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
         """Open the listening socket (port 0: a free one); `base_url` then says where."""
-        self._server = SandboxHTTPServer((host, port), self.handle)
+        self._server = SandboxHTTPServer((host, port), self.handle, self.clock)
         return self
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
@@ -152,7 +157,10 @@ class Sandbox:
             if allowed:
                 methods = ", ".join(allowed)
                 raise ApiError(405, f"Use {methods} here", {"Allow": methods})
-            raise ApiError(404, f"No resource at {path}")
+            # ASP.NET Web API's words for a route that does not exist
+            raise ApiError(
+                404, f"No HTTP resource was found that matches the request URI '{path}'."
+            )
         call = route.endpoint.call
         self.counters.add("requests", call)
         fault = self.faults.request_fault(call)
