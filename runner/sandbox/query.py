@@ -58,6 +58,9 @@ class ExportQuery:
 
 
 def normalise(criteria: str, value: str) -> str:
+    if criteria == "ProfileId":  # an integer in the model: compared by its value
+        digits = value.strip()
+        return str(int(digits)) if digits.isascii() and digits.isdigit() else value
     if criteria == "EmailAddress":
         return value.strip().lower()
     if criteria == "PhoneNumber":

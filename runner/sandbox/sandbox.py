@@ -41,7 +41,7 @@ _MESSAGES = {
 
 
 def _anchor_ms(clock: Callable[[], float]) -> int:
-    """Midnight UTC of today: ModifiedDates lie in the two years before it, and the
+    """Midnight UTC of today: Edited dates lie in the two years before it, and the
     same seed gives the same records all day."""
     return int(clock() // 86_400) * 86_400_000
 
@@ -209,21 +209,25 @@ class Sandbox:
                 ids = json.loads(body or b"{}").get("ProfileIds")
             except (ValueError, AttributeError):
                 ids = None
-            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-                raise ApiError(400, 'The body must be {"ProfileIds": ["<ProfileId>", ...]}')
+            if not isinstance(ids, list) or not all(
+                isinstance(i, (str, int)) and not isinstance(i, bool) for i in ids
+            ):
+                raise ApiError(400, 'The body must be {"ProfileIds": [<ProfileId>, ...]}')
             try:
                 stamp = self.touch_profiles(ids)
             except ValueError as e:
                 raise ApiError(404, str(e)) from None
-            return json_reply(200, {"Touched": len(ids), "ModifiedDate": stamp})
+            return json_reply(200, {"Touched": len(ids), "EditedDate": stamp})
         if path == "/_sandbox/counters" and method == "GET":
             return json_reply(200, self.counters.snapshot())
         raise ApiError(404, f"No admin resource {method} {path}")
 
     # -- for tests and the executor --------------------------------------------------
 
-    def touch_profiles(self, profile_ids: Iterable[str], when: dt.datetime | None = None) -> str:
-        """Set these profiles' ModifiedDate (default now, millisecond precision).
+    def touch_profiles(
+        self, profile_ids: Iterable[str | int], when: dt.datetime | None = None
+    ) -> str:
+        """Set these profiles' Edited.Date (default now, millisecond precision).
         Exports already initiated keep their snapshot; later Initiates see it."""
         moment = when or dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc)
         ms = int(moment.timestamp() * 1000)
@@ -233,7 +237,7 @@ class Sandbox:
             self._touched = {**self._touched, **dict.fromkeys(indexes, ms)}
         return format_ms(ms)
 
-    def _index(self, profile_id: str) -> int:
+    def _index(self, profile_id: str | int) -> int:
         index = int(profile_id) - PROFILE_ID_BASE if str(profile_id).isdigit() else -1
         if not 0 <= index < self.profiles.count:
             raise ValueError(f"no profile has ProfileId {profile_id!r}")
@@ -246,7 +250,7 @@ class Sandbox:
         group = self.data.segment_groups[segment_group]
         return oracle.expected_records(self.profiles, group, body or {}, user_id, self._touched)
 
-    def record(self, profile_id: str) -> dict:
+    def record(self, profile_id: str | int) -> dict:
         return self.profiles.record(self._index(profile_id), self._touched)
 
     def export_count(self) -> int:

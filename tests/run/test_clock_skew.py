@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 from run_helpers import job, read_jsonl, run, write_spec
 
@@ -37,11 +38,12 @@ def test_a_clock_ten_minutes_fast_still_exports_everything(sandbox, tmp_path):
     # the refusal, the clock difference, and the warning are in the report
     refused = next(n for n in delta.notes if n.startswith("the server refused the issued timestamp"))
     assert "The specified date does not match an expected ISO 8601 format" in refused
-    assert "this machine's clock is 60" in refused and "s ahead of the server's" in refused
-    assert any(n.startswith("warning: clock skew: this machine's clock is 60") for n in delta.notes)
+    ahead = float(re.search(r"this machine's clock is ([\d.]+)s ahead of the server's", refused)[1])
+    assert 597 <= ahead <= 603, refused
+    assert any(n.startswith("warning: clock skew: this machine's clock is") for n in delta.notes)
     # one re-signed attempt, noted in both transcripts
     text = (tmp_path / "run" / "transcript.txt").read_text()
-    assert text.count("note: re-signed: this machine's clock is 60") == 1
+    assert text.count("note: re-signed: this machine's clock is") == 1
     har = json.loads((tmp_path / "run" / "transcript.har").read_text())
     statuses = [(e["_call"], e["response"]["status"]) for e in har["log"]["entries"]]
     assert statuses[:2] == [("initiate", 401), ("initiate", 200)]

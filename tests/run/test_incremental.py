@@ -57,10 +57,10 @@ def test_records_modified_during_an_export_are_in_the_next_run(sandbox, tmp_path
     delta2 = job(second, "delta")
     assert delta2.status == "succeeded"
     assert f"watermark {timestamps.to_wire(watermark)}" in delta2.notes[0]
-    ids = {r["ProfileId"] for r in read_jsonl(tmp_path / "second" / "exports" / "delta.jsonl")}
+    ids = {str(r["ProfileId"]) for r in read_jsonl(tmp_path / "second" / "exports" / "delta.jsonl")}
     assert set(touched) <= ids  # modified while the first export ran: not lost
     # and nothing older than the watermark came back
-    assert all(parse_wire(r["ModifiedDate"]) >= watermark for r in read_jsonl(tmp_path / "second" / "exports" / "delta.jsonl"))
+    assert all(parse_wire(r["Edited"]["Date"]) >= watermark for r in read_jsonl(tmp_path / "second" / "exports" / "delta.jsonl"))
 
 
 def test_the_lastdatetime_sent_cannot_round_past_the_watermark():

@@ -39,7 +39,7 @@ def assert_exports_match(sandbox, run_dir: Path) -> None:
 
             with open(run_dir / "exports" / f"job-{i}.csv", newline="") as f:
                 got_ids = [row["ProfileId"] for row in csv.DictReader(f)]
-            assert got_ids == [r["ProfileId"] for r in expected]
+            assert got_ids == [str(r["ProfileId"]) for r in expected]
         else:
             assert read_jsonl(run_dir / "exports" / f"job-{i}.jsonl") == expected, group
     assert not list((run_dir / "exports").glob("*.part"))
