@@ -91,7 +91,7 @@ def test_callback_url_must_be_https_or_loopback(segrun, tmp_path):
         "  - segment_group: Other\n    callback_url: not a url\n"
     )
     result = segrun("validate", str(spec))
-    assert result.returncode == 2 or result.returncode == 1
+    assert result.returncode == 2
     assert "jobs[0].callback_url: must use https (plain http is allowed only for a loopback host)" in result.stdout
     assert "jobs[1].callback_url: 'not a url' is not an http(s) URL" in result.stdout
 
