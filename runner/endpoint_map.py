@@ -53,7 +53,12 @@ def load_file(path: str | Path) -> dict[str, dict[str, str]]:
     try:
         root = load_yaml(name, 1_000_000)
     except LoadProblem as e:
-        raise EndpointMapError(f"endpoint map {name}:{e.line}:{e.column}: {e.message}") from None
+        message = e.message
+        if e.rule in ("root", "empty") or "a spec" in message:  # the loader words it for a spec
+            message = f"must be a mapping of calls ({', '.join(api.CALLS)}), as `segrun endpoints`"
+            message += " prints"
+        where = f"{name}:{e.line}:{e.column}" if e.line > 0 else name
+        raise EndpointMapError(f"endpoint map {where}: {message}") from None
     document = root.root
     if not isinstance(document, dict):
         raise EndpointMapError(

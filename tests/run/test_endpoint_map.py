@@ -15,6 +15,7 @@ import textwrap
 import threading
 from pathlib import Path
 
+import pytest
 import yaml
 from run_helpers import read_jsonl
 
@@ -236,3 +237,29 @@ def test_an_initiate_404_naming_the_segment_group_does_not_blame_the_path(tmp_pa
         finally:
             client.close()
     assert message == "initiate answered HTTP 404: Segment group 'No Such Group' was not found"
+
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "endpoint map {file}: cannot read the file"),
+        ("", "endpoint map {file}: must be a mapping of calls (initiate, status, retrieve, commit)"),
+        ("- initiate\n", "endpoint map {file}:1:1: must be a mapping of calls"),
+        ("initiate: {path: 'x/{nope}'}\n", "endpoint map {file}: initiate.path: unknown placeholder {{nope}}"),
+        ("initiate: {method: PUT, path: x}\n", "endpoint map {file}: initiate.method: unallowed value PUT"),
+        ("commits: {path: x}\n", "endpoint map {file}: commits: unknown key"),
+        ("initiate: [a, b]\n", "endpoint map {file}: initiate: must be of dict type"),
+    ],
+)
+def test_a_bad_endpoint_map_is_one_clear_line_and_exit_2(segrun, tmp_path, text, message):
+    path = tmp_path / "endpoints.yaml"
+    if text is not None:
+        path.write_text(text)
+    spec = production_spec(tmp_path, "https://pm.mypreferences.com/Profiles/v4/", "endpoints: endpoints.yaml\n")
+    for command in ("plan", "run"):
+        result = segrun(command, str(spec), env=DEMO.environment(), cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert message.format(file=path) in result.stderr, result.stderr
+        assert_no_traceback(result)
+    assert not (tmp_path / "runs").exists()
