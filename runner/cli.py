@@ -33,9 +33,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from runner.commands import plan, run, sandbox, schema, state, validate
+    from runner.commands import endpoints, plan, run, sandbox, schema, state, validate
 
-    for module in (validate, plan, run, state, sandbox, schema):
+    for module in (validate, plan, run, state, sandbox, schema, endpoints):
         cli.add_command(module.command)
 
 

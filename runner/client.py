@@ -14,7 +14,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 import urllib3
@@ -24,6 +24,7 @@ from requests_toolbelt.utils.user_agent import user_agent
 
 from runner import __version__, api
 from runner.records.transcript import Transcript
+from runner.server_clock import WARN_SECONDS, ServerClock
 from runner.timestamps import utc_now
 
 UTC = dt.timezone.utc
@@ -92,6 +93,8 @@ class CallStats:
     retries: int = 0
     #: Initiate attempts that may have reached the server without an answer
     ambiguous_initiates: int = 0
+    #: what the job's report should say about its calls (clock skew, re-signing)
+    notes: list[str] = field(default_factory=list)
 
 
 def retry_after(response: requests.Response, now: dt.datetime) -> float | None:
@@ -139,6 +142,7 @@ class ApiClient:
         clock: Callable[[], dt.datetime] = utc_now,
         adapter: BaseAdapter | None = None,
         observer: Callable[..., None] | None = None,
+        endpoint_source: str | None = None,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.client_id = client_id
@@ -149,6 +153,10 @@ class ApiClient:
         self._rng = rng or random.Random()
         self._clock = clock
         self._observer = observer
+        #: where the endpoint map came from, named when a path may be wrong
+        self.endpoint_source = endpoint_source
+        #: the server's clock, from the Date header of every response
+        self.server_clock = ServerClock(clock)
         self.session = BaseUrlSession(base_url=self.base_url)
         self.session.auth = auth
         self.session.verify = verify
@@ -161,6 +169,16 @@ class ApiClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def server_now(self) -> dt.datetime:
+        """The server's time now (estimate minus its uncertainty; the client's
+        clock before any Date header was seen)."""
+        return self.server_clock.now()
+
+    def server_time(self, moment: dt.datetime) -> dt.datetime:
+        """The server's time at a moment of this client's clock: what a
+        `last_success` watermark is taken from, so a fast clock skips nothing."""
+        return self.server_clock.server_time(moment)
 
     def url(self, call: str, **params: object) -> str:
         """The absolute URL of a call, path parameters percent-encoded."""
@@ -202,6 +220,13 @@ class ApiClient:
                 stats.retries += 1
             prepared = self.prepare(call, params, query, body)  # signed afresh
             response, error = self._send(prepared, job, call, attempt)
+            if error is None and self._correct_clock(response, stats):
+                stats.attempts += 1  # re-signed once with the server's time
+                prepared = self.prepare(call, params, query, body)
+                note = f"re-signed: {self.server_clock.describe()}"
+                response, error = self._send(prepared, job, call, attempt, note=note)
+            if error is None:
+                self._warn_skew(stats)
             wait = None
             if error is not None:
                 reason = _describe(error)
@@ -213,7 +238,8 @@ class ApiClient:
             elif response.status_code >= 300:
                 raise CallFailed(
                     call,
-                    f"{call} answered HTTP {response.status_code}: {api_message(response)}",
+                    f"{call} answered HTTP {response.status_code}: {api_message(response)}"
+                    + self._path_hint(call, response, params),
                     response.status_code,
                 )
             else:
@@ -228,7 +254,7 @@ class ApiClient:
             f"{call} failed after {policy.attempts} attempt{'s' * (policy.attempts > 1)}: {reason}",
         )
 
-    def _send(self, prepared, job: str, call: str, attempt: int):
+    def _send(self, prepared, job: str, call: str, attempt: int, note: str | None = None):
         started = self._clock()
         t0 = time.perf_counter()
         response: requests.Response | None = None
@@ -241,6 +267,8 @@ class ApiClient:
             error = e
         finally:
             elapsed = time.perf_counter() - t0
+            if response is not None:
+                self.server_clock.observe(response.headers.get("Date"), started, self._clock())
             if self.transcript is not None:
                 self.transcript.record(
                     prepared,
@@ -251,10 +279,57 @@ class ApiClient:
                     job=job,
                     call=call,
                     attempt=attempt,
+                    note=note,
                 )
             if self._observer is not None:
                 self._observer(job, call, attempt, prepared, response, error, elapsed)
         return response, error
+
+
+    # -- the server's clock, and what a 404 means ---------------------------------------
+    def _correct_clock(self, response: requests.Response, stats: CallStats) -> bool:
+        """A 401 that blames the issued timestamp, from a server whose Date says
+        our clock is off: sign with the server's time from now on. True when the
+        request should be sent once more, re-signed."""
+        if response.status_code != 401 or not self.server_clock.known:
+            return False
+        messages = api.facts()["auth"]["messages"]
+        if api_message(response) not in (messages["date_format"], messages["skew"]):
+            return False
+        use_clock = getattr(self.session.auth, "use_clock", None)
+        if use_clock is None or getattr(self.session.auth, "clock", None) == self.server_now:
+            return False  # not PNAUTHINFO3, or already signing with the server's time
+        use_clock(self.server_now)
+        stats.notes.append(
+            f"the server refused the issued timestamp ({api_message(response)}); "
+            f"{self.server_clock.describe()}, so requests are now signed with the server's time"
+        )
+        return True
+
+    def _warn_skew(self, stats: CallStats) -> None:
+        if abs(self.server_clock.offset) > WARN_SECONDS and not any(
+            n.startswith("warning: clock") for n in stats.notes
+        ):
+            stats.notes.append(
+                f"warning: clock skew: {self.server_clock.describe()}; signing and the "
+                "last_success watermark use the server's time, but fix this machine's clock (NTP)"
+            )
+
+    def _path_hint(self, call: str, response: requests.Response, params: Mapping) -> str:
+        """An Initiate 404 that names neither the client nor the segment group is
+        most likely the path itself: the v4 paths are not published."""
+        if call != "initiate" or response.status_code != 404:
+            return ""
+        words = [w.strip("'\"`.,;:()") for w in api_message(response).split()]
+        text = " ".join(w for w in words if "://" not in w and not w.startswith("/")).lower()
+        named = [self.client_id, str(params.get("segmentGroupName") or "")]
+        if any(name and name.lower() in text for name in named):
+            return ""
+        return (
+            f" (the message names neither client {self.client_id!r} nor the segment group: the "
+            f"Initiate path itself may be wrong; endpoint map in use: "
+            f"{self.endpoint_source or 'the inferred map (specs/endpoints.yaml)'})"
+        )
 
 
 def _never_sent(error: BaseException) -> bool:

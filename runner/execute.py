@@ -20,7 +20,7 @@ import requests
 from runner import api, durable, timestamps
 from runner.checkpoint import COMPLETE, Checkpoint
 from runner.client import ApiClient, CallFailed, CallStats, Interrupted, NotSent, RetryPolicy
-from runner.lifecycle import ExportMissing, Lifecycle, fingerprint
+from runner.lifecycle import ExportMissing, Lifecycle
 from runner.outputs import ExportWriter, part_path, profile_ids
 from runner.plan import (
     COMMIT_QUERY,
@@ -29,6 +29,8 @@ from runner.plan import (
     initiate_body,
     retrieve_query,
 )
+from runner.reconcile import describe as describe_reconcile
+from runner.reconcile import reconcile
 from runner.records.report import JobResult
 from runner.seen import SeenIds
 from runner.spec.model import Job, Spec
@@ -114,6 +116,7 @@ class JobRunner:
             self._call(job, policy, stats, "commit", checkpoint.access_token, query=COMMIT_QUERY)
 
         def tally() -> None:
+            result.notes.extend(stats.notes)
             result.attempts = stats.attempts
             result.retries = stats.retries
             result.duration_s = round(self.monotonic() - started, 3)
@@ -142,8 +145,8 @@ class JobRunner:
                         job.name,
                         token,
                         last and timestamps.to_wire(last),
-                        timestamps.to_wire(initiated_at),
-                        fingerprint(self.spec, job),
+                        timestamps.to_wire(self.client.server_time(initiated_at)),
+                        self.life.fingerprint(job),
                     )
                     self.life.initiated(checkpoint)  # step 1
                     status = self._wait_until_complete(job, policy, stats, token)
@@ -155,7 +158,7 @@ class JobRunner:
                 self.progress.total(job, result.row_count)
                 self.progress.advance(job, writer.records)
                 total = self._retrieve_all(job, policy, stats, checkpoint, writer, seen)
-                self._reconcile(writer.records, result.row_count, total)
+                result.notes += reconcile(writer.records, result.row_count, total, job.reconcile)
                 done, writer = writer, None  # closed by step 3, whatever happens there
                 self.life.complete(done, checkpoint, total)  # step 3
                 self._finish(job, checkpoint, result, commit, tally, resumed=False)
@@ -377,14 +380,6 @@ class JobRunner:
                     f"{offset + index} was already exported at record {first}"
                 )
 
-    @staticmethod
-    def _reconcile(written: int, row_count: int, total: int) -> None:
-        if not written == row_count == total:
-            raise ResponseProblem(
-                f"reconcile: {written} records written, but Status said RowCount {row_count} "
-                f"and Retrieve said TotalResults {total}"
-            )
-
     # -- the dry run --------------------------------------------------------------
     def _planned(self, job, last, request: requests.PreparedRequest, notes) -> PlannedJob:
         def described(call: str, query: dict | None = None) -> str:
@@ -403,7 +398,7 @@ class JobRunner:
             f"{described('retrieve', retrieve_query(1, size))}, then offset {1 + size}, "
             f"{1 + 2 * size}, ... until HasMore is false",
             described("commit", COMMIT_QUERY),
-            "reconcile: records written = RowCount = TotalResults",
+            describe_reconcile(job.reconcile),
         ]
         headers = {
             k: ("<redacted>" if k.lower() == "authorization" else v)

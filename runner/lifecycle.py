@@ -43,8 +43,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner import durable, timestamps
@@ -75,11 +75,12 @@ def _digest(value: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def fingerprint(spec: Spec, job: Job) -> dict[str, str]:
-    """Hashes (no values, no personal data) of what decides an export's content."""
+def fingerprint(spec: Spec, job: Job, endpoints: Mapping[str, object]) -> dict[str, str]:
+    """Hashes (no values, no personal data) of what decides an export's content;
+    `endpoints` is the map the run really uses (spec block, file or option)."""
     last = job.last_datetime
     return {
-        "target": _digest([spec.environment, spec.base_url, spec.endpoints]),
+        "target": _digest([spec.environment, spec.base_url, endpoints]),
         "client_id": _digest(spec.client_id),
         "segment_group": _digest(job.segment_group),
         "request": _digest(
@@ -105,14 +106,19 @@ class Lifecycle:
     state: StateFile | None
     #: writes the job's entry into report.json (durably)
     record: Callable[[JobResult], None]
+    #: the endpoint map the run uses, as {call: [method, path]}
+    endpoints: Mapping[str, object] = field(default_factory=dict)
+
+    def fingerprint(self, job: Job) -> dict[str, str]:
+        return fingerprint(self.spec, job, self.endpoints)
 
     # -- resuming ------------------------------------------------------------------
     def keep(self, job: Job, earlier: JobResult) -> JobResult:
         """A job that succeeded in an earlier attempt at this run keeps its result."""
         if self.checkpoints.path(job.name).exists():
             self.checkpoints.clear(job.name)  # a crash between steps 7 and 8
-        if earlier.fingerprint and earlier.fingerprint != fingerprint(self.spec, job):
-            changed = ", ".join(differences(earlier.fingerprint, fingerprint(self.spec, job)))
+        if earlier.fingerprint and earlier.fingerprint != self.fingerprint(job):
+            changed = ", ".join(differences(earlier.fingerprint, self.fingerprint(job)))
             note = (
                 f"kept from the earlier attempt, but the spec has changed since ({changed}): "
                 "this export is of the spec as it was; start a new run for the new one"
@@ -126,7 +132,7 @@ class Lifecycle:
         checkpoint = self.checkpoints.load(job.name)
         if checkpoint is None:
             return None, []
-        now = fingerprint(self.spec, job)
+        now = self.fingerprint(job)
         if checkpoint.fingerprint != now:
             changed = ", ".join(differences(checkpoint.fingerprint, now)) or "its identity"
             self._discard(job, checkpoint)

@@ -45,6 +45,8 @@ def initiate_body(job: Job, last_datetime: dt.datetime | None) -> dict:
         if job.match_type:
             body["MatchType"] = job.match_type
         body["Values"] = list(job.values or ())
+    if job.callback_url:
+        body["CallbackURL"] = job.callback_url
     return body
 
 

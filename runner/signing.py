@@ -24,17 +24,27 @@ Clock = Callable[[], dt.datetime]
 
 class PnAuthInfo3(requests.auth.AuthBase):
     def __init__(
-        self, scheme: str, client_id: str, user_id: str, secret: str, clock: Clock = utc_now
+        self,
+        scheme: str,
+        client_id: str,
+        user_id: str,
+        secret: str | None,
+        clock: Clock = utc_now,
     ):
         self.scheme = scheme
         self.client_id = client_id
         self.user_id = user_id
         self._secret = secret
-        self._clock = clock
+        #: where issued timestamps come from; the client swaps in the server's
+        #: clock when the server refuses ours (runner/server_clock.py)
+        self.clock = clock
+
+    def use_clock(self, clock: Clock) -> None:
+        self.clock = clock
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = auth.authorization(
-            self.scheme, self.client_id, self.user_id, self._secret, self._clock()
+            self.scheme, self.client_id, self.user_id, self._secret, self.clock()
         )
         return request
 
@@ -53,7 +63,7 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
         self,
         token_url: str,
         client_id: str,
-        client_secret: str,
+        client_secret: str | None,  # None: a client certificate authenticates instead
         scope: str,
         fetch: Callable[..., requests.Response],
         redactor: Redactor,
@@ -83,11 +93,14 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
         started = utc_now()
         t0 = time.perf_counter()
         try:
-            response = self._fetch(
-                self.token_url,
-                data={"grant_type": "client_credentials", "scope": self.scope},
-                auth=(self._client_id, self._client_secret),
-            )
+            data = {"grant_type": "client_credentials", "scope": self.scope}
+            if self._client_secret is None:  # mutual TLS: client_id goes in the body
+                data["client_id"] = self._client_id
+                response = self._fetch(self.token_url, data=data)
+            else:
+                response = self._fetch(
+                    self.token_url, data=data, auth=(self._client_id, self._client_secret)
+                )
         except requests.RequestException as e:
             raise CallFailed(
                 "oauth-token", f"oauth-token: the token endpoint failed: {e}"

@@ -18,6 +18,7 @@ from runner.records.redact import Redactor
 from runner.signing import OAuth2ClientCredentials, PnAuthInfo3, Unsigned
 from runner.spec.model import Spec
 from runner.spec.rules import is_loopback_host
+from runner.timestamps import utc_now
 
 # The embedded sandbox picks a free port when it starts; a dry run starts nothing.
 SANDBOX_PLACEHOLDER_URL = "http://127.0.0.1/Profiles/v4/"
@@ -37,6 +38,7 @@ def missing_credentials(spec: Spec, environ: Mapping[str, str]) -> list[str]:
         return []
     a = spec.auth
     names = [a.client_id_env, a.client_secret_env] if a.scheme == "oauth2" else [a.secret_env]
+    # (an un-keyed scheme or a client certificate names no secret: None is skipped)
     return [
         f"environment variable {name} (named by auth in the spec) is not set"
         for name in names
@@ -52,7 +54,11 @@ def open_target(
     *,
     dry_run: bool = False,
     sandbox_options: Mapping[str, object] | None = None,
+    endpoints: Mapping[str, api.Endpoint] | None = None,
+    clock=utc_now,
 ) -> Iterator[Target]:
+    """Where the run's requests go. The embedded sandbox serves the run's own
+    endpoint map (`endpoints`), so a spec that overrides paths still runs."""
     problems = missing_credentials(spec, environ)
     if problems:
         raise SegrunError(problems[0])
@@ -62,42 +68,64 @@ def open_target(
         return
     if not embedded:
         base_url = spec.base_url or api.environment_url(spec.environment)
-        yield Target(base_url, _auth(spec, environ, redactor, dry_run=dry_run))
+        yield Target(base_url, _auth(spec, environ, redactor, dry_run=dry_run, clock=clock))
         return
     from runner.sandbox import running_sandbox  # only runs that use it pay for it
 
-    with running_sandbox(**dict(sandbox_options or {})) as sandbox:
-        yield Target(sandbox.base_url, _auth(spec, environ, redactor, dry_run=False), sandbox)
+    options = {**({"endpoints": endpoints} if endpoints else {}), **dict(sandbox_options or {})}
+    with running_sandbox(**options) as sandbox:
+        auth = _auth(spec, environ, redactor, dry_run=False, clock=clock)
+        yield Target(sandbox.base_url, auth, sandbox)
 
 
-def _auth(spec: Spec, environ: Mapping[str, str], redactor: Redactor, *, dry_run: bool):
+def _auth(
+    spec: Spec, environ: Mapping[str, str], redactor: Redactor, *, dry_run: bool, clock=utc_now
+):
     a = spec.auth
     if a is None:  # environment: sandbox without auth: the demo account
         from runner.sandbox import DEMO
 
         redactor.add(DEMO.secret)
-        return PnAuthInfo3(DEMO.scheme, spec.client_id, DEMO.user_id, DEMO.secret)
+        return PnAuthInfo3(DEMO.scheme, spec.client_id, DEMO.user_id, DEMO.secret, clock)
     if a.scheme == "oauth2":
         if dry_run:
             return Unsigned()
-        client_id, secret = environ[a.client_id_env], environ[a.client_secret_env]
-        redactor.add(client_id, secret)
+        client_id = environ[a.client_id_env]
+        secret = environ[a.client_secret_env] if a.client_secret_env else None
+        redactor.add(client_id, *([secret] if secret else []))
         scope = api.facts()["auth"]["oauth2"]["scope"].format(
             clientId=spec.client_id, userId=a.user_id
         )
         session = requests.Session()
         session.trust_env = False
+        cert = _client_cert(spec)
         return OAuth2ClientCredentials(
             a.token_url,
             client_id,
             secret,
             scope,
-            lambda url, **kw: session.post(url, timeout=30, **kw),
+            lambda url, **kw: session.post(url, timeout=30, cert=cert, **kw),
             redactor,
         )
-    secret = environ[a.secret_env]
-    redactor.add(secret)
-    return PnAuthInfo3(a.scheme, spec.client_id, a.user_id, secret)
+    secret = environ.get(a.secret_env) if a.secret_env else None  # un-keyed: none
+    if secret:
+        redactor.add(secret)
+    return PnAuthInfo3(a.scheme, spec.client_id, a.user_id, secret, clock)
+
+
+def _client_cert(spec: Spec) -> str | tuple[str, str] | None:
+    """OAuth may use a client certificate instead of a secret (the OAuth page):
+    requests' `cert=`, from paths relative to the spec; the files are read by
+    the TLS layer only, never by segrun."""
+    a = spec.auth
+    if a is None or not a.client_cert_file:
+        return None
+    base = spec.path.resolve().parent
+    paths = [base / p for p in (a.client_cert_file, a.client_key_file) if p]
+    for path in paths:
+        if not path.is_file():
+            raise SegrunError(f"auth: client certificate file {path} does not exist")
+    return (str(paths[0]), str(paths[1])) if len(paths) == 2 else str(paths[0])
 
 
 def is_loopback_url(url: str) -> bool:

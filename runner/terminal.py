@@ -93,6 +93,13 @@ def summary(report: RunReport, run_dir: str) -> str:
     lines = [
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:5])) + "  " + r[5] for r in rows
     ]
+    # Warnings of jobs that succeeded would hide behind their output path: say them.
+    lines += [
+        f"{job.name}: {note}"
+        for job in report.jobs
+        for note in job.notes
+        if note.startswith("warning:")
+    ]
     counts = {s: report.count(s) for s in ("succeeded", "failed", "skipped", "interrupted")}
     told = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     lines += [

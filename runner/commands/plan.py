@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from runner import api
+from runner import endpoint_map
 from runner.client import ApiClient, DryRunAdapter
 from runner.execute import JobRunner
 from runner.loading import load_for_run, select_jobs
@@ -23,16 +23,21 @@ from runner.target import SANDBOX_PLACEHOLDER_URL, open_target
 
 
 def plan_jobs(
-    spec_path: str, only: tuple[str, ...] = (), environ=None, state: Path | None = None
+    spec_path: str,
+    only: tuple[str, ...] = (),
+    environ=None,
+    state: Path | None = None,
+    endpoints_file: Path | None = None,
 ) -> tuple[object, list[PlannedJob]]:
     environ = os.environ if environ is None else environ
     spec = load_for_run(spec_path, environ)
     jobs = select_jobs(spec, only)
+    endpoints = endpoint_map.for_spec(spec, endpoints_file)
     with open_target(spec, environ, Redactor(), dry_run=True) as target:
         client = ApiClient(
             base_url=target.base_url,
             client_id=spec.client_id,
-            endpoints=api.endpoints(spec.endpoints),
+            endpoints=endpoints.endpoints,
             auth=target.auth,
             adapter=DryRunAdapter(),
         )
@@ -40,12 +45,40 @@ def plan_jobs(
         runner = JobRunner(spec, client, state=state_file)
         planned = [runner.run_job(job) for job in jobs]
     assert all(isinstance(p, PlannedJob) for p in planned)
+    _mark_endpoints(spec, endpoints, planned)
     return spec, planned
 
 
-def render_text(spec, planned: list[PlannedJob]) -> str:
+def _mark_endpoints(spec, endpoints: endpoint_map.EndpointMap, planned: list[PlannedJob]) -> None:
+    """A real environment's plan says which paths are only inferred: a run
+    refuses them until the user confirms a map (runner/endpoint_map.py)."""
+    unconfirmed = spec.environment in endpoint_map.NEEDS_CONFIRMATION and not endpoints.confirmed
+    for job in planned:
+        for request in job.requests:
+            request["endpoint_confirmed"] = not unconfirmed
+        if unconfirmed:
+            job.notes.append(
+                f"UNCONFIRMED endpoint paths ({', '.join(endpoints.inferred_calls)}): inferred, "
+                "not published; `segrun run` refuses them for "
+                f"{spec.environment} until you confirm a map (`segrun endpoints`)"
+            )
+
+
+def endpoints_line(spec, endpoints: endpoint_map.EndpointMap) -> str:
+    mark = (
+        "UNCONFIRMED"
+        if spec.environment in endpoint_map.NEEDS_CONFIRMATION and not endpoints.confirmed
+        else "confirmed"
+        if endpoints.confirmed
+        else "served by the sandbox"
+    )
+    return f"endpoint map: {endpoints.source} ({mark})"
+
+
+def render_text(spec, planned: list[PlannedJob], endpoints_file: Path | None = None) -> str:
     jobs = f"{len(planned)} job{'s' * (len(planned) != 1)}"
     lines = [f"plan for {spec.path}: {jobs}, in order; nothing is sent"]
+    lines.append(endpoints_line(spec, endpoint_map.for_spec(spec, endpoints_file)))
     if spec.environment == "sandbox" and not spec.base_url:
         lines.append(
             "(environment sandbox: the embedded sandbox listens on a free port chosen at run "
@@ -60,7 +93,8 @@ def render_text(spec, planned: list[PlannedJob]) -> str:
         lines.append(f"  effective LastDateTime: {effective}")
         lines += [f"  note: {note}" for note in job.notes]
         for request in job.requests:
-            lines.append(f"  {request['method']} {request['url']}")
+            mark = "" if request.get("endpoint_confirmed", True) else "  [UNCONFIRMED path]"
+            lines.append(f"  {request['method']} {request['url']}{mark}")
             lines += [f"  {name}: {value}" for name, value in request["headers"].items()]
             if request["body"] is not None:
                 lines += ["", f"  {request['body']}"]
@@ -69,10 +103,21 @@ def render_text(spec, planned: list[PlannedJob]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def print_plan(spec_path: str, only: tuple[str, ...], fmt: str, state: Path | None) -> None:
+def print_plan(
+    spec_path: str,
+    only: tuple[str, ...],
+    fmt: str,
+    state: Path | None,
+    endpoints_file: Path | None = None,
+) -> None:
     """What `segrun plan` and `segrun run --dry-run` both print."""
-    loaded, planned = plan_jobs(spec_path, only, state=state)
-    click.echo(render_json(planned) if fmt == "json" else render_text(loaded, planned), nl=False)
+    loaded, planned = plan_jobs(spec_path, only, state=state, endpoints_file=endpoints_file)
+    text = (
+        render_json(planned)
+        if fmt == "json"
+        else render_text(loaded, planned, endpoints_file)
+    )
+    click.echo(text, nl=False)
 
 
 def render_json(planned: list[PlannedJob]) -> str:
@@ -90,7 +135,15 @@ def render_json(planned: list[PlannedJob]) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Watermark file of last_success jobs [default: .segrun/state.json beside SPEC].",
 )
-def command(spec: str, only: tuple[str, ...], fmt: str, state: Path | None) -> None:
+@click.option(
+    "--endpoints",
+    "endpoints_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An endpoint map file to plan with (as `segrun run --endpoints`).",
+)
+def command(
+    spec: str, only: tuple[str, ...], fmt: str, state: Path | None, endpoints_file: Path | None
+) -> None:
     """Show exactly which requests a run would send, in order, and send nothing.
 
     For each job: the Initiate request as it would go out (method, URL with
@@ -99,6 +152,7 @@ def command(spec: str, only: tuple[str, ...], fmt: str, state: Path | None) -> N
     the effective LastDateTime the server applies after its millisecond
     rounding. Opens no connection. Exits 2 on anything a run would fail on
     before sending: an invalid spec, an unset ${VAR}, an unreadable
-    values_file, a missing secret.
+    values_file, a missing secret. For production and staging, paths not
+    confirmed by an endpoint map are marked UNCONFIRMED (a run refuses them).
     """
-    print_plan(spec, only, fmt, state)
+    print_plan(spec, only, fmt, state, endpoints_file)

@@ -8,13 +8,13 @@ import itertools
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
-from runner import api, durable, exitcodes
+from runner import durable, endpoint_map, exitcodes
 from runner.checkpoint import JOB_NAME, Checkpoints
 from runner.client import ApiClient
 from runner.errors import SegrunError
@@ -29,6 +29,7 @@ from runner.spec.model import Spec
 from runner.state import StateFile, default_path, hold_lock
 from runner.target import is_loopback_url, open_target
 from runner.terminal import TerminalProgress, summary, verbose_observer
+from runner.timestamps import utc_now
 
 UTC = dt.timezone.utc
 
@@ -60,6 +61,10 @@ class RunOptions:
     resume: Path | None = None
     state: Path | None = None
     insecure: bool = False
+    #: --endpoints FILE: the endpoint map the user confirmed (over the spec's own)
+    endpoints: Path | None = None
+    #: this machine's clock (tests inject a wrong one); signing, transcript, watermark
+    clock: Callable[[], dt.datetime] = utc_now
     progress: Progress | None = None  # None: a progress bar when stderr is a terminal
 
 
@@ -86,6 +91,8 @@ def run_spec(
     spec = load_for_run(spec_path, environ)
     jobs = select_jobs(spec, options.only)
     selected = {job.name for job in jobs}
+    endpoints = endpoint_map.for_spec(spec, options.endpoints)
+    endpoint_map.require_confirmed(spec.environment, endpoints)  # before any file or socket
     started = dt.datetime.now(UTC)
     state = StateFile(options.state or default_path(spec.path))
     redactor = Redactor()
@@ -104,7 +111,14 @@ def run_spec(
             held.enter_context(state.locked(f"segrun run {spec.path}"))
             state.read()  # a state file segrun cannot read stops the run before a send
         target = held.enter_context(
-            open_target(spec, environ, redactor, sandbox_options=options.sandbox)
+            open_target(
+                spec,
+                environ,
+                redactor,
+                sandbox_options=options.sandbox,
+                endpoints=endpoints.endpoints,
+                clock=options.clock,
+            )
         )
         verify = _tls_verification(target.base_url, options.insecure)
         report = RunReport(
@@ -120,12 +134,14 @@ def run_spec(
         client = ApiClient(
             base_url=target.base_url,
             client_id=spec.client_id,
-            endpoints=api.endpoints(spec.endpoints),
+            endpoints=endpoints.endpoints,
+            endpoint_source=endpoints.source,
             auth=target.auth,
             transcript=transcript,
             verify=verify,
             sleep=stop.sleep,
             observer=observer,
+            clock=options.clock,
         )
         held.callback(client.close)
         progress = options.progress or TerminalProgress(enabled=False if options.quiet else None)
@@ -139,8 +155,10 @@ def run_spec(
             report.jobs = [results[name] for name in names if name in results]
             report.write(report_path)
 
-        life = Lifecycle(spec, run_dir, checkpoints, state, record)
-        runner = JobRunner(spec, client, life, progress=progress, stop=stop, state=state)
+        life = Lifecycle(spec, run_dir, checkpoints, state, record, endpoints.endpoints)
+        runner = JobRunner(
+            spec, client, life, progress=progress, stop=stop, state=state, clock=options.clock
+        )
         report.jobs = [results[name] for name in names if name in results]
         report.write(report_path)
         failed = False
@@ -309,6 +327,13 @@ def _fault_plan(text: str | None):
     type=click.Path(dir_okay=False, path_type=Path),
     help="Watermark file of last_success jobs [default: .segrun/state.json beside SPEC].",
 )
+@click.option(
+    "--endpoints",
+    "endpoints_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The endpoint map you confirmed (YAML; `segrun endpoints` prints the inferred one). "
+    "production and staging need one, here or under `endpoints:` in the spec.",
+)
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this job (repeatable).")
 @click.option("--fail-fast", is_flag=True, help="Skip the remaining jobs after one fails.")
 @click.option(
@@ -360,6 +385,7 @@ def command(
     sandbox_profiles,
     sandbox_seed,
     sandbox_faults,
+    endpoints_file,
 ) -> None:
     """Run the jobs of SPEC in order through the export flow.
 
@@ -379,7 +405,7 @@ def command(
     if dry_run:
         from runner.commands.plan import print_plan
 
-        print_plan(spec, only, fmt, state)
+        print_plan(spec, only, fmt, state, endpoints_file)
         return
     sandbox = {
         k: v
@@ -393,7 +419,8 @@ def command(
     if resume and out:
         raise click.UsageError("--resume continues a run in its own directory; drop --out")
     options = RunOptions(
-        out, only, fail_fast, quiet, verbose, body_cap, sandbox, resume, state, insecure
+        out, only, fail_fast, quiet, verbose, body_cap, sandbox, resume, state, insecure,
+        endpoints_file,
     )
     stop = StopFlag()
     _install_signal_handlers(stop)

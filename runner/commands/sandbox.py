@@ -7,7 +7,8 @@ import socket
 
 import click
 
-from runner import exitcodes
+from runner import api, exitcodes
+from runner.endpoint_map import load_file
 from runner.errors import UsageError
 from runner.sandbox import DEMO, FaultPlan, FaultSyntaxError, Sandbox, SandboxDataError
 from runner.sandbox.sandbox import DEFAULT_PROFILES, DEFAULT_TOKEN_LIFETIME
@@ -44,6 +45,12 @@ def _is_loopback(host: str) -> bool:
     help='Fault plan, e.g. "429=0.05,retrieve:503=0.1,drop=0.02,expire=0.1,seed=7" '
     "(see docs/sandbox.md).",
 )
+@click.option(
+    "--endpoints",
+    "endpoints_file",
+    type=click.Path(dir_okay=False),
+    help="Serve this endpoint map (as `segrun endpoints` prints it) instead of the inferred one.",
+)
 @click.option("--rate-limit", type=float, metavar="RPS", help="Requests per second per client.")
 @click.option(
     "--processing-seconds", default=2.0, show_default=True, help="How long exports Process."
@@ -65,6 +72,7 @@ def command(
     rate_limit: float | None,
     processing_seconds: float,
     token_lifetime: float,
+    endpoints_file: str | None,
 ) -> None:
     """Serve a local simulator of the MyPreferences export API.
 
@@ -75,6 +83,7 @@ def command(
         raise UsageError(f"--host {host} is not a loopback address; add --allow-remote to mean it")
     if rate_limit is not None and rate_limit <= 0:
         raise UsageError("--rate-limit must be a positive number of requests per second")
+    served = api.endpoints(load_file(endpoints_file)) if endpoints_file else None
     try:
         plan = FaultPlan.parse(faults)
         sandbox = Sandbox(
@@ -85,6 +94,7 @@ def command(
             rate_limit=rate_limit,
             processing_seconds=processing_seconds,
             token_lifetime_seconds=token_lifetime,
+            endpoints=served,
         )
         sandbox.bind(host, port)
     except (FaultSyntaxError, SandboxDataError, ValueError) as e:

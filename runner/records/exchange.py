@@ -52,6 +52,7 @@ class Exchange:
     response_wire_size: int  # bytes on the wire, -1 when unknown
     wait_s: float
     error: str | None
+    note: str | None = None
 
     @property
     def host(self) -> str:
@@ -69,6 +70,7 @@ def capture(
     job: str | None,
     call: str | None,
     attempt: int,
+    note: str | None = None,
 ) -> Exchange:
     if started.tzinfo is None:
         started = started.replace(tzinfo=dt.timezone.utc)
@@ -121,6 +123,7 @@ def capture(
         response_wire_size=wire_size,
         wait_s=max(wait_s, 0.0),
         error=error_text,
+        note=redactor.scan(note) if note else None,
     )
 
 

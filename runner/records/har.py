@@ -126,6 +126,8 @@ def entry(x: Exchange) -> dict:
     }
     if x.error is not None:
         record["_error"] = x.error
+    if x.note:
+        record["comment"] = x.note
     return record
 
 

@@ -56,9 +56,10 @@ def render(x: Exchange) -> bytes:
 
 
 def _title(x: Exchange) -> str:
+    note = f"note: {x.note}\n" if x.note else ""
     return (
         f"=== {x.started.isoformat(timespec='milliseconds')} job={x.job or '-'} "
-        f"call={x.call or '-'} attempt={x.attempt} ({x.elapsed_s * 1000:.1f} ms) ===\n"
+        f"call={x.call or '-'} attempt={x.attempt} ({x.elapsed_s * 1000:.1f} ms) ===\n{note}"
     )
 
 

@@ -79,9 +79,11 @@ class Transcript:
         job: str | None = None,
         call: str | None = None,
         attempt: int = 1,
+        note: str | None = None,
     ) -> None:
         """Append one attempt. `error` set (or no response) means a failed attempt,
-        recorded with status 0; `response.content` must already have been read."""
+        recorded with status 0; `response.content` must already have been read.
+        `note` says why the attempt was sent (e.g. re-signed with the server's time)."""
         exchange = capture(
             self.redactor,
             self.body_cap,
@@ -93,6 +95,7 @@ class Transcript:
             job,
             call,
             attempt,
+            note,
         )
         with self._lock:
             self._har.append(exchange)

@@ -40,7 +40,9 @@ def authenticate(
     if issued is None:
         raise unauthorized("date_format")
     age = (now - issued).total_seconds()
-    if age < 0 or age > api.facts()["auth"]["validity_seconds"]:
+    if age < 0:  # the errors page: this message also covers a date set in the future
+        raise unauthorized("date_format")
+    if age > api.facts()["auth"]["validity_seconds"]:
         raise unauthorized("skew")
     secret = secrets.get(credential.user_id)
     if secret is None:

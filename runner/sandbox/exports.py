@@ -2,7 +2,7 @@
 or Expired, and the pages it serves on the way.
 
 The result set is computed once, in a background thread, against a snapshot of
-the touched ModifiedDates: an export is a snapshot, later touches do not move it.
+the touched Edited dates: an export is a snapshot, later touches do not move it.
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ class Faults:
         """The next requests to `call` get exactly these answers, in order:
         one of 429, 503, drop, truncate, slow, ok (answer normally), or a lie
         (see `lies.py`: 400, notjson, wrongshape, badcount, badoffset, badtoken,
-        miscount)."""
+        miscount, badtotal)."""
         if call not in CALLS:
             raise ValueError(f"unknown call {call!r}; calls: {', '.join(CALLS)}")
         bad = [a for a in answers if a not in SCRIPT_ANSWERS]

@@ -10,7 +10,16 @@ import json
 
 from runner.sandbox.replies import Reply, json_reply
 
-LIES = ("400", "notjson", "wrongshape", "badcount", "badoffset", "badtoken", "miscount")
+LIES = (
+    "400",
+    "notjson",
+    "wrongshape",
+    "badcount",
+    "badoffset",
+    "badtoken",
+    "miscount",  # Status: RowCount one more than the records (a warning for the client)
+    "badtotal",  # Retrieve: TotalResults one more than the records (a failure)
+)
 
 
 def tell(lie: str, reply: Reply) -> Reply:
@@ -32,4 +41,6 @@ def tell(lie: str, reply: Reply) -> Reply:
         body["AccessToken"] = str(body["AccessToken"])
     elif lie == "miscount" and isinstance(body.get("RowCount"), int):
         body["RowCount"] += 1
+    elif lie == "badtotal" and isinstance(body.get("TotalResults"), int):
+        body["TotalResults"] += 1
     return json_reply(200, body)

@@ -54,7 +54,7 @@ def _in_group(record: dict, group: SegmentGroup) -> bool:
 def _since(record: dict, body: dict) -> bool:
     if body.get("LastDateTime") is None:
         return True
-    modified = dt.datetime.strptime(record["ModifiedDate"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    modified = dt.datetime.strptime(record["Edited"]["Date"], "%Y-%m-%dT%H:%M:%S.%fZ")
     bound = effective(parse_wire(body["LastDateTime"]))
     return modified.replace(tzinfo=dt.timezone.utc) >= bound
 
@@ -70,11 +70,12 @@ def _matches(record: dict, body: dict) -> bool:
         return True
     values = body.get("Values") or []
     kind = (body.get("MatchType") or "").lower()
-    if criteria == "profileid":
-        return record["ProfileId"] in values and kind in ("", record["CustomerType"].lower())
+    if criteria == "profileid":  # an integer; Values are its decimal strings
+        ids = {int(v) for v in values if v.strip().isascii() and v.strip().isdigit()}
+        return record["ProfileId"] in ids and kind in ("", record["CustomerType"].lower())
     if criteria == "emailaddress":
         wanted = {v.strip().lower() for v in values}
-        pairs = [(e["EmailAddress"].lower(), e["EmailType"]) for e in record["Emails"]]
+        pairs = [(e["EmailAddress"].lower(), e["EmailAddressType"]) for e in record["Emails"]]
     elif criteria == "phonenumber":
         wanted = {_digits(v) for v in values}
         pairs = [(_digits(n["PhoneNumber"]), n["PhoneType"]) for n in record["PhoneNumbers"]]

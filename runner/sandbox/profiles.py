@@ -2,7 +2,7 @@
 
 Nothing is held per profile: a record is a pure function of its index, so a
 sandbox of 1,000,000 profiles starts as fast and lives in as little memory as
-one of 250. The only state is a sparse map of touched ModifiedDates.
+one of 250. The only state is a sparse map of touched Edited dates.
 
 Every identifier embeds the profile's index (ProfileId, the digits of a phone
 number, the number in an email's local part or an alternate id), so a
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 MAX_PROFILES = 10_000_000  # phone numbers carry the index in 7 digits
 PROFILE_ID_BASE = 10_000_000
-SPREAD_MS = 730 * 86_400_000  # ModifiedDates fall within the ~2 years before the anchor
+SPREAD_MS = 730 * 86_400_000  # Edited dates fall within the ~2 years before the anchor
 
 CUSTOMER_TYPES = ("Standard", "VIP", "Prospect", "Employee")
 EMAIL_TYPES = ("Personal", "Work")
@@ -111,13 +111,25 @@ ACTIVE_BELOW = 218  # ~85% of profiles are active
 
 
 # Precomputed text pieces for record_json and their lengths for record_length.
+# The record follows the legacy `UserProfilePreference` resource model
+# (pmstg.mypreferences.com/Profiles/Help/ResourceModel?modelName=UserProfilePreference),
+# in its field order; see docs/sandbox.md "Records" for what is documented and what
+# the sandbox decides (EditInfo's fields, Addresses left empty, ...).
 _GOLDEN = 0x9E3779B97F4A7C15
 _NAMES = tuple((f, last) for f in _FIRST for last in _LAST)
 _N_NAMES = len(_NAMES)
-_NAME_TEXT = tuple(f'"CustomerName":"{f.title()} {last.title()}"' for f, last in _NAMES)
+_NAME_TEXT = tuple(
+    f',"PreservePreferences":false,"CustomerName":{{"FirstName":"{f.title()}",'
+    f'"LastName":"{last.title()}"}}'
+    for f, last in _NAMES
+)
 _ACTIVE_TEXT = tuple("true" if b < ACTIVE_BELOW else "false" for b in range(256))
+_CONFIRMED_TEXT = ("false", "true")
 _N_LOCALES = len(_LOCALES)
-_LOCALE_TEXT = tuple(f',"DefaultLocale":"{loc}","ModifiedDate":"' for loc in _LOCALES)
+_LOCALE_TEXT = tuple(f',"DefaultLocale":"{loc}",' for loc in _LOCALES)
+#: EditInfo: the model names the type, not its fields; DECISION: Date and User
+EDITED_BY = "segrun-sandbox"
+_EDITED_TAIL = f'","User":"{EDITED_BY}"}},"RegistrationConfirmed":'
 _BITS = tuple(tuple(bit for bit in range(3) if mask >> bit & 1) for mask in range(8))
 _ALT_TEXT = (
     "",
@@ -126,33 +138,44 @@ _ALT_TEXT = (
     '{{"AlternateId":"LY-{pid}","AlternateIdType":"LoyaltyNumber"}},'
     '{{"AlternateId":"CRM{pid}","AlternateIdType":"CRMId"}}',
 )
-_TAILS = tuple(
-    f'],"Consents":[{{"ConsentType":"Email","Status":"{_CONSENT_STATES[t & 3]}"}}],'
+_MIDDLES = tuple(
+    f'"Consents":[{{"ConsentType":"Email","Status":"{_CONSENT_STATES[t & 3]}"}}],'
     f'"ProfilePreferences":[{{"PreferenceName":"{_TOPICS[(t >> 7) & 3]}",'
-    f'"PreferenceValue":"{_FREQUENCIES[(t >> 4) % 5]}"}}]}}'
+    f'"PreferenceValue":"{_FREQUENCIES[(t >> 4) % 5]}"}}],"AlternateIds":['
     for t in range(512)
 )
 _PID_WIDTH = len(str(PROFILE_ID_BASE))
+_DATE_WIDTH = len("2026-01-01T00:00:00.000Z")
 _FIXED_LENGTH = (
-    len(
-        '{"ProfileId":"","CustomerType":"","IsActive":T00:00:00.000Z","Emails":[],'
-        '"PhoneNumbers":[],"AlternateIds":['
-    )
+    len('{"ProfileId":,"IsActive":,"Edited":{"Date":"')
+    + len(_EDITED_TAIL)
+    + len(',"CustomerType":""')
+    + len('],"Addresses":[],"PhoneNumbers":[],"Emails":[]}')
     + _PID_WIDTH
-    + 1
-    + 10
-)  # the comma after the name, the date
+    + _DATE_WIDTH
+)
 _NAME_LENGTH = tuple(len(t) for t in _NAME_TEXT)
 _CT_LENGTH = tuple(len(t) for t in _CT_TABLE)
 _ACTIVE_LENGTH = tuple(len(t) for t in _ACTIVE_TEXT)
+_CONFIRMED_LENGTH = tuple(len(t) for t in _CONFIRMED_TEXT)
 _LOCALE_LENGTH = tuple(len(t) for t in _LOCALE_TEXT)
-_PERSONAL_LENGTH = len('{"EmailAddress":"..@","EmailType":"Personal"}') + _PID_WIDTH
-_WORK_LENGTH = len('{"EmailAddress":".@","EmailType":"Work"}') + _PID_WIDTH + 1 + len(_WORK_DOMAIN)
+_EMAIL_FLAGS = ',"IsDefault":{},"IsActive":true}}'
+_PERSONAL_LENGTH = (
+    len('{"EmailAddress":"..@","EmailAddressType":"Personal"') + len(_EMAIL_FLAGS.format("true"))
+    + _PID_WIDTH
+)
+_WORK_LENGTH = (
+    len('{"EmailAddress":".@","EmailAddressType":"Work"') + _PID_WIDTH + 1 + len(_WORK_DOMAIN)
+)
 _EMAIL_LENGTH = tuple(
     tuple(
         tuple(
             (len(f) + len(last) + len(dom) + _PERSONAL_LENGTH if mask & 1 else 0)
-            + (len(last) + _WORK_LENGTH if mask & 2 else 0)
+            + (
+                len(last) + _WORK_LENGTH + len(_EMAIL_FLAGS.format("false" if mask & 1 else "true"))
+                if mask & 2
+                else 0
+            )
             + (1 if mask == 3 else 0)
             for dom in _PERSONAL_DOMAINS
         )
@@ -169,7 +192,7 @@ _PHONE_LENGTH = tuple(
     for mask in range(8)
 )
 _ALT_LENGTH = tuple(len(t.format(pid=PROFILE_ID_BASE)) for t in _ALT_TEXT)
-_TAIL_LENGTH = tuple(len(t) for t in _TAILS)
+_MIDDLE_LENGTH = tuple(len(t) for t in _MIDDLES)
 
 _M64 = (1 << 64) - 1
 
@@ -193,8 +216,9 @@ class Traits:
     modified_ms: int  # ms since the epoch, UTC
 
 
-def profile_id(index: int) -> str:
-    return str(PROFILE_ID_BASE + index)
+def profile_id(index: int) -> int:
+    """ProfileId is an integer in the legacy UserProfilePreference model."""
+    return PROFILE_ID_BASE + index
 
 
 def format_ms(ms: int) -> str:
@@ -228,7 +252,7 @@ _DAYS = _DayCache()
 
 
 class Profiles:
-    """The synthetic profile population: `count` records from `seed`, ModifiedDates
+    """The synthetic profile population: `count` records from `seed`, Edited dates
     in the two years before `anchor_ms`, with touched dates laid over them."""
 
     def __init__(self, seed: int, count: int, anchor_ms: int) -> None:
@@ -264,7 +288,8 @@ class Profiles:
     def record_json(self, index: int, touched: Mapping[int, int]) -> str:
         """The record as compact JSON text, built directly from precomputed pieces:
         serialising a dict per record costs several times more, and page serving
-        is the hot path. Every piece is ASCII, so nothing needs escaping."""
+        is the hot path. Every piece is ASCII, so nothing needs escaping.
+        `Edited.Date` is the profile's last modification: LastDateTime filters on it."""
         h = _mix((index * _GOLDEN + self._salt) & _M64)
         g = _mix(h)
         modified = touched.get(index)
@@ -281,11 +306,15 @@ class Profiles:
         emails = ""
         if em & 1:
             domain = _PERSONAL_DOMAINS[(g >> 36) % 3]
-            emails = f'{{"EmailAddress":"{first}.{last}.{pid}@{domain}","EmailType":"Personal"}}'
+            emails = (
+                f'{{"EmailAddress":"{first}.{last}.{pid}@{domain}","EmailAddressType":"Personal"'
+                ',"IsDefault":true,"IsActive":true}'
+            )
         if em & 2:
             emails += (
                 f'{"," if em & 1 else ""}{{"EmailAddress":"{first[0]}{last}.{pid}@{_WORK_DOMAIN}"'
-                ',"EmailType":"Work"}'
+                f',"EmailAddressType":"Work","IsDefault":{"false" if em & 1 else "true"}'
+                ',"IsActive":true}'
             )
         pm = _PHONE_MASK[(h >> 24) & 0xFF]
         phones = ""
@@ -309,11 +338,11 @@ class Profiles:
         if am & 2:
             alts += f'{"," if am & 1 else ""}{{"AlternateId":"CRM{pid}","AlternateIdType":"CRMId"}}'
         return (
-            f'{{"ProfileId":"{pid}",{_NAME_TEXT[ni]},"CustomerType":"{_CT_TABLE[h & 0xFF]}",'
-            f'"IsActive":{_ACTIVE_TEXT[(h >> 8) & 0xFF]}{_LOCALE_TEXT[(g >> 56) % _N_LOCALES]}'
-            f'{_DAYS.text(day)}T{hh:02d}:{m:02d}:{s:02d}.{milli:03d}Z","Emails":[{emails}],'
-            f'"PhoneNumbers":[{phones}],"AlternateIds":['
-            f"{alts}{_TAILS[(g >> 4) & 511]}"
+            f'{{"ProfileId":{pid},"IsActive":{_ACTIVE_TEXT[(h >> 8) & 0xFF]},"Edited":{{"Date":"'
+            f'{_DAYS.text(day)}T{hh:02d}:{m:02d}:{s:02d}.{milli:03d}Z{_EDITED_TAIL}'
+            f'{_CONFIRMED_TEXT[(h >> 40) & 1]},"CustomerType":"{_CT_TABLE[h & 0xFF]}"'
+            f"{_NAME_TEXT[ni]}{_LOCALE_TEXT[(g >> 56) % _N_LOCALES]}{_MIDDLES[(g >> 4) & 511]}"
+            f'{alts}],"Addresses":[],"PhoneNumbers":[{phones}],"Emails":[{emails}]}}'
         )
 
     def record_length(self, index: int) -> int:
@@ -329,11 +358,12 @@ class Profiles:
             + _NAME_LENGTH[ni]
             + _CT_LENGTH[h & 0xFF]
             + _ACTIVE_LENGTH[(h >> 8) & 0xFF]
+            + _CONFIRMED_LENGTH[(h >> 40) & 1]
             + _LOCALE_LENGTH[(g >> 56) % _N_LOCALES]
             + _EMAIL_LENGTH[ni][em][(g >> 36) % 3]
             + _PHONE_LENGTH[_PHONE_MASK[(h >> 24) & 0xFF]]
             + _ALT_LENGTH[_ALT_MASK[(h >> 32) & 0xFF]]
-            + _TAIL_LENGTH[(g >> 4) & 511]
+            + _MIDDLE_LENGTH[(g >> 4) & 511]
         )
 
     def record(self, index: int, touched: Mapping[int, int]) -> dict:
@@ -345,8 +375,10 @@ class Profiles:
         """The only index whose identifier of kind `criteria` could equal `value`
         (the caller still checks the record); None when no profile's could."""
         number: int | None = None
-        if criteria == "ProfileId":
-            number = int(value) - PROFILE_ID_BASE if value.isdigit() else None
+        if criteria == "ProfileId":  # an integer in the model: "010000042" is 10000042
+            digits = value.strip()
+            plain = digits.isascii() and digits.isdigit()
+            number = int(digits) - PROFILE_ID_BASE if plain else None
         elif criteria == "EmailAddress":
             m = _EMAIL_NUMBER.search(value)
             number = int(m[1]) - PROFILE_ID_BASE if m else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from runner import api
 from runner.sandbox.profiles import (
@@ -20,7 +21,8 @@ from runner.sandbox.profiles import (
 )
 from runner.timestamps import TimestampError, effective, parse_wire
 
-FIELDS = ("LastDateTime", "MatchCriteria", "MatchType", "Values")
+# CallbackURL: the export overview and the legacy Initiate body (API-NOTES).
+FIELDS = ("LastDateTime", "MatchCriteria", "MatchType", "Values", "CallbackURL")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 # What a MatchType names for each MatchCriteria (specs/api.yaml says which kind;
@@ -48,6 +50,7 @@ class ExportQuery:
     match_criteria: str | None = None  # canonical enum spelling
     match_type: str | None = None  # canonical spelling of the type
     values: tuple[str, ...] = ()
+    callback_url: str | None = None  # where the status is POSTed when the export is done
 
     def normalised_values(self) -> frozenset[str]:
         """Values in the form identifiers are compared in (see docs/sandbox.md)."""
@@ -55,6 +58,9 @@ class ExportQuery:
 
 
 def normalise(criteria: str, value: str) -> str:
+    if criteria == "ProfileId":  # an integer in the model: compared by its value
+        digits = value.strip()
+        return str(int(digits)) if digits.isascii() and digits.isdigit() else value
     if criteria == "EmailAddress":
         return value.strip().lower()
     if criteria == "PhoneNumber":
@@ -88,7 +94,22 @@ def query_from_body(body: object) -> ExportQuery:
     criteria = _criteria(body.get("MatchCriteria"))
     match_type = _match_type(criteria, body.get("MatchType"))
     values = _values(criteria, body.get("Values"))
-    return ExportQuery(since, criteria, match_type, values)
+    return ExportQuery(since, criteria, match_type, values, _callback(body.get("CallbackURL")))
+
+
+def _callback(value: object) -> str | None:
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+        ok = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+        if ok and parts is not None:
+            _ = parts.port  # a port that is not a number raises here
+    except ValueError:
+        ok = False
+    if not ok or any(c.isspace() for c in value):  # type: ignore[union-attr]
+        raise BodyError("CallbackURL must be an absolute http or https URL")
+    return value  # type: ignore[return-value]
 
 
 def _last_datetime(value: object) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -29,10 +30,11 @@ def _route(endpoint: Endpoint) -> Route:
     return Route(endpoint, re.compile("^" + re.escape(BASE_PATH) + regex + re.escape(rest) + "$"))
 
 
-def routes() -> list[Route]:
+def routes(table_of: Mapping[str, Endpoint] | None = None) -> list[Route]:
     """Most literal text first, so `.../Export/Segment/{name}` wins over
-    `.../Export/{accessToken}/Commit` for the path `.../Export/Segment/Commit`."""
-    table = [_route(e) for e in endpoints().values()]
+    `.../Export/{accessToken}/Commit` for the path `.../Export/Segment/Commit`.
+    `table_of`: another endpoint map to serve (default: specs/endpoints.yaml)."""
+    table = [_route(e) for e in (table_of or endpoints()).values()]
     return sorted(table, key=lambda r: -len(re.sub(r"\{[^}]*\}", "", r.endpoint.path)))
 
 

@@ -12,9 +12,11 @@ import ipaddress
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
+from runner.api import Endpoint
+from runner.api import endpoints as api_endpoints
 from runner.sandbox import lies, oracle
 from runner.sandbox.authcheck import authenticate
 from runner.sandbox.counters import Counters
@@ -39,7 +41,7 @@ _MESSAGES = {
 
 
 def _anchor_ms(clock: Callable[[], float]) -> int:
-    """Midnight UTC of today: ModifiedDates lie in the two years before it, and the
+    """Midnight UTC of today: Edited dates lie in the two years before it, and the
     same seed gives the same records all day."""
     return int(clock() // 86_400) * 86_400_000
 
@@ -59,6 +61,7 @@ class Sandbox:
         token_lifetime_seconds: float = DEFAULT_TOKEN_LIFETIME,
         clock: Callable[[], float] = time.time,
         anchor_ms: int | None = None,
+        endpoints: Mapping[str, Endpoint] | None = None,
     ) -> None:
         self.data = data if isinstance(data, SandboxData) else load_data(data)
         self.clock = clock
@@ -80,7 +83,9 @@ class Sandbox:
             token_lifetime_seconds,
             seed,
         )
-        self._routes = routes()
+        #: the endpoint map served: specs/endpoints.yaml unless another is given
+        self.endpoints = dict(endpoints or api_endpoints())
+        self._routes = routes(self.endpoints)
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -88,7 +93,7 @@ class Sandbox:
 
     def bind(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
         """Open the listening socket (port 0: a free one); `base_url` then says where."""
-        self._server = SandboxHTTPServer((host, port), self.handle)
+        self._server = SandboxHTTPServer((host, port), self.handle, self.clock)
         return self
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
@@ -152,7 +157,10 @@ class Sandbox:
             if allowed:
                 methods = ", ".join(allowed)
                 raise ApiError(405, f"Use {methods} here", {"Allow": methods})
-            raise ApiError(404, f"No resource at {path}")
+            # ASP.NET Web API's words for a route that does not exist
+            raise ApiError(
+                404, f"No HTTP resource was found that matches the request URI '{path}'."
+            )
         call = route.endpoint.call
         self.counters.add("requests", call)
         fault = self.faults.request_fault(call)
@@ -201,21 +209,25 @@ class Sandbox:
                 ids = json.loads(body or b"{}").get("ProfileIds")
             except (ValueError, AttributeError):
                 ids = None
-            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-                raise ApiError(400, 'The body must be {"ProfileIds": ["<ProfileId>", ...]}')
+            if not isinstance(ids, list) or not all(
+                isinstance(i, (str, int)) and not isinstance(i, bool) for i in ids
+            ):
+                raise ApiError(400, 'The body must be {"ProfileIds": [<ProfileId>, ...]}')
             try:
                 stamp = self.touch_profiles(ids)
             except ValueError as e:
                 raise ApiError(404, str(e)) from None
-            return json_reply(200, {"Touched": len(ids), "ModifiedDate": stamp})
+            return json_reply(200, {"Touched": len(ids), "EditedDate": stamp})
         if path == "/_sandbox/counters" and method == "GET":
             return json_reply(200, self.counters.snapshot())
         raise ApiError(404, f"No admin resource {method} {path}")
 
     # -- for tests and the executor --------------------------------------------------
 
-    def touch_profiles(self, profile_ids: Iterable[str], when: dt.datetime | None = None) -> str:
-        """Set these profiles' ModifiedDate (default now, millisecond precision).
+    def touch_profiles(
+        self, profile_ids: Iterable[str | int], when: dt.datetime | None = None
+    ) -> str:
+        """Set these profiles' Edited.Date (default now, millisecond precision).
         Exports already initiated keep their snapshot; later Initiates see it."""
         moment = when or dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc)
         ms = int(moment.timestamp() * 1000)
@@ -225,7 +237,7 @@ class Sandbox:
             self._touched = {**self._touched, **dict.fromkeys(indexes, ms)}
         return format_ms(ms)
 
-    def _index(self, profile_id: str) -> int:
+    def _index(self, profile_id: str | int) -> int:
         index = int(profile_id) - PROFILE_ID_BASE if str(profile_id).isdigit() else -1
         if not 0 <= index < self.profiles.count:
             raise ValueError(f"no profile has ProfileId {profile_id!r}")
@@ -238,7 +250,7 @@ class Sandbox:
         group = self.data.segment_groups[segment_group]
         return oracle.expected_records(self.profiles, group, body or {}, user_id, self._touched)
 
-    def record(self, profile_id: str) -> dict:
+    def record(self, profile_id: str | int) -> dict:
         return self.profiles.record(self._index(profile_id), self._touched)
 
     def export_count(self) -> int:

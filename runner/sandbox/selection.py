@@ -80,7 +80,7 @@ def select(
     query: ExportQuery,
     touched: Mapping[int, int],
 ) -> Selection:
-    """The export's records: the group's criteria, then ModifiedDate >= the
+    """The export's records: the group's criteria, then Edited.Date >= the
     effective LastDateTime, then the MatchCriteria, in ascending index order."""
     checks = _byte_tables(criteria)
     since = query.since_ms
@@ -113,7 +113,7 @@ def _candidates(profiles: p.Profiles, query: ExportQuery) -> Iterable[int]:
 
 
 _IDENTIFIERS = {  # MatchCriteria -> (record list, value field, type field)
-    "EmailAddress": ("Emails", "EmailAddress", "EmailType"),
+    "EmailAddress": ("Emails", "EmailAddress", "EmailAddressType"),
     "PhoneNumber": ("PhoneNumbers", "PhoneNumber", "PhoneType"),
     "AlternateId": ("AlternateIds", "AlternateId", "AlternateIdType"),
 }
@@ -122,8 +122,8 @@ _IDENTIFIERS = {  # MatchCriteria -> (record list, value field, type field)
 def identifier_matches(record: dict, query: ExportQuery) -> bool:
     criteria = query.match_criteria or ""
     wanted = query.normalised_values()
-    if criteria == "ProfileId":
-        return record["ProfileId"] in wanted and (
+    if criteria == "ProfileId":  # normalise() gave each value as the integer's digits
+        return str(record["ProfileId"]) in wanted and (
             query.match_type is None or record["CustomerType"] == query.match_type
         )
     items, value_field, type_field = _IDENTIFIERS[criteria]

@@ -3,8 +3,10 @@ that live in the transport itself (a dropped connection, a truncated body)."""
 
 from __future__ import annotations
 
+import email.utils
 import socket
 import sys
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -20,8 +22,11 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     block_on_close = False  # idle keep-alive connections must not hold up a shutdown
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], handle: Handler) -> None:
+    def __init__(
+        self, address: tuple[str, int], handle: Handler, clock: Callable[[], float] = time.time
+    ) -> None:
         self.handle_request_fn = handle
+        self.clock = clock  # the Date header tells the sandbox's time, as a server's does
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _RequestHandler)
@@ -45,6 +50,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return self.server_version
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return email.utils.formatdate(
+            self.server.clock() if timestamp is None else timestamp, usegmt=True
+        )
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass  # a quiet server; the counters say what happened

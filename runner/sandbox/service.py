@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
 from runner import api
+from runner.sandbox.callback import post_status
 from runner.sandbox.datafile import SandboxData
 from runner.sandbox.exports import Export
 from runner.sandbox.faults import Faults
@@ -77,7 +79,7 @@ class ExportService:
             )
             self.exports[token] = export
         threading.Thread(
-            target=export.compute, args=(self.profiles,), name=f"export-{token}", daemon=True
+            target=self._compute, args=(export,), name=f"export-{token}", daemon=True
         ).start()
         return json_reply(200, {"AccessToken": token})
 
@@ -106,6 +108,18 @@ class ExportService:
         return Reply(200)
 
     # -- helpers -----------------------------------------------------------------------
+
+    def _compute(self, export: Export) -> None:
+        """The export's work in the background; then its CallbackURL, if any, gets
+        the status once the export is done (Complete, or ended otherwise)."""
+        export.compute(self.profiles)
+        url = export.query.callback_url
+        if not url:
+            return
+        give_up = time.monotonic() + self.processing_seconds + 600  # a frozen test clock
+        while export.status(self.clock()) == "Processing" and time.monotonic() < give_up:
+            time.sleep(0.02)
+        post_status(url, export.status_body(self.clock()), self.faults.counters)
 
     def _check_client(self, client_id: str) -> None:
         if client_id != self.data.client_id:

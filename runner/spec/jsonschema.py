@@ -68,6 +68,8 @@ def _field(rules: dict) -> dict:
         out.update(_LAST_DATETIME)
         return out
     kind = rules.get("type")
+    if isinstance(kind, list):  # e.g. endpoints: a mapping, or the file that holds one
+        return {**out, "anyOf": [_field(_one_type(rules, k)) for k in kind]}
     if kind:
         out["type"] = _TYPES[kind]
         if rules.get("nullable"):
@@ -105,6 +107,13 @@ def _field(rules: dict) -> dict:
     elif kind == "list":
         out["items"] = {"type": ["string", "integer"]}
     return out
+
+
+def _one_type(rules: dict, kind: str) -> dict:
+    keep = {k: v for k, v in rules.items() if k != "meta"}
+    if kind not in ("dict", "list"):
+        keep.pop("schema", None)
+    return {**keep, "type": kind}
 
 
 def _mapping(fields: dict) -> dict:

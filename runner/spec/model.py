@@ -22,6 +22,8 @@ class Auth:
     token_url: str | None = None
     client_id_env: str | None = None
     client_secret_env: str | None = None
+    client_cert_file: str | None = None  # paths, relative to the spec
+    client_key_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Job:
     retry_attempts: int
     retry_backoff: float
     retry_max_backoff: float
+    reconcile: str = "warn"  # or "strict": a RowCount unlike the records fails the job
+    callback_url: str | None = None
 
     @property
     def incremental(self) -> bool:
@@ -57,6 +61,8 @@ class Spec:
     base_url: str | None
     auth: Auth | None
     endpoints: dict = field(default_factory=dict)
+    #: `endpoints: FILE`: a map file relative to the spec (runner/endpoint_map.py reads it)
+    endpoints_file: str | None = None
     jobs: tuple[Job, ...] = ()
     declared_name: str | None = None  # the spec's top-level `name:`
 
@@ -76,10 +82,21 @@ def build_spec(path: Path, document: dict, file_values: dict[int, list[str]]) ->
         auth=Auth(**{k: v for k, v in auth.items() if k in Auth.__dataclass_fields__})
         if auth
         else None,
-        endpoints={k: dict(v) for k, v in (document.get("endpoints") or {}).items()},
+        endpoints={k: dict(v) for k, v in _endpoint_block(document).items()},
+        endpoints_file=_endpoint_file(document),
         jobs=tuple(_job(i, j, file_values.get(i)) for i, j in enumerate(document["jobs"])),
         declared_name=document.get("name"),
     )
+
+
+def _endpoint_block(document: dict) -> dict:
+    block = document.get("endpoints")
+    return block if isinstance(block, dict) else {}
+
+
+def _endpoint_file(document: dict) -> str | None:
+    block = document.get("endpoints")
+    return block if isinstance(block, str) else None
 
 
 def _job(index: int, job: dict, file_values: list[str] | None) -> Job:
@@ -107,4 +124,6 @@ def _job(index: int, job: dict, file_values: list[str] | None) -> Job:
         retry_attempts=job["retry"]["attempts"],
         retry_backoff=parse_duration(job["retry"]["backoff"]),
         retry_max_backoff=parse_duration(job["retry"]["max_backoff"]),
+        reconcile=job.get("reconcile", "warn"),
+        callback_url=job.get("callback_url"),
     )

@@ -66,8 +66,9 @@ def _canonical(kind: str) -> dict[str, str]:
 
 
 def auth_scheme_names() -> list[str]:
-    keyed = [name for name, info in api.auth_schemes().items() if info["keyed"]]
-    return [*keyed, "oauth2"]
+    """Every PNAUTHINFO3 scheme (the un-keyed ones draw a warning: what they hash
+    is unverified, specs/api.yaml), and oauth2."""
+    return [*api.auth_schemes(), "oauth2"]
 
 
 def value_problem(criteria: str, value: object) -> str | None:
@@ -213,8 +214,20 @@ class SpecValidator(Validator):
         if not constraint or value not in auth_scheme_names():
             return
         doc = self.document
+        info = api.auth_schemes().get(value, {})
+        if info and not info["keyed"]:
+            self._spec_warning(
+                field,
+                "unverified-scheme",
+                f"{value} is un-keyed and UNVERIFIED: nothing public says what it hashes; "
+                "prefer PNAUTHINFO3-HMAC-SHA256",
+            )
         oauth_only = ("token_url", "client_id_env", "client_secret_env")
-        needed = ("user_id", *oauth_only) if value == "oauth2" else ("user_id", "secret_env")
+        oauth_only += ("client_cert_file", "client_key_file")
+        secret = "client_cert_file" if "client_cert_file" in doc else "client_secret_env"
+        needed = ("user_id", "token_url", "client_id_env", secret) if value == "oauth2" else (
+            ("user_id", "secret_env") if info.get("keyed") else ("user_id",)
+        )
         for key in needed:
             if key not in doc:
                 self._spec_error(key, "required-when", f"required when scheme is {value}")
@@ -225,6 +238,13 @@ class SpecValidator(Validator):
         elif "secret_env" in doc:
             self._spec_error(
                 "secret_env", "not-applicable", "oauth2 takes client_id_env and client_secret_env"
+            )
+
+    def _validate_file_path(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if constraint and isinstance(value, str) and ("-----BEGIN" in value or "\n" in value):
+            self._spec_error(
+                field, "literal-secret", "give the PATH of the PEM file, not its contents"
             )
 
     def _validate_literal_secret(self, constraint, field, value):

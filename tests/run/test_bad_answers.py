@@ -26,7 +26,6 @@ SPEC = """
         ("retrieve", "wrongshape", "Retrieve: expected a JSON object, got list"),
         ("retrieve", "badcount", "Retrieve: Count says 101 but the page holds 100 records"),
         ("retrieve", "badoffset", "Retrieve: asked for offset 1, got a page at 2"),
-        ("status", "miscount", "reconcile: 300 records written, but Status said RowCount 301 and Retrieve said TotalResults 300"),
     ],
 )
 def test_contract_breaches_fail_the_job_cleanly(sandbox, tmp_path, call, lie, error):

@@ -57,10 +57,10 @@ def test_records_modified_during_an_export_are_in_the_next_run(sandbox, tmp_path
     delta2 = job(second, "delta")
     assert delta2.status == "succeeded"
     assert f"watermark {timestamps.to_wire(watermark)}" in delta2.notes[0]
-    ids = {r["ProfileId"] for r in read_jsonl(tmp_path / "second" / "exports" / "delta.jsonl")}
+    ids = {str(r["ProfileId"]) for r in read_jsonl(tmp_path / "second" / "exports" / "delta.jsonl")}
     assert set(touched) <= ids  # modified while the first export ran: not lost
     # and nothing older than the watermark came back
-    assert all(parse_wire(r["ModifiedDate"]) >= watermark for r in read_jsonl(tmp_path / "second" / "exports" / "delta.jsonl"))
+    assert all(parse_wire(r["Edited"]["Date"]) >= watermark for r in read_jsonl(tmp_path / "second" / "exports" / "delta.jsonl"))
 
 
 def test_the_lastdatetime_sent_cannot_round_past_the_watermark():
@@ -139,6 +139,7 @@ def test_plan_says_when_there_is_no_watermark(sandbox, tmp_path, segrun):
 def test_resume_from_a_committed_export_meets_status_retrieved(sandbox, tmp_path):
     """The Retrieved status path: a retrieving checkpoint whose token was committed
     elsewhere (another client, by hand) is not reused: the job re-initiates."""
+    from runner import endpoint_map
     from runner.checkpoint import Checkpoint, Checkpoints
     from runner.lifecycle import fingerprint
     from runner.loading import load_for_run
@@ -151,8 +152,9 @@ def test_resume_from_a_committed_export_meets_status_retrieved(sandbox, tmp_path
     (tmp_path / "run" / "report.json").write_text(json.dumps(report))
     (tmp_path / "run" / "exports" / "vip.jsonl").unlink()  # a retrieving job has no export yet
     loaded = load_for_run(str(spec), {})
+    endpoints = endpoint_map.for_spec(loaded, None).endpoints
     Checkpoints(tmp_path / "run").save(
-        Checkpoint("vip", token, None, "2026-11-22T00:00:00.000Z", fingerprint(loaded, loaded.jobs[0]))
+        Checkpoint("vip", token, None, "2026-11-22T00:00:00.000Z", fingerprint(loaded, loaded.jobs[0], endpoints))
     )
     resumed = run(spec, tmp_path, out=None, resume=tmp_path / "run")
     result = resumed.report.jobs[0]

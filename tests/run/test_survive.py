@@ -39,7 +39,7 @@ def assert_exports_match(sandbox, run_dir: Path) -> None:
 
             with open(run_dir / "exports" / f"job-{i}.csv", newline="") as f:
                 got_ids = [row["ProfileId"] for row in csv.DictReader(f)]
-            assert got_ids == [r["ProfileId"] for r in expected]
+            assert got_ids == [str(r["ProfileId"]) for r in expected]
         else:
             assert read_jsonl(run_dir / "exports" / f"job-{i}.jsonl") == expected, group
     assert not list((run_dir / "exports").glob("*.part"))
@@ -62,8 +62,8 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
         spec = multi_job_spec(tmp_path, sandbox.base_url, page_size=50)
         run_dir = tmp_path / "run"
         kills, finished = 0, False
-        for attempt in range(200):
-            proc = start(spec, run_dir, resume=attempt > 0)
+        for _attempt in range(200):
+            proc = start(spec, run_dir, resume=run_dir.exists())  # killed before it made one
             if kills < 20:
                 time.sleep(rng.uniform(0.2, 1.0))
                 if proc.poll() is None:

@@ -49,7 +49,7 @@ CASES = {
 }
 EXPECTED = {
     "missing": "missing", "blank": "missing", "scheme": "scheme", "scheme-basic": "scheme",
-    "malformed": "failed", "date": "date_format", "future": "skew", "old": "skew",
+    "malformed": "failed", "date": "date_format", "future": "date_format", "old": "skew",
     "user": "failed", "signature": "failed", "secret": "failed", "unkeyed-with-key": "failed",
 }
 
@@ -93,3 +93,15 @@ def test_signature_covers_the_client_id(client: Client) -> None:
         json={}, headers=client.headers("SomeoneElse"),
     )
     assert r.status_code == 401 and r.json()["Message"] == MESSAGES["failed"]
+
+
+def test_the_documented_realm_and_the_future_timestamp_message(client: Client) -> None:
+    """docs.mypreferences.com/overview/authorization/custom-auth-scheme/errors: the
+    challenge names the production realm, and a date set in the future gets the
+    ISO 8601 message, not the skew one."""
+    header = _signed(DEMO.scheme, _stamp(+600))
+    r = client.initiate("All Profiles", {}, headers={"Authorization": header})
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"] == 'PNAUTHINFO3 realm="https://pm.mypreferences.com"'
+    assert r.json() == {"Message": "The specified date does not match an expected ISO 8601 format"}
+    assert r.headers["Date"]  # every answer tells the server's time (clients estimate skew)

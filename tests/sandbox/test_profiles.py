@@ -18,10 +18,23 @@ def test_record_shape() -> None:
     p = Profiles(7, 1000, ANCHOR)
     for i in range(0, 1000, 7):
         r = p.record(i, {})
-        assert r["ProfileId"].isdigit()
-        assert STAMP.match(r["ModifiedDate"])
+        # the legacy UserProfilePreference model, in its order
+        assert list(r) == [
+            "ProfileId", "IsActive", "Edited", "RegistrationConfirmed", "CustomerType",
+            "PreservePreferences", "CustomerName", "DefaultLocale", "Consents",
+            "ProfilePreferences", "AlternateIds", "Addresses", "PhoneNumbers", "Emails",
+        ]
+        assert type(r["ProfileId"]) is int
+        assert STAMP.match(r["Edited"]["Date"]) and "ModifiedDate" not in r
         assert isinstance(r["IsActive"], bool) and r["CustomerType"]
-        assert all(set(e) == {"EmailAddress", "EmailType"} for e in r["Emails"])
+        assert isinstance(r["RegistrationConfirmed"], bool) and r["PreservePreferences"] is False
+        assert set(r["CustomerName"]) == {"FirstName", "LastName"}
+        assert r["Addresses"] == []
+        assert all(
+            set(e) == {"EmailAddress", "EmailAddressType", "IsDefault", "IsActive"} for e in r["Emails"]
+        )
+        assert [e["IsDefault"] for e in r["Emails"]][:1] in ([], [True])
+        assert sum(e["IsDefault"] for e in r["Emails"]) <= 1
         assert all(set(n) == {"PhoneNumber", "PhoneType"} for n in r["PhoneNumbers"])
         assert all(set(a) == {"AlternateId", "AlternateIdType"} for a in r["AlternateIds"])
         assert r["Consents"] and r["ProfilePreferences"]
@@ -32,8 +45,9 @@ def test_population_covers_what_filters_and_rounding_need() -> None:
     records = [p.record(i, {}) for i in range(250)]
     assert {r["CustomerType"] for r in records} >= {"VIP", "Standard"}
     assert any(a["AlternateIdType"] == "LoyaltyNumber" for r in records for a in r["AlternateIds"])
-    assert {r["ModifiedDate"][-2] for r in records} == set("0123456789")  # every last ms digit
-    years = {r["ModifiedDate"][:4] for r in records}
+    assert {r["Edited"]["Date"][-2] for r in records} == set("0123456789")  # every last ms digit
+    assert {r["RegistrationConfirmed"] for r in records} == {True, False}
+    years = {r["Edited"]["Date"][:4] for r in records}
     assert len(years) >= 2  # spread over about two years
 
 
@@ -55,7 +69,7 @@ def test_identifiers_decode_to_their_profile() -> None:
     p = Profiles(5, 5000, ANCHOR)
     for i in range(0, 5000, 13):
         r = p.record(i, {})
-        assert p.index_of("ProfileId", r["ProfileId"]) == i
+        assert p.index_of("ProfileId", str(r["ProfileId"])) == i
         for e in r["Emails"]:
             assert p.index_of("EmailAddress", e["EmailAddress"]) == i
         for n in r["PhoneNumbers"]:
@@ -69,7 +83,7 @@ def test_a_million_profiles_start_instantly() -> None:
     with running_sandbox(profiles=1_000_000) as sb:
         assert time.monotonic() - started < 1.0
         last = sb.record("10999999")
-        assert last["ProfileId"] == "10999999"
+        assert last["ProfileId"] == 10999999
 
 
 def test_anchor_is_midnight_utc() -> None:

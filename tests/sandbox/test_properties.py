@@ -67,9 +67,9 @@ TYPES = {
 
 def _identifiers(record: dict, criteria: str) -> list[tuple[str, str]]:
     if criteria == "ProfileId":
-        return [(record["ProfileId"], record["CustomerType"])]
+        return [(str(record["ProfileId"]), record["CustomerType"])]  # an integer, sent as text
     if criteria == "EmailAddress":
-        return [(e["EmailAddress"], e["EmailType"]) for e in record["Emails"]]
+        return [(e["EmailAddress"], e["EmailAddressType"]) for e in record["Emails"]]
     if criteria == "PhoneNumber":
         return [(n["PhoneNumber"], n["PhoneType"]) for n in record["PhoneNumbers"]]
     return [(a["AlternateId"], a["AlternateIdType"]) for a in record["AlternateIds"]]
@@ -82,6 +82,8 @@ def _respell(criteria: str, value: str, how: int) -> str:
     if criteria == "PhoneNumber":
         digits = "".join(c for c in value if c.isdigit())
         return [value, digits, digits[1:]][how % 3]
+    if criteria == "ProfileId":  # an integer: leading zeros do not change it
+        return [value, "0" + value, f" {value} "][how % 3]
     return value
 
 
@@ -89,7 +91,7 @@ def _respell(criteria: str, value: str, how: int) -> str:
 def bodies(draw: st.DrawFn, everyone: list[dict]) -> dict:
     body: dict = {}
     if draw(st.booleans()):
-        anchor = draw(st.sampled_from(everyone))["ModifiedDate"]
+        anchor = draw(st.sampled_from(everyone))["Edited"]["Date"]
         shift = draw(st.integers(-15, 15))
         moment = parse_wire(anchor) + dt.timedelta(milliseconds=shift)
         text = to_wire(moment)
@@ -124,7 +126,7 @@ def restated(record: dict, group: str, body: dict) -> bool:
         return False
     if "LastDateTime" in body:
         bound = seeds_rounding(parse_wire(body["LastDateTime"]))
-        if parse_wire(record["ModifiedDate"]) < bound:
+        if parse_wire(record["Edited"]["Date"]) < bound:
             return False
     if "MatchCriteria" in body:
         criteria = next(c for c in TYPES if c.lower() == body["MatchCriteria"].lower())
@@ -143,6 +145,8 @@ def _canonical(criteria: str, value: str) -> str:
     if criteria == "PhoneNumber":
         digits = "".join(c for c in value if c.isdigit())
         return digits[-10:]
+    if criteria == "ProfileId":
+        return str(int(value)) if value.strip().isdigit() else value
     return value
 
 
