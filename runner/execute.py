@@ -251,11 +251,14 @@ class JobRunner:
             durable.fsync_file(f.fileno(), part.name)
         seen = SeenIds()
         on_disk = 0
-        for on_disk, profile_id in profile_ids(part):  # noqa: B007 - the count is used below
-            if seen.add_all([profile_id]):
-                raise ResponseProblem(
-                    f"resume: {part.name} repeats ProfileId {profile_id!r} (record {on_disk})"
-                )
+        try:
+            for on_disk, profile_id in profile_ids(part):  # noqa: B007 - counted below
+                if seen.add_all([profile_id]):
+                    raise ResponseProblem(
+                        f"resume: {part.name} repeats ProfileId {profile_id!r} (record {on_disk})"
+                    )
+        except (ValueError, RecursionError):  # not the JSONL segrun wrote: start over
+            on_disk = -1
         if on_disk != checkpoint.records:
             notes.append("resume: the partial export does not match its checkpoint; re-initiated")
             return None, None, None, None

@@ -333,3 +333,18 @@ def test_a_report_segrun_did_not_write_stops_the_resume(tmp_path, damage):
     result = cli("run", "-q", str(spec), "--resume", str(tmp_path / "run"))
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "report.json" in result.stderr
+
+
+def test_a_damaged_partial_export_is_fetched_again_not_trusted(tmp_path):
+    with running_sandbox(profiles=200, seed=2) as sandbox:
+        spec = write_spec(tmp_path, sandbox.base_url, "- name: vip\n  segment_group: All Profiles\n  page_size: 10\n")
+        stop = StopFlag()
+        run_spec_with(spec, tmp_path / "run", stop=stop, progress=StopAfterFirstPage(stop))
+        part = tmp_path / "run" / "exports" / "vip.jsonl.part"
+        data = bytearray(part.read_bytes())
+        data[0:1] = b"#"  # same length, no longer JSON
+        part.write_bytes(bytes(data))
+        result = job(run(spec, tmp_path, out=None, resume=tmp_path / "run"), "vip")
+        assert result.status == "succeeded"
+        assert any("does not match its checkpoint; re-initiated" in n for n in result.notes)
+        assert read_jsonl(tmp_path / "run" / "exports" / "vip.jsonl") == sandbox.expected_records("All Profiles")
