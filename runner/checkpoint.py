@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from runner import durable
+from runner import durable, timestamps
 from runner.errors import SegrunError
 
 #: the checkpoint's phases, in the order a job passes them
@@ -62,9 +62,13 @@ class Checkpoint:
             isinstance(self.sha256, str) and re.fullmatch(r"[0-9a-f]{64}", self.sha256)
         ):
             raise ValueError("a complete checkpoint without a sha256")
-        strings = (self.initiated_at, *(self.last_datetime or "",))
-        if not all(isinstance(s, str) for s in strings) or not isinstance(self.fingerprint, dict):
-            raise ValueError("malformed timestamps or fingerprint")
+        timestamps.parse_wire(self.initiated_at)  # a TimestampError is a ValueError
+        if self.last_datetime is not None:
+            timestamps.parse_wire(self.last_datetime)
+        if not isinstance(self.fingerprint, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.fingerprint.items()
+        ):
+            raise ValueError("malformed fingerprint")
 
 
 class Checkpoints:
@@ -95,7 +99,7 @@ class Checkpoints:
             checkpoint.check()
             if checkpoint.job != job:
                 raise ValueError(f"it names job {checkpoint.job!r}")
-        except (ValueError, TypeError, RecursionError) as e:
+        except (ValueError, TypeError, OverflowError, RecursionError) as e:
             raise CheckpointUnreadable(
                 f"{path} is not a checkpoint segrun wrote ({e}); delete it to run job "
                 f"{job!r} from the start"
