@@ -7,17 +7,21 @@ only here; their values go to the signer and to the redactor, nowhere else.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 
 from runner import api
+from runner.client import MAX_SMALL_BODY, install_json, read_body
 from runner.errors import SegrunError
 from runner.records.redact import Redactor
 from runner.signing import OAuth2ClientCredentials, PnAuthInfo3, Unsigned
 from runner.spec.model import Spec
 from runner.spec.rules import is_loopback_host
+from runner.watchdog import network_wait
 
 # The embedded sandbox picks a free port when it starts; a dry run starts nothing.
 SANDBOX_PLACEHOLDER_URL = "http://127.0.0.1/Profiles/v4/"
@@ -61,7 +65,7 @@ def open_target(
         yield Target(SANDBOX_PLACEHOLDER_URL, _auth(spec, environ, redactor, dry_run=True))
         return
     if not embedded:
-        base_url = spec.base_url or api.environment_url(spec.environment)
+        base_url = checked_url(spec.base_url or api.environment_url(spec.environment))
         yield Target(base_url, _auth(spec, environ, redactor, dry_run=dry_run))
         return
     from runner.sandbox import running_sandbox  # only runs that use it pay for it
@@ -76,7 +80,9 @@ def _auth(spec: Spec, environ: Mapping[str, str], redactor: Redactor, *, dry_run
         from runner.sandbox import DEMO
 
         redactor.add(DEMO.secret)
-        return PnAuthInfo3(DEMO.scheme, spec.client_id, DEMO.user_id, DEMO.secret)
+        return PnAuthInfo3(
+            DEMO.scheme, spec.client_id, DEMO.user_id, DEMO.secret, redactor=redactor
+        )
     if a.scheme == "oauth2":
         if dry_run:
             return Unsigned()
@@ -85,22 +91,51 @@ def _auth(spec: Spec, environ: Mapping[str, str], redactor: Redactor, *, dry_run
         scope = api.facts()["auth"]["oauth2"]["scope"].format(
             clientId=spec.client_id, userId=a.user_id
         )
-        session = requests.Session()
-        session.trust_env = False
         return OAuth2ClientCredentials(
-            a.token_url,
-            client_id,
-            secret,
-            scope,
-            lambda url, **kw: session.post(url, timeout=30, **kw),
-            redactor,
+            a.token_url, client_id, secret, scope, _bounded_post(), redactor
         )
     secret = environ[a.secret_env]
     redactor.add(secret)
-    return PnAuthInfo3(a.scheme, spec.client_id, a.user_id, secret)
+    return PnAuthInfo3(a.scheme, spec.client_id, a.user_id, secret, redactor=redactor)
+
+
+#: the token endpoint's answer is small and quick, or it is not answering
+TOKEN_DEADLINE = 60.0
+
+
+def _bounded_post():
+    """POST for the token endpoint, bounded like every API call: a total
+    deadline, a size cap, JSON parsed once and refused when absurdly nested."""
+    session = requests.Session()
+    session.trust_env = False
+
+    def post(url: str, **kwargs) -> requests.Response:
+        with network_wait(TOKEN_DEADLINE):
+            response = session.post(
+                url, timeout=(10, 30), stream=True, allow_redirects=False, **kwargs
+            )
+            read_body(
+                response, MAX_SMALL_BODY, time.monotonic() + TOKEN_DEADLINE, TOKEN_DEADLINE
+            )
+        install_json(response, "oauth-token")
+        return response
+
+    return post
+
+
+def checked_url(url: str) -> str:
+    """The base URL, or a one-line SegrunError (exit 2, nothing sent) when no
+    request could be sent to it: `validate` checks the same, this is for a
+    spec that reached the run some other way."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - ValueError for a port out of range
+    except ValueError as e:
+        raise SegrunError(f"base_url {url!r} is not a usable URL ({e})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SegrunError(f"base_url {url!r} is not an http(s) URL")
+    return url
 
 
 def is_loopback_url(url: str) -> bool:
-    from urllib.parse import urlsplit
-
     return is_loopback_host(urlsplit(url).hostname)

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from runner import __version__
 from runner.records.exchange import Body, Exchange
-from runner.sink import Sink
+from runner.records.sink import Sink
 
 HEADER_TEXT = (
     '{"log": {"version": "1.2", '

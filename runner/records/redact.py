@@ -13,7 +13,7 @@ import base64
 import json
 import re
 from collections.abc import Iterable
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 REDACTED = "<redacted>"
 URL_REDACTED = quote(REDACTED, safe="")
@@ -35,6 +35,9 @@ _NAMES = "|".join(SECRET_FIELDS)
 # A value may run to the end of the text: a body cut at the cap can end inside
 # a token, and that half-token must not survive.
 _JSON_FIELD = re.compile(rf'("(?:{_NAMES})"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?$)', re.IGNORECASE)
+# A run of base64 text in any spelling (raw, URL-safe, percent-encoded, with
+# JSON's escaped slash): where a per-request signature would sit.
+_BASE64_RUN = re.compile(r"(?:[A-Za-z0-9+/=_-]|%2[BbFf]|%3[Dd]|\\/)+")
 _FORM_FIELD = re.compile(rf'((?:^|[&?;\s])(?:{_NAMES})=)[^&\s#"\\]*', re.IGNORECASE)
 
 
@@ -49,7 +52,21 @@ class Redactor:
         self._forms: list[str] = []
         self._pattern: re.Pattern[str] | None = None
         self._secrets: set[str] = set()
+        # Signatures: one per request, so thousands a run; kept in a set and
+        # found by shape, since a pattern of thousands of literals is slow.
+        self._signatures: set[str] = set()
+        self._signature_lengths: set[int] = set()
         self.add(*secrets)
+
+    def add_signature(self, signature: str) -> None:
+        """Register a base64 value produced per request (a PNAUTHINFO3
+        signature); found in raw, URL-encoded, JSON-escaped and base64 spellings."""
+        if not signature:
+            return
+        for form in (signature, base64.b64encode(signature.encode()).decode("ascii")):
+            for variant in (form, form.rstrip("="), form.replace("+", "-").replace("/", "_")):
+                self._signatures.add(variant)
+                self._signature_lengths.add(len(variant))
 
     def add(self, *secrets: str | None) -> None:
         """Register secrets, whatever their length (None and empty strings are
@@ -80,9 +97,22 @@ class Redactor:
 
     def scan(self, text: str, marker: str = REDACTED) -> str:
         """Known secrets, in any registered spelling, replaced anywhere in `text`."""
+        if self._signatures:
+            text = _BASE64_RUN.sub(lambda m: self._signature_run(m.group(), marker), text)
         if self._pattern is None or not any(form in text for form in self._forms):
             return text  # the test is C-fast; the regex runs only when needed
         return self._pattern.sub(lambda _: marker, text)
+
+    def _signature_run(self, run: str, marker: str) -> str:
+        """`run` whole, or the marker when a known signature is inside it."""
+        if len(run) < min(self._signature_lengths):
+            return run
+        plain = unquote(run.replace("\\/", "/"))
+        for length in self._signature_lengths:
+            for start in range(len(plain) - length + 1):
+                if plain[start : start + length] in self._signatures:
+                    return marker
+        return run
 
     def data(self, value: object) -> object:
         """A JSON-able value with every string in it (keys too) scanned: what

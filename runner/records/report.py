@@ -8,13 +8,14 @@ atomically because `--resume` reads it back to know what is left to do.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from runner import exitcodes
-from runner.sink import Sink, current
+from runner.records.sink import Sink, current
 
 JobStatus = Literal["succeeded", "failed", "skipped", "interrupted"]
 #: "running" until the run settles: a report left so was cut short by a crash
@@ -143,8 +144,17 @@ class RunReport:
         return sink.json(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
     def write(self, path: str | os.PathLike[str], sink: Sink | None = None) -> None:
+        """Atomically; on a full disk, where the temp file cannot be made, in
+        place (truncating frees the old blocks first), so a run stopped by a
+        full disk still says so in its report."""
         sink = sink or current()
-        sink.write_atomic(path, self.to_json(sink))
+        text = self.to_json(sink)
+        try:
+            sink.write_atomic(path, text)
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT) or not os.path.exists(path):
+                raise
+            sink.overwrite(path, text)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunReport:

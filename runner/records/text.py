@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from runner.records.exchange import Body, Exchange
-from runner.sink import Sink
+from runner.records.sink import Sink
 
 REQUEST_PREFIX = "< "
 RESPONSE_PREFIX = "> "

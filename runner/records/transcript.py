@@ -17,8 +17,8 @@ import requests
 from runner.records.exchange import BODY_MODES, capture
 from runner.records.har import HarFile
 from runner.records.redact import Redactor
+from runner.records.sink import Sink
 from runner.records.text import TextFile
-from runner.sink import Sink
 
 HAR_NAME = "transcript.har"
 TEXT_NAME = "transcript.txt"

@@ -56,6 +56,15 @@ class Sink:
         the new one (a report half-written by a crash would mislead --resume)."""
         write_atomic(path, self.encode(text))
 
+    def overwrite(self, path: str | os.PathLike[str], text: str) -> None:
+        """Rewrite `path` in place (not atomic: for when no temp file fits)."""
+        data = self.encode(text)
+        with open(path, "r+b") as f:
+            f.truncate(0)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
     def open_log(self, path: Path, mode: str) -> RedactedFile:
         """A file that grows during the run (a transcript); `mode` is a binary
         open mode ("wb", "ab", "r+b", "w+b")."""
@@ -168,6 +177,24 @@ class RedactedStream(io.TextIOBase):
     @property
     def errors(self) -> str | None:  # type: ignore[override]
         return getattr(self._target, "errors", None)
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+_STARTING_UMASK = _umask()
+
+
+def keep_private(share_with_group: bool = False) -> None:
+    """Exports, transcripts, reports and the state hold personal data or say
+    what was exported: everything segrun creates is its owner's only (0700
+    folders, 0600 files), or its group's too when asked (0750/0640). Set as the
+    umask, so no writer (segrun's or a library's) can forget it; the user's own
+    umask can only make it stricter."""
+    os.umask(_STARTING_UMASK | (0o027 if share_with_group else 0o077))
 
 
 _current = Sink()
