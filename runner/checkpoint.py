@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from runner import timestamps
 from runner.records.atomic import write_atomic
 
 
@@ -39,11 +40,36 @@ class Checkpoints:
 
     def load(self, job: str) -> Checkpoint | None:
         try:
-            return Checkpoint(**json.loads(self._path(job).read_text()))
+            checkpoint = Checkpoint(**json.loads(self._path(job).read_text()))
         except FileNotFoundError:
             return None
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             return None  # a torn or foreign file: start the job afresh
+        return checkpoint if _well_formed(checkpoint, job) else None
 
     def clear(self, job: str) -> None:
         self._path(job).unlink(missing_ok=True)
+
+
+def _well_formed(c: Checkpoint, job: str) -> bool:
+    """A checkpoint edited by hand into nonsense is treated as torn: the job starts afresh."""
+    counts = (c.next_offset, c.records, c.part_bytes)
+    return (
+        c.job == job
+        and type(c.access_token) is int
+        and all(type(n) is int and n >= 0 for n in counts)
+        and c.next_offset >= 1
+        and isinstance(c.initiated_at, str)
+        and (c.last_datetime is None or isinstance(c.last_datetime, str))
+        and (c.row_count is None or type(c.row_count) is int)
+        and _parses(c.initiated_at)
+        and (c.last_datetime is None or _parses(c.last_datetime))
+    )
+
+
+def _parses(text: str) -> bool:
+    try:
+        timestamps.parse_wire(text)
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True

@@ -63,7 +63,7 @@ class StateFile:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {"format": FORMAT, "watermarks": {}}
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, RecursionError) as e:
             raise SegrunError(f"cannot read the state file {self.path}: {e}") from None
         if not isinstance(data, dict) or not isinstance(data.get("watermarks"), dict):
             raise SegrunError(f"{self.path} is not a segrun state file")
@@ -71,7 +71,15 @@ class StateFile:
 
     def watermark(self, key: str) -> dt.datetime | None:
         entry = self.read()["watermarks"].get(key)
-        return timestamps.parse_wire(entry["last_success"]) if entry else None
+        if entry is None:
+            return None
+        try:
+            return timestamps.parse_wire(entry["last_success"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise SegrunError(
+                f"{self.path}: the watermark of {key!r} is not readable; "
+                "fix it or clear it with `segrun state reset`"
+            ) from None
 
     def store(self, key: str, job: Job, moment: dt.datetime) -> None:
         data = self.read()

@@ -7,6 +7,7 @@ only here; their values go to the signer and to the redactor, nowhere else.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import requests
 from runner import api
 from runner.client import MAX_SMALL_BODY, install_json, read_body
 from runner.errors import SegrunError
-from runner.records.redact import Redactor
+from runner.records.redact import SHORT_SECRET, Redactor
 from runner.signing import OAuth2ClientCredentials, PnAuthInfo3, Unsigned
 from runner.spec.model import Spec
 from runner.spec.rules import is_loopback_host
@@ -33,6 +34,15 @@ class Target:
     auth: requests.auth.AuthBase
     #: the embedded sandbox, when the run started one (tests read its ground truth)
     sandbox: object | None = None
+
+
+def secret_values(spec: Spec, environ: Mapping[str, str]) -> list[str]:
+    """The values of the variables the spec's auth names: what must never be printed."""
+    if spec.auth is None:
+        return []
+    a = spec.auth
+    names = (a.secret_env, a.client_id_env, a.client_secret_env)
+    return [environ[name] for name in names if name and environ.get(name)]
 
 
 def missing_credentials(spec: Spec, environ: Mapping[str, str]) -> list[str]:
@@ -88,6 +98,7 @@ def _auth(spec: Spec, environ: Mapping[str, str], redactor: Redactor, *, dry_run
             return Unsigned()
         client_id, secret = environ[a.client_id_env], environ[a.client_secret_env]
         redactor.add(client_id, secret)
+        _warn_if_short(a.client_secret_env, secret)
         scope = api.facts()["auth"]["oauth2"]["scope"].format(
             clientId=spec.client_id, userId=a.user_id
         )
@@ -96,7 +107,19 @@ def _auth(spec: Spec, environ: Mapping[str, str], redactor: Redactor, *, dry_run
         )
     secret = environ[a.secret_env]
     redactor.add(secret)
+    _warn_if_short(a.secret_env, secret)
     return PnAuthInfo3(a.scheme, spec.client_id, a.user_id, secret, redactor=redactor)
+
+
+def _warn_if_short(name: str, secret: str) -> None:
+    """A short secret is still redacted everywhere, but it also matches
+    ordinary text, which then turns to <redacted> too: say why."""
+    if len(secret.strip()) < SHORT_SECRET:
+        print(
+            f"segrun: warning: the secret in {name} is shorter than {SHORT_SECRET} characters; "
+            "it is redacted wherever it appears, which may garble transcripts and messages",
+            file=sys.stderr,
+        )
 
 
 #: the token endpoint's answer is small and quick, or it is not answering
