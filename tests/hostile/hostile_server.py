@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
 import textwrap
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, quote_plus
+
+from segrun_testing import segrun_argv
+
+LONG_SECRET = "h0stile-S3cr3t/with+odd=chars&q"
+FOUR_CHAR_SECRET = "Zq8#"
+OAUTH_CLIENT_ID = "hostile-client-7f3a"
+OAUTH_TOKEN = "tok_5e4d3c2b1a09f8e7d6c5"
 
 #: what a trickle sends between pauses, and how long it pauses
 TRICKLE_PAUSE = 2.0
@@ -227,6 +237,15 @@ class Handler(BaseHTTPRequestHandler):
             pass
         self.close_connection = True
 
+    def s_big_page(self, call: str) -> None:
+        """One Retrieve page of 1,000 records of about 1 KiB: bigger than a small disk."""
+        if call == "status":
+            return self._send(200, {"AccessToken": 4242, "Status": "Complete", "RowCount": 1000})
+        if call != "retrieve":
+            return self._normal(call)
+        records = [{"ProfileId": f"P{i}", "Notes": "n" * 1000} for i in range(1000)]
+        self._send(200, page(records))
+
     def s_deep(self, call: str) -> None:
         """Status answers JSON nested 200,000 deep."""
         if call != "status":
@@ -339,3 +358,69 @@ def leaks(secret: str, folders: list[Path], streams: list[str]) -> list[str]:
     for number, text in enumerate(streams):
         found += [f"stream {number}: {form!r}" for form in forms if form in text]
     return found
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+    peak_rss_mib: float
+    run_dir: Path
+    state_dir: Path
+
+
+def run_segrun(
+    tmp_path: Path,
+    spec: str,
+    secret: str,
+    *args: str,
+    timeout: float = 60,
+    env: dict | None = None,
+    signal_after: tuple[float, int] | None = None,
+) -> Outcome:
+    """`segrun run` in a child; its own peak RSS from wait4, not the test's."""
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(spec)
+    run_dir = tmp_path / "run"
+    state_dir = tmp_path / "state"
+    full_env = {**os.environ, "HOSTILE_SECRET": secret, "HOSTILE_CLIENT_ID": OAUTH_CLIENT_ID}
+    full_env.update(env or {})
+    full_env.pop("SEGRUN_DEBUG", None)
+    argv = [*segrun_argv(), "run", str(spec_path), "--out", str(run_dir),
+            "--state", str(state_dir / "state.json"), *args]
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
+    out: list[bytes] = []
+    err: list[bytes] = []
+    readers = [threading.Thread(target=lambda s=s, b=b: b.append(s.read()), daemon=True)
+               for s, b in ((proc.stdout, out), (proc.stderr, err))]
+    for reader in readers:
+        reader.start()
+    if signal_after is not None:
+        delay, signum = signal_after
+        time.sleep(delay)
+        proc.send_signal(signum)
+    rusage = None
+    while True:
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() - started > timeout:
+            proc.kill()
+            os.wait4(proc.pid, 0)
+            raise AssertionError(f"segrun did not end within {timeout}s")
+        time.sleep(0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join(10)
+    return Outcome(
+        code=proc.returncode,
+        stdout=b"".join(out).decode("utf-8", "replace"),
+        stderr=b"".join(err).decode("utf-8", "replace"),
+        seconds=time.monotonic() - started,
+        peak_rss_mib=rusage.ru_maxrss / 1024,
+        run_dir=run_dir,
+        state_dir=state_dir,
+    )

@@ -16,12 +16,17 @@ import stat
 
 import pytest
 import requests
-from conftest import FOUR_CHAR_SECRET, LONG_SECRET, OAUTH_CLIENT_ID, OAUTH_TOKEN, run_segrun
-from hostile_server import leaks, spec_text
+from hostile_server import (
+    FOUR_CHAR_SECRET,
+    LONG_SECRET,
+    OAUTH_CLIENT_ID,
+    OAUTH_TOKEN,
+    leaks,
+    run_segrun,
+    spec_text,
+)
 
 from runner.client import MAX_RETRY_AFTER, retry_after
-from runner.signing import OAuth2ClientCredentials  # noqa: F401 - the module under attack
-from segrun_testing import assert_no_traceback
 
 SECRETS = [LONG_SECRET, FOUR_CHAR_SECRET, "\u00a7"]
 
@@ -211,5 +216,3 @@ def assert_no_traceback_in(outcome) -> None:
     assert "Traceback" not in outcome.stderr + outcome.stdout, outcome.stderr
     assert "internal error" not in outcome.stderr, outcome.stderr
 
-
-assert assert_no_traceback  # the shared helper, for the CompletedProcess-based tests
