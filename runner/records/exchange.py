@@ -82,6 +82,8 @@ def capture(
         started = started.replace(tzinfo=dt.timezone.utc)
     request_headers = redactor.headers((_str(k), _str(v)) for k, v in request.headers.items())
     request_body = _request_body(redactor, body_cap, request.body, request.headers)
+    if bodies != "full" and call == "initiate" and request_body is not None:
+        request_body = _without_values(request_body)
 
     failed = error is not None or response is None
     status, reason, version = 0, "", "HTTP/1.1"
@@ -197,6 +199,21 @@ def _response_body(redactor: Redactor, cap: int, content: bytes, headers) -> Bod
     if size > cap:
         text = text[:cap]
     return Body(text=text, size=size, shown=min(size, cap), mime_type=mime)
+
+
+def _without_values(body: Body) -> Body:
+    """An Initiate body without its `Values` (the e-mails, phone numbers or ids a
+    job matches on): the count stays, the people go."""
+    try:
+        sent = json.loads(body.text)
+    except ValueError:
+        return body
+    if not isinstance(sent, dict) or not isinstance(sent.get("Values"), list):
+        return body
+    count = len(sent["Values"])
+    sent["Values"] = f"<{count} values: not kept>"
+    note = f"{count} Values not kept (--transcript-bodies full keeps them)"
+    return Body(json.dumps(sent, ensure_ascii=False), body.size, 0, body.mime_type, note)
 
 
 def _envelope(response: requests.Response, content: bytes) -> Body:
