@@ -66,6 +66,10 @@ class Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         return " | ".join([*self.server.secrets, auth])
 
+    def _echo_line(self) -> str:
+        """The echo as a header value or reason phrase can carry it (no line breaks)."""
+        return self._echo().replace("\r", " ").replace("\n", " ")
+
     def _send(self, status: int, body: object, *, reason: str | None = None, headers=()) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status, reason)
@@ -118,33 +122,33 @@ class Handler(BaseHTTPRequestHandler):
     def s_echo(self, call: str) -> None:
         """A 401 that echoes the secrets and the Authorization it got everywhere it can:
         the Message, the reason phrase, a header, the Content-Type."""
-        echo = self._echo()
+        echo, line = self._echo(), self._echo_line()
         data = json.dumps({"Message": f"denied: {echo}"}).encode()
-        self.send_response(401, f"Denied {echo}")
-        self.send_header("Content-Type", f"application/json; charset=utf-8; x=\"{echo}\"")
-        self.send_header("X-Echo", echo)
-        self.send_header("WWW-Authenticate", f'Basic realm="{echo}"')
+        self.send_response(401, f"Denied {line}")
+        self.send_header("Content-Type", f"application/json; charset=utf-8; x=\"{line}\"")
+        self.send_header("X-Echo", line)
+        self.send_header("WWW-Authenticate", f'Basic realm="{line}"')
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
     def s_echo_retry(self, call: str) -> None:
         """The same echo on a 503, so it is retried and ends in 'failed after N attempts'."""
-        echo = self._echo()
+        echo, line = self._echo(), self._echo_line()
         self._send(
             503,
             {"Message": f"busy: {echo}"},
-            reason=f"Busy {echo}",
-            headers=[("X-Echo", echo), ("Retry-After", "0")],
+            reason=f"Busy {line}",
+            headers=[("X-Echo", line), ("Retry-After", "0")],
         )
 
     def s_echo_ok(self, call: str) -> None:
         """A run that succeeds, with every answer echoing the credentials in headers,
         reason phrases and the records' envelope neighbours."""
-        echo = self._echo()
+        echo, line = self._echo(), self._echo_line()
         if call == "retrieve":
             body = page([{"ProfileId": "P1"}])
-            self._send(200, body, reason=f"OK {echo}", headers=[("X-Echo", echo)])
+            self._send(200, body, reason=f"OK {line}", headers=[("X-Echo", line)])
         else:
             if call == "initiate":
                 body = {"AccessToken": 4242, "Message": echo}
@@ -152,7 +156,7 @@ class Handler(BaseHTTPRequestHandler):
                 body = {"AccessToken": 4242, "Status": "Complete", "RowCount": 1, "Note": echo}
             else:
                 body = {"Message": echo}
-            self._send(200, body, reason=f"OK {echo}", headers=[("X-Echo", echo)])
+            self._send(200, body, reason=f"OK {line}", headers=[("X-Echo", line)])
 
     def s_oauth(self, call: str) -> None:
         """A token endpoint answering a token with a trailing newline; every call then

@@ -28,7 +28,7 @@ from hostile_server import (
 
 from runner.client import MAX_RETRY_AFTER, retry_after
 
-SECRETS = [LONG_SECRET, FOUR_CHAR_SECRET, "\u00a7"]
+SECRETS = [LONG_SECRET, FOUR_CHAR_SECRET, "\u00a7", LONG_SECRET[:12] + "\n"]
 
 
 def assert_nothing_leaked(outcome, secrets, hostile) -> None:
@@ -43,7 +43,7 @@ def report(outcome) -> dict:
     return json.loads((outcome.run_dir / "report.json").read_text())
 
 
-@pytest.mark.parametrize("secret", SECRETS, ids=["long", "four-chars", "one-char"])
+@pytest.mark.parametrize("secret", SECRETS, ids=["long", "four-chars", "one-char", "newline"])
 @pytest.mark.parametrize("scenario", ["echo", "echo-retry"])
 def test_echoed_credentials_are_found_nowhere(tmp_path, hostile, secret, scenario):
     hostile.secrets = [secret]
