@@ -368,11 +368,14 @@ def install_json(response: requests.Response, call: str) -> None:
     the C decoder raises RecursionError cleanly, caught here.
     """
     cache: list[object] = []
+    # The body, not the response: a closure over the response would make a
+    # reference cycle, and every page would wait for the cycle collector.
+    content = response.content or b""
 
     def parse(**_: object) -> object:
         if not cache:
             try:
-                cache.append(json.loads(response.content or b""))
+                cache.append(json.loads(content))
             except RecursionError:
                 why = "JSON nested too deeply (over ~1,000 levels)"
                 raise ResponseNotJSON(why, why) from None
