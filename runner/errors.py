@@ -1,5 +1,11 @@
 """The one place failures become messages and exit codes (cf. pre-commit's
-error_handler): commands raise, they never print their own tracebacks."""
+error_handler): commands raise, they never print their own tracebacks.
+
+What the machine refuses (a full disk, a read-only folder, a file where a
+folder should be) is the user's to fix, not a bug: one line, exit 2 (the run
+command turns one that strikes after sending into exit 1). Messages are printed
+to stderr, which is the redaction gate's stream (`runner.records.sink`).
+"""
 
 from __future__ import annotations
 
