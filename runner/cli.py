@@ -9,10 +9,12 @@ import click
 
 from runner import __version__, exitcodes
 from runner.errors import error_handler
+from runner.records.sink import current, keep_private
 
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):  # every command's failures pass here
+        keep_private()  # `run --share-with-group` loosens it for its run
         with error_handler():
             return super().invoke(ctx)
 
@@ -43,4 +45,7 @@ _register()
 
 
 def main() -> None:
-    cli(prog_name="segrun")
+    # Everything printed from here on, by segrun, click or a traceback, passes
+    # the run's redactor.
+    with current().terminal():
+        cli(prog_name="segrun")

@@ -12,6 +12,7 @@ import datetime as dt
 import email.utils
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,18 +27,29 @@ from runner import __version__, api
 from runner.records.transcript import Transcript
 from runner.server_clock import WARN_SECONDS, ServerClock
 from runner.timestamps import utc_now
+from runner.watchdog import DeadlineExceeded, network_wait
 
 UTC = dt.timezone.utc
-#: (connect, read) seconds; a 10,000-record page may take a while to produce
+#: (connect, read) seconds: the longest silence of one socket operation
 DEFAULT_TIMEOUT = (10.0, 120.0)
-#: a Retry-After longer than this fails the call instead of stalling the run
-MAX_RETRY_AFTER = 900.0
+#: seconds one attempt may take in total, connecting to last body byte
+DEFAULT_DEADLINE = 300.0
+#: a Retry-After is obeyed up to this many seconds (a bigger one is clamped)
+MAX_RETRY_AFTER = 300.0
+#: bytes of a Retrieve page allowed per record asked for (--max-page-bytes overrides)
+PAGE_BYTES_PER_RECORD = 16 * 1024
+#: ...and never less than this, so a small page_size is no trap
+MIN_PAGE_BYTES = 16 * 1024 * 1024
+#: bytes of any other answer (Initiate, Status, Commit, errors, a token)
+MAX_SMALL_BODY = 1024 * 1024
+_CHUNK = 64 * 1024
 # The content a transient failure leaves: nothing to parse, try again.
 _TRANSIENT_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
+    DeadlineExceeded,
 )
 
 
@@ -52,6 +64,19 @@ class CallFailed(Exception):
 
 class Interrupted(Exception):
     """A stop was requested (SIGINT/SIGTERM) while waiting."""
+
+
+class ResponseTooLarge(Exception):
+    """An answer bigger than the call's cap: not retried, the next is as big."""
+
+
+class ResponseNotJSON(ValueError):
+    """A body that cannot be parsed as JSON (or is nested absurdly deep)."""
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        #: why, when the content type alone does not say it
+        self.detail = detail
 
 
 class NotSent(Exception):
@@ -97,33 +122,42 @@ class CallStats:
     notes: list[str] = field(default_factory=list)
 
 
+_DELAY_SECONDS = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?", re.ASCII)
+
+
 def retry_after(response: requests.Response, now: dt.datetime) -> float | None:
-    """Seconds the server asks for, from `Retry-After` (seconds or HTTP date)."""
-    value = response.headers.get("Retry-After")
+    """Seconds the server asks for, from `Retry-After` (seconds or HTTP date),
+    between 0 and MAX_RETRY_AFTER; None when the header says nothing usable
+    (then the policy's back-off applies). A server is not trusted to pick how
+    long a run stalls: `²`, `-5`, `1e309` or a date in 9999 all get a bounded wait.
+    """
+    value = (response.headers.get("Retry-After") or "").strip()
     if not value:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit() and len(value) > 12:
+        return MAX_RETRY_AFTER  # absurdly many seconds: clamp, do not parse
+    if _DELAY_SECONDS.fullmatch(value):
+        return min(float(value), MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 def api_message(response: requests.Response) -> str:
     """The API's `{"Message": ...}`, or the start of whatever it said instead."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("Message"), str):
-        return body["Message"]
-    text = response.text.strip()
-    return text[:200] if text else (response.reason or "no message")
+        return body["Message"][:500]
+    text = (response.content or b"")[:200].decode("utf-8", "replace").strip()
+    return text if text else (response.reason or "no message")[:200]
 
 
 class ApiClient:
@@ -143,12 +177,16 @@ class ApiClient:
         adapter: BaseAdapter | None = None,
         observer: Callable[..., None] | None = None,
         endpoint_source: str | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        max_page_bytes: int | None = None,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.client_id = client_id
         self.endpoints = dict(endpoints)
         self.transcript = transcript
-        self.timeout = timeout
+        self.timeout = (timeout[0], min(timeout[1], deadline))
+        self.deadline = deadline
+        self.max_page_bytes = max_page_bytes
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._clock = clock
@@ -218,16 +256,24 @@ class ApiClient:
             stats.attempts += 1
             if attempt > 1:
                 stats.retries += 1
-            prepared = self.prepare(call, params, query, body)  # signed afresh
-            response, error = self._send(prepared, job, call, attempt)
+            try:
+                prepared = self.prepare(call, params, query, body)  # signed afresh
+            except (requests.RequestException, ValueError) as e:  # a URL requests refuses
+                raise CallFailed(call, f"{call}: the request cannot be built: {e}") from None
+            cap = self._cap(call, query)
+            response, error = self._send(prepared, job, call, attempt, cap)
             if error is None and self._correct_clock(response, stats):
                 stats.attempts += 1  # re-signed once with the server's time
                 prepared = self.prepare(call, params, query, body)
                 note = f"re-signed: {self.server_clock.describe()}"
-                response, error = self._send(prepared, job, call, attempt, note=note)
+                response, error = self._send(prepared, job, call, attempt, cap, note=note)
             if error is None:
                 self._warn_skew(stats)
             wait = None
+            if isinstance(error, ResponseTooLarge):
+                raise CallFailed(call, f"{call}: {error}")
+            if error is not None and not isinstance(error, _TRANSIENT_ERRORS):
+                raise CallFailed(call, f"{call}: the request could not be sent: {error}")
             if error is not None:
                 reason = _describe(error)
                 if call == "initiate" and not _never_sent(error):
@@ -246,25 +292,54 @@ class ApiClient:
                 return response
             if attempt == policy.attempts:
                 break
-            if wait is not None and wait > MAX_RETRY_AFTER:
-                raise CallFailed(call, f"{call}: the server asks to wait {wait:.0f}s ({reason})")
             self._sleep(wait if wait is not None else policy.delay(attempt, self._rng))
         raise CallFailed(
             call,
             f"{call} failed after {policy.attempts} attempt{'s' * (policy.attempts > 1)}: {reason}",
         )
 
-    def _send(self, prepared, job: str, call: str, attempt: int, note: str | None = None):
+    def _cap(self, call: str, query: Mapping[str, object] | None) -> int:
+        """The most bytes this call's answer may have: a Retrieve page scales
+        with the records asked for, anything else is small."""
+        if call != "retrieve":
+            return MAX_SMALL_BODY
+        if self.max_page_bytes is not None:
+            return self.max_page_bytes
+        try:
+            limit = int((query or {}).get("limit", 0))  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            limit = 0
+        return max(MIN_PAGE_BYTES, limit * PAGE_BYTES_PER_RECORD)
+
+    def _send(
+        self, prepared, job: str, call: str, attempt: int, cap: int = MAX_SMALL_BODY,
+        note: str | None = None,
+    ):
         started = self._clock()
         t0 = time.perf_counter()
         response: requests.Response | None = None
         error: BaseException | None = None
         try:
-            response = self.session.send(prepared, timeout=self.timeout, allow_redirects=False)
+            with network_wait(self.deadline):
+                response = self.session.send(
+                    prepared, timeout=self.timeout, allow_redirects=False, stream=True
+                )
+                read_body(response, cap, time.monotonic() + self.deadline, self.deadline)
+            install_json(response, call)
         except NotSent:
             raise
-        except _TRANSIENT_ERRORS as e:
+        except (*_TRANSIENT_ERRORS, ResponseTooLarge, requests.RequestException) as e:
             error = e
+            if response is not None:
+                response.close()
+            response = None
+            # An interrupted read may leave a pooled connection mid-body: start clean.
+            self.session.close()
+        except BaseException:
+            if response is not None:
+                response.close()
+            self.session.close()
+            raise
         finally:
             elapsed = time.perf_counter() - t0
             if response is not None:
@@ -332,6 +407,64 @@ class ApiClient:
         )
 
 
+def read_body(response: requests.Response, cap: int, deadline_at: float, deadline: float) -> None:
+    """Read the body into `response` a socket read at a time, so neither a
+    trickle (checked against the deadline between reads) nor a flood (checked
+    against the cap as it grows) can hold the run: memory stays near `cap`."""
+    length = response.headers.get("Content-Length", "")
+    if length.isascii() and length.isdigit() and int(length) > cap:
+        raise ResponseTooLarge(f"the answer is {int(length):,} bytes, over the cap of {cap:,}")
+    raw = response.raw
+    read = raw.read1 if hasattr(raw, "read1") else raw.read
+    body = bytearray()
+    try:
+        while True:
+            if time.monotonic() > deadline_at:
+                raise DeadlineExceeded(deadline)
+            chunk = read(_CHUNK, decode_content=True)
+            if not chunk:
+                break
+            body += chunk
+            if len(body) > cap:
+                raise ResponseTooLarge(f"the answer is over the cap of {cap:,} bytes")
+    except urllib3.exceptions.ReadTimeoutError as e:
+        raise requests.exceptions.ReadTimeout(e) from None
+    except urllib3.exceptions.DecodeError as e:
+        raise requests.exceptions.ContentDecodingError(e) from None
+    except urllib3.exceptions.ProtocolError as e:
+        raise requests.exceptions.ChunkedEncodingError(e) from None
+    except (urllib3.exceptions.HTTPError, OSError) as e:
+        raise requests.ConnectionError(e) from None
+    response._content = bytes(body)
+    response._content_consumed = True
+
+
+def install_json(response: requests.Response, call: str) -> None:
+    """`response.json()` parsed once (the executor and the transcript share it).
+
+    JSON nested deeper than Python's recursion limit (about 1,000 levels; real
+    answers nest a handful) is refused with a clear ValueError, not a crash:
+    the C decoder raises RecursionError cleanly, caught here.
+    """
+    cache: list[object] = []
+    # The body, not the response: a closure over the response would make a
+    # reference cycle, and every page would wait for the cycle collector.
+    content = response.content or b""
+
+    def parse(**_: object) -> object:
+        if not cache:
+            try:
+                cache.append(json.loads(content))
+            except RecursionError:
+                why = "JSON nested too deeply (over ~1,000 levels)"
+                raise ResponseNotJSON(why, why) from None
+            except ValueError as e:
+                raise ResponseNotJSON(str(e)[:200]) from None
+        return cache[0]
+
+    response.json = parse  # type: ignore[method-assign]
+
+
 def _never_sent(error: BaseException) -> bool:
     """True when the request cannot have reached the server (no connection was made)."""
     if isinstance(error, requests.exceptions.ConnectTimeout):
@@ -341,6 +474,8 @@ def _never_sent(error: BaseException) -> bool:
 
 
 def _describe(error: BaseException) -> str:
+    if isinstance(error, DeadlineExceeded):
+        return f"no complete answer within the request deadline of {error.seconds:g}s"
     if isinstance(error, requests.Timeout):
         return "timed out"
     if isinstance(error, requests.exceptions.ChunkedEncodingError):

@@ -60,19 +60,20 @@ def fsync_file(fd: int, what: str) -> None:
     os.fsync(fd)
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> None:
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace `path` with `data` so readers see the old file or the new one.
 
     The temporary file lives in the same directory because os.replace is only
     atomic within one filesystem; os.replace swaps a symlink for a file rather
-    than writing through it.
+    than writing through it. The file gets the mode the process umask allows
+    (mkstemp's fixed 0600 would ignore `--share-with-group`).
     """
     target = Path(path)
     point(f"write {target.name}")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -100,13 +101,13 @@ def unlink(path: Path) -> None:
     fsync_dir(path.parent)
 
 
-def open_new(path: Path, mode: int = 0o600) -> int:
+def open_new(path: Path) -> int:
     """A file descriptor on a fresh, empty `path`, never through a symlink:
     whatever stood there (a stale part file, a planted link) is removed first,
     and the new file is created exclusively."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
 
 
 def open_existing(path: Path) -> int:
@@ -115,13 +116,13 @@ def open_existing(path: Path) -> int:
 
 
 def make_dirs(base: Path, relative: Path) -> Path:
-    """`base/relative` as a directory, created (0700) where missing; a symlink or
+    """`base/relative` as a directory, created where missing; a symlink or
     a file anywhere below `base` is refused, so nothing lands outside it."""
     folder = Path(base)
     for part in Path(relative).parts:
         folder = folder / part
         try:
-            os.mkdir(folder, 0o700)
+            os.mkdir(folder)  # the umask (runner/records/sink.py) makes it private
         except FileExistsError:
             if folder.is_symlink() or not folder.is_dir():
                 raise NotADirectoryError(
@@ -135,3 +136,9 @@ def make_dirs(base: Path, relative: Path) -> Path:
 def is_stale_temporary(name: str) -> bool:
     """A temporary file `write_atomic` left behind when a crash cut it short."""
     return name.startswith(".") and name.endswith(".tmp")
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask

@@ -424,10 +424,9 @@ class JobRunner:
 def _json_object(call: str, response: requests.Response) -> dict:
     try:
         body = response.json()
-    except ValueError:
-        raise ResponseProblem(
-            f"{call}: the response is not JSON ({response.headers.get('Content-Type', 'no type')})"
-        ) from None
+    except ValueError as e:
+        why = getattr(e, "detail", None) or response.headers.get("Content-Type", "no type")
+        raise ResponseProblem(f"{call}: the response is not JSON ({why})") from None
     if not isinstance(body, dict):
         raise ResponseProblem(f"{call}: expected a JSON object, got {type(body).__name__}")
     return body

@@ -8,6 +8,7 @@ they are issued) or a fresh token.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -15,11 +16,14 @@ from collections.abc import Callable
 import requests
 
 from runner import auth
-from runner.client import CallFailed
+from runner.client import CallFailed, ResponseTooLarge
 from runner.records.redact import Redactor
 from runner.timestamps import utc_now
+from runner.watchdog import DeadlineExceeded
 
 Clock = Callable[[], dt.datetime]
+#: what a bearer token may hold (RFC 6750's b64token, loosened to visible ASCII)
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 class PnAuthInfo3(requests.auth.AuthBase):
@@ -30,6 +34,7 @@ class PnAuthInfo3(requests.auth.AuthBase):
         user_id: str,
         secret: str | None,
         clock: Clock = utc_now,
+        redactor: Redactor | None = None,
     ):
         self.scheme = scheme
         self.client_id = client_id
@@ -38,14 +43,21 @@ class PnAuthInfo3(requests.auth.AuthBase):
         #: where issued timestamps come from; the client swaps in the server's
         #: clock when the server refuses ours (runner/server_clock.py)
         self.clock = clock
+        #: learns every signature made: a server echoing one (valid 15 minutes)
+        #: must not get it into a report or onto the terminal
+        self._redactor = redactor
 
     def use_clock(self, clock: Clock) -> None:
         self.clock = clock
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = auth.authorization(
+        value = auth.authorization(
             self.scheme, self.client_id, self.user_id, self._secret, self.clock()
         )
+        if self._redactor is not None:
+            parsed = auth.parse_authorization(value)
+            self._redactor.add_signature(parsed.signature if parsed else value)
+        request.headers["Authorization"] = value
         return request
 
     def __repr__(self) -> str:  # never the secret, even in a debugger or a log
@@ -101,7 +113,7 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
                 response = self._fetch(
                     self.token_url, data=data, auth=(self._client_id, self._client_secret)
                 )
-        except requests.RequestException as e:
+        except (requests.RequestException, DeadlineExceeded, ResponseTooLarge) as e:
             raise CallFailed(
                 "oauth-token", f"oauth-token: the token endpoint failed: {e}"
             ) from None
@@ -118,12 +130,19 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
             raise CallFailed("oauth-token", f"oauth-token answered HTTP {response.status_code}")
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             body = None
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise CallFailed("oauth-token", "oauth-token: the answer holds no access_token")
-        self._redactor.add(token)
+        self._redactor.add(token)  # first, whatever else is wrong with it
+        token = token.strip()  # "tok\n": a token endpoint's trailing newline
+        if not _HEADER_SAFE.fullmatch(token):
+            raise CallFailed(
+                "oauth-token",
+                "oauth-token: the access_token cannot be sent in a header "
+                "(it is empty or holds spaces or control characters)",
+            )
         lifetime = body.get("expires_in")
         lifetime = float(lifetime) if isinstance(lifetime, (int, float)) else 300.0
         self._token = token

@@ -109,7 +109,15 @@ class StateFile:
 
     def watermark(self, key: str) -> dt.datetime | None:
         entry = self.read()["watermarks"].get(key)
-        return timestamps.parse_wire(entry["last_success"]) if entry else None
+        if entry is None:
+            return None
+        try:
+            return timestamps.parse_wire(entry["last_success"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise SegrunError(
+                f"{self.path}: the watermark of {key!r} is not readable; "
+                "fix it or clear it with `segrun state reset`"
+            ) from None
 
     def entries(self, spec: str) -> dict[str, dict]:
         """The watermarks of one spec (its identity), by key."""

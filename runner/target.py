@@ -7,18 +7,23 @@ only here; their values go to the signer and to the redactor, nowhere else.
 from __future__ import annotations
 
 import contextlib
+import sys
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 
 from runner import api
+from runner.client import MAX_SMALL_BODY, install_json, read_body
 from runner.errors import SegrunError
-from runner.records.redact import Redactor
+from runner.records.redact import SHORT_SECRET, Redactor
 from runner.signing import OAuth2ClientCredentials, PnAuthInfo3, Unsigned
 from runner.spec.model import Spec
 from runner.spec.rules import is_loopback_host
 from runner.timestamps import utc_now
+from runner.watchdog import network_wait
 
 # The embedded sandbox picks a free port when it starts; a dry run starts nothing.
 SANDBOX_PLACEHOLDER_URL = "http://127.0.0.1/Profiles/v4/"
@@ -30,6 +35,15 @@ class Target:
     auth: requests.auth.AuthBase
     #: the embedded sandbox, when the run started one (tests read its ground truth)
     sandbox: object | None = None
+
+
+def secret_values(spec: Spec, environ: Mapping[str, str]) -> list[str]:
+    """The values of the variables the spec's auth names: what must never be printed."""
+    if spec.auth is None:
+        return []
+    a = spec.auth
+    names = (a.secret_env, a.client_id_env, a.client_secret_env)
+    return [environ[name] for name in names if name and environ.get(name)]
 
 
 def missing_credentials(spec: Spec, environ: Mapping[str, str]) -> list[str]:
@@ -67,7 +81,7 @@ def open_target(
         yield Target(SANDBOX_PLACEHOLDER_URL, _auth(spec, environ, redactor, dry_run=True))
         return
     if not embedded:
-        base_url = spec.base_url or api.environment_url(spec.environment)
+        base_url = checked_url(spec.base_url or api.environment_url(spec.environment))
         yield Target(base_url, _auth(spec, environ, redactor, dry_run=dry_run, clock=clock))
         return
     from runner.sandbox import running_sandbox  # only runs that use it pay for it
@@ -86,31 +100,28 @@ def _auth(
         from runner.sandbox import DEMO
 
         redactor.add(DEMO.secret)
-        return PnAuthInfo3(DEMO.scheme, spec.client_id, DEMO.user_id, DEMO.secret, clock)
+        return PnAuthInfo3(
+            DEMO.scheme, spec.client_id, DEMO.user_id, DEMO.secret, clock, redactor=redactor
+        )
     if a.scheme == "oauth2":
         if dry_run:
             return Unsigned()
         client_id = environ[a.client_id_env]
         secret = environ[a.client_secret_env] if a.client_secret_env else None
         redactor.add(client_id, *([secret] if secret else []))
+        if secret:
+            _warn_if_short(a.client_secret_env, secret)
         scope = api.facts()["auth"]["oauth2"]["scope"].format(
             clientId=spec.client_id, userId=a.user_id
         )
-        session = requests.Session()
-        session.trust_env = False
-        cert = _client_cert(spec)
         return OAuth2ClientCredentials(
-            a.token_url,
-            client_id,
-            secret,
-            scope,
-            lambda url, **kw: session.post(url, timeout=30, cert=cert, **kw),
-            redactor,
+            a.token_url, client_id, secret, scope, _bounded_post(_client_cert(spec)), redactor
         )
     secret = environ.get(a.secret_env) if a.secret_env else None  # un-keyed: none
     if secret:
         redactor.add(secret)
-    return PnAuthInfo3(a.scheme, spec.client_id, a.user_id, secret, clock)
+        _warn_if_short(a.secret_env, secret)
+    return PnAuthInfo3(a.scheme, spec.client_id, a.user_id, secret, clock, redactor=redactor)
 
 
 def _client_cert(spec: Spec) -> str | tuple[str, str] | None:
@@ -128,7 +139,54 @@ def _client_cert(spec: Spec) -> str | tuple[str, str] | None:
     return (str(paths[0]), str(paths[1])) if len(paths) == 2 else str(paths[0])
 
 
-def is_loopback_url(url: str) -> bool:
-    from urllib.parse import urlsplit
+def _warn_if_short(name: str, secret: str) -> None:
+    """A short secret is still redacted everywhere, but it also matches
+    ordinary text, which then turns to <redacted> too: say why."""
+    if len(secret.strip()) < SHORT_SECRET:
+        print(
+            f"segrun: warning: the secret in {name} is shorter than {SHORT_SECRET} characters; "
+            "it is redacted wherever it appears, which may garble transcripts and messages",
+            file=sys.stderr,
+        )
 
+
+#: the token endpoint's answer is small and quick, or it is not answering
+TOKEN_DEADLINE = 60.0
+
+
+def _bounded_post(cert: str | tuple[str, str] | None = None):
+    """POST for the token endpoint, bounded like every API call: a total
+    deadline, a size cap, JSON parsed once and refused when absurdly nested."""
+    session = requests.Session()
+    session.trust_env = False
+
+    def post(url: str, **kwargs) -> requests.Response:
+        with network_wait(TOKEN_DEADLINE):
+            response = session.post(
+                url, timeout=(10, 30), stream=True, allow_redirects=False, cert=cert, **kwargs
+            )
+            read_body(
+                response, MAX_SMALL_BODY, time.monotonic() + TOKEN_DEADLINE, TOKEN_DEADLINE
+            )
+        install_json(response, "oauth-token")
+        return response
+
+    return post
+
+
+def checked_url(url: str) -> str:
+    """The base URL, or a one-line SegrunError (exit 2, nothing sent) when no
+    request could be sent to it: `validate` checks the same, this is for a
+    spec that reached the run some other way."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - ValueError for a port out of range
+    except ValueError as e:
+        raise SegrunError(f"base_url {url!r} is not a usable URL ({e})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SegrunError(f"base_url {url!r} is not an http(s) URL")
+    return url
+
+
+def is_loopback_url(url: str) -> bool:
     return is_loopback_host(urlsplit(url).hostname)

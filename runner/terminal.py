@@ -1,7 +1,8 @@
 """What a person sees on the terminal during and after a run.
 
 Progress goes to stderr and only when stderr is a terminal; the summary goes to
-stdout. Nothing printed here comes from a request's headers, so no secret can.
+stdout. Both streams are the redaction gate's (`runner.records.sink`) for the
+whole command, so an error text quoting a server cannot print a secret.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from runner.client import ApiClient, DryRunAdapter
 from runner.execute import JobRunner
 from runner.loading import load_for_run, select_jobs
 from runner.plan import PlannedJob
-from runner.records.redact import Redactor
+from runner.records.sink import current
 from runner.state import StateFile, default_path
 from runner.target import SANDBOX_PLACEHOLDER_URL, open_target
 
@@ -33,7 +33,8 @@ def plan_jobs(
     spec = load_for_run(spec_path, environ)
     jobs = select_jobs(spec, only)
     endpoints = endpoint_map.for_spec(spec, endpoints_file)
-    with open_target(spec, environ, Redactor(), dry_run=True) as target:
+    # The process's redactor: the plan is printed through it, like everything.
+    with open_target(spec, environ, current().redactor, dry_run=True) as target:
         client = ApiClient(
             base_url=target.base_url,
             client_id=spec.client_id,

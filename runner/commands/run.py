@@ -16,20 +16,21 @@ import click
 
 from runner import durable, endpoint_map, exitcodes
 from runner.checkpoint import JOB_NAME, Checkpoints
-from runner.client import ApiClient
-from runner.errors import SegrunError
+from runner.client import DEFAULT_DEADLINE, ApiClient, Interrupted
+from runner.errors import SegrunError, describe_os_error
 from runner.execute import JobRunner, Progress, StopFlag
 from runner.lifecycle import Lifecycle
 from runner.loading import load_for_run, select_jobs
 from runner.records.junit import write_junit
-from runner.records.redact import Redactor
 from runner.records.report import JobResult, RunReport
+from runner.records.sink import current, keep_private
 from runner.records.transcript import DEFAULT_BODY_CAP, Transcript
 from runner.spec.model import Spec
 from runner.state import StateFile, default_path, hold_lock
 from runner.target import is_loopback_url, open_target
 from runner.terminal import TerminalProgress, summary, verbose_observer
 from runner.timestamps import utc_now
+from runner.watchdog import interrupt_wait
 
 UTC = dt.timezone.utc
 
@@ -66,6 +67,12 @@ class RunOptions:
     #: this machine's clock (tests inject a wrong one); signing, transcript, watermark
     clock: Callable[[], dt.datetime] = utc_now
     progress: Progress | None = None  # None: a progress bar when stderr is a terminal
+    #: transcripts keep a Retrieve page's envelope only, or its records too ("full")
+    transcript_bodies: str = "envelope"
+    #: seconds one request attempt may take in total
+    request_timeout: float = DEFAULT_DEADLINE
+    #: the most bytes one Retrieve page may have (None: scaled by page_size)
+    max_page_bytes: int | None = None
 
 
 @dataclass
@@ -95,7 +102,7 @@ def run_spec(
     endpoint_map.require_confirmed(spec.environment, endpoints)  # before any file or socket
     started = dt.datetime.now(UTC)
     state = StateFile(options.state or default_path(spec.path))
-    redactor = Redactor()
+    redactor = current().redactor  # the one every output of the process passes
     run_dir = _run_directory(spec, options, started)
     with contextlib.ExitStack() as held:
         held.enter_context(hold_lock(run_dir / ".lock", f"segrun run {spec.path}"))
@@ -122,12 +129,18 @@ def run_spec(
         )
         verify = _tls_verification(target.base_url, options.insecure)
         report = RunReport(
-            "succeeded", previous.started if previous else _iso(started), None, str(spec.path)
+            "running", previous.started if previous else _iso(started), None, str(spec.path)
         )
         report_path = run_dir / "report.json"
         observer = verbose_observer(redactor) if options.verbose and not options.quiet else None
         transcript = held.enter_context(
-            Transcript(run_dir, redactor, options.body_cap, resume=options.resume is not None)
+            Transcript(
+                run_dir,
+                redactor,
+                options.body_cap,
+                resume=options.resume is not None,
+                bodies=options.transcript_bodies,
+            )
         )
         if hasattr(target.auth, "transcript"):
             target.auth.transcript = transcript  # the OAuth token exchange
@@ -142,6 +155,8 @@ def run_spec(
             sleep=stop.sleep,
             observer=observer,
             clock=options.clock,
+            deadline=options.request_timeout,
+            max_page_bytes=options.max_page_bytes,
         )
         held.callback(client.close)
         progress = options.progress or TerminalProgress(enabled=False if options.quiet else None)
@@ -163,22 +178,41 @@ def run_spec(
         report.write(report_path)
         failed = False
         tls_note = [] if verify else ["TLS verification was OFF (--insecure-skip-tls-verify)"]
-        for job in spec.jobs:
-            earlier = results.get(job.name)
-            if earlier is not None and earlier.status == "succeeded":
-                record(life.keep(job, earlier))
-                continue
-            skipped = _skip_reason(job, selected, earlier, options.fail_fast and failed, stop)
-            if skipped is not None:
-                record(skipped)
-                continue
-            resume, notes = life.resume_point(job) if options.resume else (None, [])
-            result = runner.run_job(job, resume, [*notes, *tls_note])
-            failed = failed or result.status == "failed"
-        report.settle(_iso(dt.datetime.now(UTC)))
-        report.write(report_path)
-        write_junit(run_dir / "junit.xml", report)
+        try:
+            for job in spec.jobs:
+                earlier = results.get(job.name)
+                if earlier is not None and earlier.status == "succeeded":
+                    record(life.keep(job, earlier))
+                    continue
+                skipped = _skip_reason(job, selected, earlier, options.fail_fast and failed, stop)
+                if skipped is not None:
+                    record(skipped)
+                    continue
+                resume, notes = life.resume_point(job) if options.resume else (None, [])
+                result = runner.run_job(job, resume, [*notes, *tls_note])
+                failed = failed or result.status == "failed"
+            report.settle(_iso(dt.datetime.now(UTC)))
+            report.write(report_path)
+            write_junit(run_dir / "junit.xml", report)
+        except BaseException as e:
+            _abandon(report, report_path, e)
+            if isinstance(e, OSError):  # the disk failed us after requests were sent
+                raise SegrunError(
+                    f"{describe_os_error(e)}; the run stopped (report: {report_path})",
+                    exitcodes.JOB_FAILED,
+                ) from None
+            raise
         return RunOutcome(report, run_dir, target.sandbox)
+
+
+def _abandon(report: RunReport, path: Path, error: BaseException) -> None:
+    """A run that cannot finish still says how it ended, never "running": as
+    interrupted (a second Ctrl-C) or failed (anything else), best effort, since
+    the disk that stopped it may refuse this write too."""
+    stopped = isinstance(error, (KeyboardInterrupt, Interrupted))
+    report.abandon(_iso(dt.datetime.now(UTC)), "interrupted" if stopped else "failed")
+    with contextlib.suppress(Exception):
+        report.write(path)
 
 
 def _run_directory(spec: Spec, options: RunOptions, started: dt.datetime) -> Path:
@@ -198,14 +232,14 @@ def _run_directory(spec: Spec, options: RunOptions, started: dt.datetime) -> Pat
                     f"--resume {out}, or choose another directory"
                 )
             return out
-        out.mkdir(parents=True, mode=0o700)
+        out.mkdir(parents=True)
         return out
     base = default_run_dir(spec, started)
     base.parent.mkdir(parents=True, exist_ok=True)
     for n in itertools.count(1):
         candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
         try:
-            candidate.mkdir(mode=0o700)
+            candidate.mkdir()
         except FileExistsError:
             continue
         return candidate
@@ -286,6 +320,8 @@ def _install_signal_handlers(stop: StopFlag) -> None:
             "\nsegrun: stopping after the page in hand (Ctrl-C again to stop at once)",
             file=sys.stderr,
         )
+        # Waiting on a server (a trickle, a silence): no page is in hand, stop now.
+        interrupt_wait(Interrupted)
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
@@ -357,6 +393,34 @@ def _fault_plan(text: str | None):
     help="Bytes of each response body kept in the transcripts.",
 )
 @click.option(
+    "--transcript-bodies",
+    type=click.Choice(["envelope", "full"]),
+    default="envelope",
+    show_default=True,
+    help="What transcripts keep of a Retrieve page: its paging fields and record count "
+    "(envelope), or the records too, capped (full; personal data, for debugging).",
+)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0.1, max=86400),
+    default=DEFAULT_DEADLINE,
+    show_default=True,
+    help="Seconds one request attempt may take in total, connect to last byte.",
+)
+@click.option(
+    "--max-page-bytes",
+    type=click.IntRange(min=1024),
+    default=None,
+    help="The most bytes one Retrieve page may have [default: page_size x 16 KiB, "
+    "at least 16 MiB].",
+)
+@click.option(
+    "--share-with-group",
+    is_flag=True,
+    help="Make the run directory and its files readable by the group (0750/0640) "
+    "instead of by the owner only (0700/0600).",
+)
+@click.option(
     "--sandbox-profiles",
     type=click.IntRange(min=0),
     default=None,
@@ -382,6 +446,10 @@ def command(
     quiet,
     verbose,
     body_cap,
+    transcript_bodies,
+    request_timeout,
+    max_page_bytes,
+    share_with_group,
     sandbox_profiles,
     sandbox_seed,
     sandbox_faults,
@@ -419,9 +487,22 @@ def command(
     if resume and out:
         raise click.UsageError("--resume continues a run in its own directory; drop --out")
     options = RunOptions(
-        out, only, fail_fast, quiet, verbose, body_cap, sandbox, resume, state, insecure,
+        out,
+        only,
+        fail_fast,
+        quiet,
+        verbose,
+        body_cap,
+        sandbox,
+        resume,
+        state,
+        insecure,
         endpoints_file,
+        transcript_bodies=transcript_bodies,
+        request_timeout=request_timeout,
+        max_page_bytes=max_page_bytes,
     )
+    keep_private(share_with_group)
     stop = StopFlag()
     _install_signal_handlers(stop)
     outcome = run_spec(spec, options, stop=stop)

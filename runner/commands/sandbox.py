@@ -29,14 +29,26 @@ def _is_loopback(host: str) -> bool:
 
 @click.command("sandbox")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=0, show_default=True, help="Port to bind; 0 picks a free one.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port to bind; 0 picks a free one.",
+)
 @click.option(
     "--allow-remote",
     is_flag=True,
     help="Allow a non-loopback --host (the demo secret is public: anyone could call it).",
 )
 @click.option("--data", type=click.Path(dir_okay=False), help="Segment groups YAML file.")
-@click.option("--profiles", default=DEFAULT_PROFILES, show_default=True, help="Profile count.")
+@click.option(
+    "--profiles",
+    type=click.IntRange(min=0),
+    default=DEFAULT_PROFILES,
+    show_default=True,
+    help="Profile count.",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the synthetic profiles.")
 @click.option(
     "--faults",
@@ -53,10 +65,15 @@ def _is_loopback(host: str) -> bool:
 )
 @click.option("--rate-limit", type=float, metavar="RPS", help="Requests per second per client.")
 @click.option(
-    "--processing-seconds", default=2.0, show_default=True, help="How long exports Process."
+    "--processing-seconds",
+    type=click.FloatRange(min=0, max=86400),
+    default=2.0,
+    show_default=True,
+    help="How long exports Process.",
 )
 @click.option(
     "--token-lifetime",
+    type=click.FloatRange(min=0, max=10**7),
     default=DEFAULT_TOKEN_LIFETIME,
     show_default=True,
     help="Seconds until an access token expires.",
@@ -97,10 +114,10 @@ def command(
             endpoints=served,
         )
         sandbox.bind(host, port)
-    except (FaultSyntaxError, SandboxDataError, ValueError) as e:
+    except (FaultSyntaxError, SandboxDataError, ValueError, OverflowError) as e:
         raise UsageError(f"sandbox: {e}") from None
     except OSError as e:
-        raise UsageError(f"sandbox: cannot listen on {host}:{port}: {e.strerror}") from None
+        raise UsageError(f"sandbox: cannot listen on {host}:{port}: {e.strerror or e}") from None
     click.echo(f"segrun sandbox serving {sandbox.base_url}")
     click.echo("# the demo account (a published demo secret):")
     for name, value in DEMO.environment().items():

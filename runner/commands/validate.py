@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from runner import exitcodes
 from runner.diagnostics import ERROR, render_json, render_text
+from runner.records.sink import current
 from runner.spec.check import check_file
 from runner.spec.loader import MAX_BYTES
 
@@ -17,7 +19,12 @@ def validate_files(paths: list[str], *, max_bytes: int = MAX_BYTES) -> list:
     because pre-commit hooks run where the secrets are not."""
     diagnostics = []
     for path in paths:
-        diagnostics.extend(check_file(path, max_bytes=max_bytes).diagnostics)
+        result = check_file(path, max_bytes=max_bytes)
+        if result.spec is not None and result.spec.auth is not None:
+            from runner.target import secret_values  # only specs with auth pay for it
+
+            current().redactor.add(*secret_values(result.spec, os.environ))
+        diagnostics.extend(result.diagnostics)
     return diagnostics
 
 

@@ -8,6 +8,7 @@ happens once per attempt.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -16,6 +17,12 @@ import requests
 from runner.records.redact import Redactor
 
 _HTTP_VERSIONS = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}
+
+#: what a transcript keeps of a Retrieve page by default: the protocol, not the people
+ENVELOPE = ("Count", "HasMore", "Limit", "Offset", "TotalResults")
+RECORDS = "UserProfilePreferences"
+#: `--transcript-bodies`: "envelope" (the default) or "full" (records too, capped)
+BODY_MODES = ("envelope", "full")
 
 
 @dataclass(frozen=True)
@@ -71,11 +78,14 @@ def capture(
     call: str | None,
     attempt: int,
     note: str | None = None,
+    bodies: str = "envelope",
 ) -> Exchange:
     if started.tzinfo is None:
         started = started.replace(tzinfo=dt.timezone.utc)
     request_headers = redactor.headers((_str(k), _str(v)) for k, v in request.headers.items())
     request_body = _request_body(redactor, body_cap, request.body, request.headers)
+    if bodies != "full" and call == "initiate" and request_body is not None:
+        request_body = _without_values(request_body)
 
     failed = error is not None or response is None
     status, reason, version = 0, "", "HTTP/1.1"
@@ -91,6 +101,9 @@ def capture(
         content = _content(response)
         if content is None:
             response_body = _unread_body(response.headers)
+        elif bodies != "full" and call == "retrieve" and 200 <= status < 300:
+            response_body = _envelope(response, content)
+            wire_size = _wire_size(response, len(content))
         else:
             response_body = _response_body(redactor, body_cap, content, response.headers)
             wire_size = _wire_size(response, len(content))
@@ -189,6 +202,57 @@ def _response_body(redactor: Redactor, cap: int, content: bytes, headers) -> Bod
     if size > cap:
         text = text[:cap]
     return Body(text=text, size=size, shown=min(size, cap), mime_type=mime)
+
+
+def _without_values(body: Body) -> Body:
+    """An Initiate body without its `Values` (the e-mails, phone numbers or ids a
+    job matches on): the count stays, the people go."""
+    try:
+        sent = json.loads(body.text)
+    except ValueError:
+        return body
+    if not isinstance(sent, dict) or not isinstance(sent.get("Values"), list):
+        return body
+    count = len(sent["Values"])
+    sent["Values"] = f"<{count} values: not kept>"
+    note = f"{count} Values not kept (--transcript-bodies full keeps them)"
+    return Body(json.dumps(sent, ensure_ascii=False), body.size, 0, body.mime_type, note)
+
+
+def _envelope(response: requests.Response, content: bytes) -> Body:
+    """A Retrieve page without its records: the paging fields, how many records
+    there were and how big the body was. Records are personal data, and a
+    transcript is for debugging the protocol."""
+    mime = response.headers.get("Content-Type", "") or ""
+    size = len(content)
+    try:
+        page = response.json()
+    except (ValueError, RecursionError):
+        page = None
+    if not isinstance(page, dict):
+        note = f"a {size}-byte body that is not a JSON object; not kept (--transcript-bodies full)"
+        return Body(text="", size=size, shown=0, mime_type=mime, note=note)
+    kept = {name: _small(page[name]) for name in ENVELOPE if name in page}
+    records = page.get(RECORDS)
+    count = len(records) if isinstance(records, list) else None
+    if RECORDS in page:
+        kept[RECORDS] = f"<{count if count is not None else 'not a list of'} records: not kept>"
+    note = (
+        f"{count if count is not None else 'no list of'} records in a {size}-byte body; "
+        "records not kept (--transcript-bodies full keeps them)"
+    )
+    text = json.dumps(kept, ensure_ascii=False)
+    return Body(text=text, size=size, shown=0, mime_type=mime, note=note)
+
+
+def _small(value: object) -> object:
+    """An envelope field as is when it is a scalar; anything else (a server
+    putting records where a count belongs) only as its type."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str) and len(value) <= 64:
+        return value
+    return f"<{type(value).__name__}: not kept>"
 
 
 def _charset(mime: str) -> str:

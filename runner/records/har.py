@@ -16,14 +16,17 @@ from urllib.parse import parse_qsl, urlsplit
 
 from runner import __version__
 from runner.records.exchange import Body, Exchange
+from runner.records.sink import Sink
 
-HEADER = (
+HEADER_TEXT = (
     '{"log": {"version": "1.2", '
     f'"creator": {{"name": "segrun", "version": {json.dumps(__version__)}}}, '
     '"entries": [\n'
-).encode()
-TRAILER = b"\n]}}\n"
-_SEPARATOR = b",\n"
+)
+HEADER = HEADER_TEXT.encode()
+TRAILER_TEXT = "\n]}}\n"
+TRAILER = TRAILER_TEXT.encode()
+_SEPARATOR = ",\n"
 
 
 class TranscriptError(Exception):
@@ -31,22 +34,26 @@ class TranscriptError(Exception):
 
 
 class HarFile:
-    """Appends entries to a HAR file without holding them in memory."""
+    """Appends entries to a HAR file without holding them in memory; every
+    byte goes through the sink's redactor."""
 
-    def __init__(self, path: Path, *, resume: bool = False, fsync: bool = False) -> None:
+    def __init__(
+        self, path: Path, sink: Sink, *, resume: bool = False, fsync: bool = False
+    ) -> None:
         self.path = Path(path)
         self._fsync = fsync
         self._count = 0
         if resume and self.path.exists() and self.path.stat().st_size > 0:
-            self._file = open(self.path, "r+b")  # noqa: SIM115 - lives as long as the run
+            self._file = sink.open_log(self.path, "r+b")
             self._count, end = _repair(self._file, self.path)
             self._file.seek(end)
             self._file.truncate()
-            self._file.write(TRAILER)
+            trailer = self._file.write(TRAILER_TEXT)
         else:
-            self._file = open(self.path, "w+b")  # noqa: SIM115
-            self._file.write(HEADER + TRAILER)
-        self._end = self._file.tell() - len(TRAILER)
+            self._file = sink.open_log(self.path, "w+b")
+            self._file.write(HEADER_TEXT)
+            trailer = self._file.write(TRAILER_TEXT)
+        self._end = self._file.tell() - trailer
         self._sync()
 
     @property
@@ -54,11 +61,11 @@ class HarFile:
         return self._count
 
     def append(self, exchange: Exchange) -> None:
-        line = json.dumps(entry(exchange), ensure_ascii=False).encode("utf-8", "replace")
-        chunk = (_SEPARATOR if self._count else b"") + line
         self._file.seek(self._end)
-        self._file.write(chunk + TRAILER)
-        self._end += len(chunk)
+        if self._count:
+            self._end += self._file.write(_SEPARATOR)
+        self._end += self._file.write_json_line(entry(exchange))
+        self._file.write(TRAILER_TEXT)
         self._count += 1
         self._sync()
 
@@ -153,8 +160,7 @@ def _repair(f, path: Path) -> tuple[int, int]:
         if HEADER.startswith(first) and not f.read(1):
             # Killed while writing the header: nothing was recorded yet.
             f.seek(0)
-            f.write(HEADER)
-            return 0, len(HEADER)
+            return 0, f.write(HEADER_TEXT)
         raise TranscriptError(f"{path} is not a segrun HAR transcript; not resuming it")
     lines: list[tuple[int, int]] = []  # (start, end without the newline)
     pos = len(first)

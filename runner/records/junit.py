@@ -7,6 +7,7 @@ which the common CI servers read.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import os
@@ -15,21 +16,43 @@ import socket
 import xml.etree.ElementTree as ET
 from pathlib import PurePath
 
-from runner.records.atomic import write_atomic
 from runner.records.report import JobResult, RunReport
+from runner.records.sink import Sink, current
 
 # XML 1.0 cannot carry these at all, not even escaped; an error message from a
 # socket or a server body may contain them.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def write_junit(path: str | os.PathLike[str], report: RunReport) -> None:
-    """Write `report` as JUnit XML at `path`, atomically."""
-    tree = ET.ElementTree(build(report))
+def write_junit(path: str | os.PathLike[str], report: RunReport, sink: Sink | None = None) -> None:
+    """Write `report` as JUnit XML at `path`, atomically, through the sink.
+
+    Redacted before it is built (XML escaping would hide a secret holding `&`
+    or `<` from a scan of the text) and scanned again as text.
+    """
+    sink = sink or current()
+    clean = _redacted(report, sink.text)
+    tree = ET.ElementTree(build(clean))
     ET.indent(tree)
-    buffer = io.BytesIO()
-    tree.write(buffer, encoding="utf-8", xml_declaration=True)
-    write_atomic(path, buffer.getvalue() + b"\n")
+    buffer = io.StringIO()
+    tree.write(buffer, encoding="unicode", xml_declaration=True)
+    sink.write_atomic(path, buffer.getvalue() + "\n")
+
+
+def _redacted(report: RunReport, scan) -> RunReport:
+    """A copy whose free text (names, errors, notes, paths) is redacted."""
+    jobs = [
+        dataclasses.replace(
+            job,
+            name=scan(job.name),
+            segment_group=scan(job.segment_group),
+            output=job.output and scan(job.output),
+            error=job.error and scan(job.error),
+            notes=[scan(note) for note in job.notes],
+        )
+        for job in report.jobs
+    ]
+    return dataclasses.replace(report, spec=scan(report.spec), jobs=jobs)
 
 
 def build(report: RunReport) -> ET.Element:

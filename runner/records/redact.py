@@ -13,7 +13,7 @@ import base64
 import json
 import re
 from collections.abc import Iterable
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 REDACTED = "<redacted>"
 URL_REDACTED = quote(REDACTED, safe="")
@@ -25,9 +25,9 @@ SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
 # OAuth 2.0 (RFC 6749) field names whose values are always secret.
 SECRET_FIELDS = ("access_token", "refresh_token", "client_secret", "id_token")
 
-# Shorter strings would match ordinary text ("true", "2026") and mangle the
-# transcript; they are still covered by the header and field rules.
-MIN_SCAN_LENGTH = 6
+# A secret this short also matches ordinary text, so scrubbing it garbles the
+# records; it is scrubbed all the same (a leak is worse), and the run warns.
+SHORT_SECRET = 8
 
 _FIELD_HINTS = ("_token", "client_secret")
 assert all(any(h in name for h in _FIELD_HINTS) for name in SECRET_FIELDS)
@@ -35,6 +35,9 @@ _NAMES = "|".join(SECRET_FIELDS)
 # A value may run to the end of the text: a body cut at the cap can end inside
 # a token, and that half-token must not survive.
 _JSON_FIELD = re.compile(rf'("(?:{_NAMES})"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?$)', re.IGNORECASE)
+# A run of base64 text in any spelling (raw, URL-safe, percent-encoded, with
+# JSON's escaped slash): where a per-request signature would sit.
+_BASE64_RUN = re.compile(r"(?:[A-Za-z0-9+/=_-]|%2[BbFf]|%3[Dd]|\\/)+")
 _FORM_FIELD = re.compile(rf'((?:^|[&?;\s])(?:{_NAMES})=)[^&\s#"\\]*', re.IGNORECASE)
 
 
@@ -47,20 +50,45 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         self._forms: list[str] = []
+        self._pattern: re.Pattern[str] | None = None
         self._secrets: set[str] = set()
+        # Signatures: one per request, so thousands a run; kept in a set and
+        # found by shape, since a pattern of thousands of literals is slow.
+        self._signatures: set[str] = set()
+        self._signature_lengths: set[int] = set()
         self.add(*secrets)
 
+    def add_signature(self, signature: str) -> None:
+        """Register a base64 value produced per request (a PNAUTHINFO3
+        signature); found in raw, URL-encoded, JSON-escaped and base64 spellings."""
+        if not signature:
+            return
+        for form in (signature, base64.b64encode(signature.encode()).decode("ascii")):
+            for variant in (form, form.rstrip("="), form.replace("+", "-").replace("/", "_")):
+                self._signatures.add(variant)
+                self._signature_lengths.add(len(variant))
+
     def add(self, *secrets: str | None) -> None:
-        """Register secrets (None and empty strings are ignored, for convenience)."""
+        """Register secrets, whatever their length (None and empty strings are
+        ignored). A secret read with surrounding whitespace (a trailing newline
+        from a file or a token endpoint) is registered with and without it."""
         for secret in secrets:
             if not secret or secret in self._secrets:
                 continue
             self._secrets.add(secret)
-            if len(secret) < MIN_SCAN_LENGTH:
-                continue
-            forms = set(_spellings(secret))
+            forms = set(self._forms)
+            for variant in {secret, secret.strip()}:
+                if variant:
+                    forms.update(f for f in _spellings(variant) if f)
             # Longest first, so a form containing another is replaced whole.
-            self._forms = sorted(set(self._forms) | forms, key=len, reverse=True)
+            self._forms = sorted(forms, key=len, reverse=True)
+            # One pass over the text: a marker put in by one spelling is never
+            # rescanned for another (a one-letter secret would eat the marker).
+            self._pattern = re.compile("|".join(map(re.escape, self._forms)))
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        return frozenset(self._secrets)
 
     @property
     def longest_form(self) -> int:
@@ -69,10 +97,34 @@ class Redactor:
 
     def scan(self, text: str, marker: str = REDACTED) -> str:
         """Known secrets, in any registered spelling, replaced anywhere in `text`."""
-        for form in self._forms:
-            if form in text:  # the test is C-fast; replace only when needed
-                text = text.replace(form, marker)
-        return text
+        if self._signatures:
+            text = _BASE64_RUN.sub(lambda m: self._signature_run(m.group(), marker), text)
+        if self._pattern is None or not any(form in text for form in self._forms):
+            return text  # the test is C-fast; the regex runs only when needed
+        return self._pattern.sub(lambda _: marker, text)
+
+    def _signature_run(self, run: str, marker: str) -> str:
+        """`run` whole, or the marker when a known signature is inside it."""
+        if len(run) < min(self._signature_lengths):
+            return run
+        plain = unquote(run.replace("\\/", "/"))
+        for length in self._signature_lengths:
+            for start in range(len(plain) - length + 1):
+                if plain[start : start + length] in self._signatures:
+                    return marker
+        return run
+
+    def data(self, value: object) -> object:
+        """A JSON-able value with every string in it (keys too) scanned: what
+        goes into a JSON file is redacted before it is escaped, so a secret
+        holding a quote or a backslash is found in its own spelling."""
+        if isinstance(value, str):
+            return self.scan(value)
+        if isinstance(value, dict):
+            return {self.scan(str(k)): self.data(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.data(v) for v in value]
+        return value
 
     def header(self, name: str, value: str) -> str:
         if name.lower() in SECRET_HEADERS:
@@ -110,6 +162,7 @@ def _spellings(secret: str) -> Iterable[str]:
     yield quote(secret, safe="")
     yield quote_plus(secret, safe="")
     yield json.dumps(secret)[1:-1]
+    yield json.dumps(secret, ensure_ascii=False)[1:-1]
     yield base64.b64encode(raw).decode("ascii")
     yield base64.urlsafe_b64encode(raw).decode("ascii")
     yield base64.b64encode(raw).decode("ascii").rstrip("=")

@@ -8,16 +8,18 @@ atomically because `--resume` reads it back to know what is left to do.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from runner import exitcodes
-from runner.records.atomic import write_atomic
+from runner.records.sink import Sink, current
 
 JobStatus = Literal["succeeded", "failed", "skipped", "interrupted"]
-RunStatus = Literal["succeeded", "failed", "interrupted"]
+#: "running" until the run settles: a report left so was cut short by a crash
+RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
 
 FORMAT = 1
 #: later wins: one interrupted job makes the run interrupted, whatever failed
@@ -55,7 +57,41 @@ class JobResult:
     def from_dict(cls, data: dict[str, Any]) -> JobResult:
         # Unknown keys are dropped so an older segrun can still resume a newer report.
         names = {f.name for f in dataclasses.fields(cls)}
+        for name, kinds in _JOB_TYPES.items():
+            _expect(data, name, kinds, required=name in ("name", "segment_group", "status"))
+        notes = data.get("notes", [])
+        if not all(isinstance(n, str) for n in notes):
+            raise ValueError("job notes should be strings")
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+_OPTIONAL_INT = (int, type(None))
+_OPTIONAL_STR = (str, type(None))
+_JOB_TYPES: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "segment_group": str,
+    "status": str,
+    "access_token": _OPTIONAL_INT,
+    "records": int,
+    "row_count": _OPTIONAL_INT,
+    "output": _OPTIONAL_STR,
+    "sha256": _OPTIONAL_STR,
+    "attempts": int,
+    "retries": int,
+    "duration_s": (int, float),
+    "error": _OPTIONAL_STR,
+    "notes": list,
+}
+
+
+def _expect(data: dict, key: str, kinds, *, required: bool = True) -> None:
+    if key not in data:
+        if required:
+            raise ValueError(f"{key} is missing")
+        return
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise ValueError(f"{key} has the wrong type: {value!r:.60}")
 
 
 @dataclass
@@ -77,7 +113,8 @@ class RunReport:
         Interruption wins: the user stopped the run, and CI should see that
         rather than a failure that may be a consequence of it.
         """
-        worst = max(self.status, self._jobs_outcome(), key=_PRECEDENCE.index)
+        own = self.status if self.status in _PRECEDENCE else "succeeded"
+        worst = max(own, self._jobs_outcome(), key=_PRECEDENCE.index)
         return _EXIT_CODES[worst]
 
     def settle(self, finished: str) -> None:
@@ -85,6 +122,12 @@ class RunReport:
         precedence as the exit code."""
         self.finished = finished
         self.status = self._jobs_outcome()
+
+    def abandon(self, finished: str, status: RunStatus) -> None:
+        """Close a report the run could not finish (a disk error, a second Ctrl-C):
+        never left saying "running", nor better than its jobs."""
+        self.finished = finished
+        self.status = max(status, self._jobs_outcome(), key=_PRECEDENCE.index)
 
     def _jobs_outcome(self) -> RunStatus:
         statuses = {job.status for job in self.jobs}
@@ -96,27 +139,57 @@ class RunReport:
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, **dataclasses.asdict(self)}
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    def to_json(self, sink: Sink | None = None) -> str:
+        """The report as written: through the sink, so no secret in an error
+        message (an echoed header, a server's Message) reaches the file."""
+        sink = sink or current()
+        return sink.json(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
-    def write(self, path: str | os.PathLike[str]) -> None:
-        write_atomic(path, self.to_json().encode("utf-8"))
+    def write(self, path: str | os.PathLike[str], sink: Sink | None = None) -> None:
+        """Atomically; on a full disk, where the temp file cannot be made, in
+        place (truncating frees the old blocks first), so a run stopped by a
+        full disk still says so in its report."""
+        sink = sink or current()
+        text = self.to_json(sink)
+        try:
+            sink.write_atomic(path, text)
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT) or not os.path.exists(path):
+                raise
+            sink.overwrite(path, text)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunReport:
-        if data.get("format", FORMAT) > FORMAT:
-            raise ValueError(
-                f"report format {data['format']} is newer than this segrun understands"
-            )
+        """A report read back (by --resume): any file that is not one raises
+        ValueError, whatever is wrong with it."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        version = data.get("format", FORMAT)
+        if type(version) is not int:
+            raise ValueError(f"format should be an integer, got {version!r}")
+        if version > FORMAT:
+            raise ValueError(f"report format {version} is newer than this segrun understands")
+        _expect(data, "status", str)
+        _expect(data, "started", str)
+        _expect(data, "spec", str)
+        _expect(data, "finished", (str, type(None)), required=False)
+        jobs = data.get("jobs", [])
+        if not isinstance(jobs, list) or not all(isinstance(j, dict) for j in jobs):
+            raise ValueError("jobs should be a list of objects")
         return cls(
             status=data["status"],
             started=data["started"],
             finished=data.get("finished"),
             spec=data["spec"],
-            jobs=[JobResult.from_dict(job) for job in data.get("jobs", [])],
+            jobs=[JobResult.from_dict(job) for job in jobs],
         )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RunReport:
+        """ValueError for anything that is not a report (bad UTF-8, bad JSON,
+        absurd nesting, wrong shapes); OSError only for the file itself."""
         with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
+            try:
+                return cls.from_dict(json.load(f))
+            except (RecursionError, TypeError, KeyError) as e:
+                raise ValueError(f"not a segrun report ({type(e).__name__})") from None

@@ -14,24 +14,26 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from runner.records.exchange import Body, Exchange
+from runner.records.sink import Sink
 
-REQUEST_PREFIX = b"< "
-RESPONSE_PREFIX = b"> "
+REQUEST_PREFIX = "< "
+RESPONSE_PREFIX = "> "
 
 
 class TextFile:
     """Appends one block per attempt; flushed per attempt so `tail -f` works."""
 
-    def __init__(self, path: Path, *, resume: bool = False, fsync: bool = False) -> None:
+    def __init__(
+        self, path: Path, sink: Sink, *, resume: bool = False, fsync: bool = False
+    ) -> None:
         self.path = Path(path)
         self._fsync = fsync
-        self._file = open(self.path, "ab" if resume else "wb")  # noqa: SIM115
+        self._file = sink.open_log(self.path, "ab" if resume else "wb")
+        self._file.seek(0, os.SEEK_END)
         if resume and self._file.tell() > 0:
             # A killed run may have left half a block; say where the new run starts.
             now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-            self._file.write(
-                f"\n=== resumed {now} (the block above may be cut short) ===\n\n".encode()
-            )
+            self._file.write(f"\n=== resumed {now} (the block above may be cut short) ===\n\n")
 
     def append(self, x: Exchange) -> None:
         self._file.write(render(x))
@@ -44,15 +46,13 @@ class TextFile:
             self._file.close()
 
 
-def render(x: Exchange) -> bytes:
-    out = bytearray(_title(x).encode())
-    out += _request(x)
+def render(x: Exchange) -> str:
+    out = _title(x) + _request(x)
     if x.error is not None:
-        out += RESPONSE_PREFIX + f"[no response] {x.error}\r\n".encode()
+        out += RESPONSE_PREFIX + f"[no response] {x.error}\r\n"
     else:
         out += _response(x)
-    out += b"\n\n"
-    return bytes(out)
+    return out + "\n\n"
 
 
 def _title(x: Exchange) -> str:
@@ -63,42 +63,41 @@ def _title(x: Exchange) -> str:
     )
 
 
-def _request(x: Exchange) -> bytes:
+def _request(x: Exchange) -> str:
     p = REQUEST_PREFIX
     uri = urlsplit(x.url)
     path = uri.path + (f"?{uri.query}" if uri.query else "")
-    out = bytearray(p + f"{x.method} {path} HTTP/1.1\r\n".encode())
+    out = p + f"{x.method} {path} HTTP/1.1\r\n"
     headers = list(x.request_headers)
     host = next((v for k, v in headers if k.lower() == "host"), uri.netloc)
-    out += p + f"Host: {host}\r\n".encode()
+    out += p + f"Host: {host}\r\n"
     for name, value in headers:
         if name.lower() != "host":
-            out += p + f"{name}: {value}\r\n".encode()
-    out += p + b"\r\n"
+            out += p + f"{name}: {value}\r\n"
+    out += p + "\r\n"
     if x.request_body is not None:
         if x.request_body.text:
-            out += p + x.request_body.text.encode("utf-8", "replace") + b"\r\n"
+            out += p + x.request_body.text + "\r\n"
         out += _cut_line(p, x.request_body)
-    out += b"\r\n"
-    return bytes(out)
+    return out + "\r\n"
 
 
-def _response(x: Exchange) -> bytes:
+def _response(x: Exchange) -> str:
     p = RESPONSE_PREFIX
-    out = bytearray(p + f"{x.http_version} {x.status} {x.reason}\r\n".encode())
+    out = p + f"{x.http_version} {x.status} {x.reason}\r\n"
     for name, value in x.response_headers:
-        out += p + f"{name}: {value}\r\n".encode()
-    out += p + b"\r\n"
+        out += p + f"{name}: {value}\r\n"
+    out += p + "\r\n"
     if x.response_body is not None:
-        out += x.response_body.text.encode("utf-8", "replace")
+        out += x.response_body.text
         if x.response_body.truncated or x.response_body.note:
-            out += b"\r\n" + _cut_line(p, x.response_body)
-    return bytes(out)
+            out += "\r\n" + _cut_line(p, x.response_body)
+    return out
 
 
-def _cut_line(prefix: bytes, body: Body) -> bytes:
+def _cut_line(prefix: str, body: Body) -> str:
     if body.note:
-        return prefix + f"[{body.note}]\r\n".encode()
+        return prefix + f"[{body.note}]\r\n"
     if not body.truncated:
-        return b""
-    return prefix + f"[truncated: first {body.shown} of {body.size} bytes shown]\r\n".encode()
+        return ""
+    return prefix + f"[truncated: first {body.shown} of {body.size} bytes shown]\r\n"

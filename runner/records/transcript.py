@@ -14,9 +14,10 @@ from types import TracebackType
 
 import requests
 
-from runner.records.exchange import capture
+from runner.records.exchange import BODY_MODES, capture
 from runner.records.har import HarFile
 from runner.records.redact import Redactor
+from runner.records.sink import Sink
 from runner.records.text import TextFile
 
 HAR_NAME = "transcript.har"
@@ -39,18 +40,23 @@ class Transcript:
         resume: bool = False,
         *,
         fsync: bool = False,
+        bodies: str = "envelope",
     ) -> None:
         if body_cap < 0:
             raise ValueError("body_cap must be >= 0")
+        if bodies not in BODY_MODES:
+            raise ValueError(f"bodies must be one of {BODY_MODES}")
+        self.bodies = bodies
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         self.redactor = redactor
         self.body_cap = body_cap
         # Threads may share one client; a torn interleaving would break the HAR.
         self._lock = threading.Lock()
-        self._har = HarFile(run_dir / HAR_NAME, resume=resume, fsync=fsync)
+        sink = Sink(redactor)  # the only way these files are written
+        self._har = HarFile(run_dir / HAR_NAME, sink, resume=resume, fsync=fsync)
         try:
-            self._text = TextFile(run_dir / TEXT_NAME, resume=resume, fsync=fsync)
+            self._text = TextFile(run_dir / TEXT_NAME, sink, resume=resume, fsync=fsync)
         except BaseException:
             self._har.close()
             raise
@@ -95,7 +101,8 @@ class Transcript:
             job,
             call,
             attempt,
-            note,
+            note=note,
+            bodies=self.bodies,
         )
         with self._lock:
             self._har.append(exchange)

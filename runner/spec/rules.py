@@ -195,7 +195,12 @@ class SpecValidator(Validator):
         """{'type': 'boolean'}"""
         if not constraint or not isinstance(value, str):
             return
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+        except ValueError as e:
+            self._spec_error(field, "url", f"{value!r} is not a usable URL ({e})")
+            return
         if parts.scheme not in ("https", "http") or not parts.hostname:
             self._spec_error(field, "url", f"{value!r} is not an http(s) URL")
         elif parts.scheme != "https" and not is_loopback_host(parts.hostname):

@@ -44,7 +44,7 @@ def main() -> None:
     for cap, fsync in ((65536, False), (65536, True), (1 << 20, False)):
         with (
             tempfile.TemporaryDirectory() as tmp,
-            Transcript(Path(tmp), redactor, body_cap=cap, fsync=fsync) as t,
+            Transcript(Path(tmp), redactor, body_cap=cap, fsync=fsync, bodies="full") as t,
         ):
 
             def record(t: Transcript = t) -> None:

@@ -155,7 +155,7 @@ def redactor() -> Redactor:
 
 @pytest.fixture
 def transcript(tmp_path: Path, redactor: Redactor) -> Iterator[Transcript]:
-    with Transcript(tmp_path, redactor) as t:
+    with Transcript(tmp_path, redactor, bodies="full") as t:
         yield t
 
 

@@ -31,7 +31,7 @@ def spellings(secret: str) -> list[bytes]:
 
 def test_planted_secrets_occur_in_neither_transcript(tmp_path, session, server):
     redactor = Redactor([SECRET, CLIENT_SECRET])
-    with Transcript(tmp_path, redactor) as t:
+    with Transcript(tmp_path, redactor, bodies="full") as t:
         # OAuth token call: client secret in the form body and a Basic header;
         # the issued token is not yet known to the redactor.
         attempt(
@@ -95,14 +95,14 @@ def test_planted_secrets_occur_in_neither_transcript(tmp_path, session, server):
 def test_secret_straddling_the_body_cap_is_still_removed(tmp_path, session, server):
     secret = "straddling-secret-value"
     body = "x" * 990 + secret
-    with Transcript(tmp_path, Redactor([secret]), body_cap=1000) as t:
+    with Transcript(tmp_path, Redactor([secret]), body_cap=1000, bodies="full") as t:
         attempt(session, t, "POST", f"{server}/echo", data=body)
     data = t.har_path.read_bytes() + t.text_path.read_bytes()
     assert secret[:10].encode() not in data
 
 
 def test_token_cut_by_the_cap_leaves_no_half_token(tmp_path, session, server):
-    with Transcript(tmp_path, Redactor(), body_cap=25) as t:
+    with Transcript(tmp_path, Redactor(), body_cap=25, bodies="full") as t:
         attempt(session, t, "POST", f"{server}/token")
     content = json.loads(t.har_path.read_text())["log"]["entries"][0]["response"]["content"]
     assert content["text"].startswith('{"access_token": "<redac')
@@ -129,12 +129,13 @@ def test_body_fields(text, expected):
     assert Redactor().body(text) == expected
 
 
-def test_short_secrets_are_not_scanned_but_headers_still_redacted():
+def test_short_secrets_are_scanned_too_and_headers_still_redacted():
     r = Redactor(["abc"])
-    assert r.scan("abcdef abc") == "abcdef abc"
+    assert r.scan("abcdef abc") == f"{REDACTED}def {REDACTED}"
     assert r.header("authorization", "abc") == REDACTED
     assert r.header("Proxy-Authorization", "Basic xyz") == REDACTED
-    assert r.header("Accept", "abc") == "abc"
+    assert r.header("Accept", "abc") == REDACTED
+    assert r.header("Accept", "xyz") == "xyz"
 
 
 def test_secrets_can_be_added_later_and_none_is_ignored():
@@ -156,7 +157,7 @@ def test_url_encoded_and_base64_forms_are_redacted():
 
 def test_transcript_sees_tokens_added_after_it_was_opened(tmp_path, server):
     redactor = Redactor()
-    with Transcript(tmp_path, redactor) as t:
+    with Transcript(tmp_path, redactor, bodies="full") as t:
         request = requests.Request("GET", f"{server}/x", headers={"X-T": "late-token-1"}).prepare()
         redactor.add("late-token-1")
         t.record(

@@ -100,7 +100,7 @@ def test_failed_attempt_is_an_entry_with_status_0(
 
 
 def test_body_cap_keeps_first_bytes_and_notes_true_size(tmp_path, session, server, har_validator):
-    with Transcript(tmp_path, Redactor(), body_cap=1000) as t:
+    with Transcript(tmp_path, Redactor(), body_cap=1000, bodies="full") as t:
         response = attempt(session, t, "GET", f"{server}/page", params={"n": "50"})
         attempt(session, t, "GET", f"{server}/status")
     true_size = len(response.content)
@@ -130,7 +130,7 @@ def test_text_transcript_uses_toolbelt_dump_layout(send, transcript, server):
 
 
 def _record_three(tmp_path, session, server) -> Path:
-    with Transcript(tmp_path, Redactor()) as t:
+    with Transcript(tmp_path, Redactor(), bodies="full") as t:
         for n in (1, 2, 3):
             attempt(session, t, "GET", f"{server}/page", params={"n": str(n)}, attempt_no=n)
     return t.har_path
@@ -144,7 +144,7 @@ def test_resume_repairs_a_torn_entry_and_extends(tmp_path, session, server, har_
     with pytest.raises(json.JSONDecodeError):
         load(path)
 
-    with Transcript(tmp_path, Redactor(), resume=True) as t:
+    with Transcript(tmp_path, Redactor(), resume=True, bodies="full") as t:
         assert t.entries == 2
         assert_valid(har_validator, path)
         attempt(session, t, "GET", f"{server}/status", attempt_no=4)
@@ -166,7 +166,7 @@ def test_resume_after_a_cut_at_any_byte(tmp_path, session, server, har_validator
     cuts = sorted({*range(len(HEADER) + 3), *range(second - 3, len(data), 13), *near_ends})
     for cut in [*cuts, len(data)]:
         path.write_bytes(data[:cut])
-        with Transcript(tmp_path, Redactor(), resume=True) as t:
+        with Transcript(tmp_path, Redactor(), resume=True, bodies="full") as t:
             kept = t.entries
             assert kept == sum(end <= cut for end in entry_ends), cut
             t.record(
@@ -187,20 +187,20 @@ def test_resume_after_a_cut_at_any_byte(tmp_path, session, server, har_validator
 def test_resume_refuses_a_file_that_is_not_a_transcript(tmp_path):
     (tmp_path / "transcript.har").write_text('{"something": "else"}\n')
     with pytest.raises(TranscriptError):
-        Transcript(tmp_path, Redactor(), resume=True)
+        Transcript(tmp_path, Redactor(), resume=True, bodies="full")
     assert (tmp_path / "transcript.har").read_text() == '{"something": "else"}\n'
 
 
 def test_fresh_run_replaces_old_transcripts(tmp_path, session, server):
     _record_three(tmp_path, session, server)
-    with Transcript(tmp_path, Redactor()) as t:
+    with Transcript(tmp_path, Redactor(), bodies="full") as t:
         attempt(session, t, "GET", f"{server}/status")
     assert len(load(t.har_path)["log"]["entries"]) == 1
     assert t.text_path.read_text().count("=== ") == 1
 
 
 def test_resume_without_files_starts_them(tmp_path, session, server, har_validator):
-    with Transcript(tmp_path / "new", Redactor(), resume=True) as t:
+    with Transcript(tmp_path / "new", Redactor(), resume=True, bodies="full") as t:
         attempt(session, t, "GET", f"{server}/status")
     assert len(assert_valid(har_validator, t.har_path)["log"]["entries"]) == 1
 
@@ -209,7 +209,7 @@ def test_memory_stays_flat_over_many_pages(tmp_path, session, server):
     response = session.get(f"{server}/page", params={"n": "1000"})
     response.content  # noqa: B018
     started = dt.datetime.now(dt.timezone.utc)
-    with Transcript(tmp_path, Redactor(["not-in-body-secret"]), fsync=False) as t:
+    with Transcript(tmp_path, Redactor(["not-in-body-secret"]), fsync=False, bodies="full") as t:
 
         def record(n: int) -> None:
             for _ in range(n):
@@ -247,7 +247,7 @@ def test_record_is_cheap_next_to_parsing_the_page(tmp_path, session, server):
             times.append(time.perf_counter() - t0)
         return min(times)
 
-    with Transcript(tmp_path, Redactor(["some-hmac-secret", "some-client-secret"])) as t:
+    with Transcript(tmp_path, Redactor(["some-hmac-secret", "some-client-secret"]), bodies="full") as t:
         cost = best(
             lambda: t.record(
                 response.request,
@@ -274,7 +274,7 @@ def test_streamed_request_body_is_not_consumed(send, transcript, server):
 def test_streamed_response_is_not_read_behind_the_callers_back(tmp_path, session, server):
     response = session.get(f"{server}/page", params={"n": "5"}, stream=True)
     started = dt.datetime.now(dt.timezone.utc)
-    with Transcript(tmp_path, Redactor()) as t:
+    with Transcript(tmp_path, Redactor(), bodies="full") as t:
         t.record(
             response.request,
             response,
@@ -294,7 +294,7 @@ def test_streamed_response_is_not_read_behind_the_callers_back(tmp_path, session
 
 def test_bytes_header_values_are_recorded_and_redacted(tmp_path, session, server):
     redactor = Redactor(["bytes-secret"])
-    with Transcript(tmp_path, redactor) as t:
+    with Transcript(tmp_path, redactor, bodies="full") as t:
         attempt(
             session,
             t,
@@ -309,7 +309,7 @@ def test_bytes_header_values_are_recorded_and_redacted(tmp_path, session, server
 
 def test_naive_started_is_taken_as_utc(tmp_path, session, server):
     response = session.get(f"{server}/status")
-    with Transcript(tmp_path, Redactor()) as t:
+    with Transcript(tmp_path, Redactor(), bodies="full") as t:
         t.record(
             response.request,
             response,
@@ -326,7 +326,7 @@ def test_naive_started_is_taken_as_utc(tmp_path, session, server):
 
 def test_no_response_without_error_is_a_failed_attempt(tmp_path, server):
     request = requests.Request("GET", f"{server}/status").prepare()
-    with Transcript(tmp_path, Redactor()) as t:
+    with Transcript(tmp_path, Redactor(), bodies="full") as t:
         t.record(
             request,
             None,

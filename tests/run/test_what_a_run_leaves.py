@@ -78,13 +78,27 @@ def test_transcript_is_har_1_2_and_junit_is_valid(sandbox, tmp_path):
 
 
 def test_big_pages_are_capped_in_the_transcript(sandbox, tmp_path):
+    """With --transcript-bodies full; by default a page keeps no records at all."""
     spec = write_spec(tmp_path, sandbox.base_url, "- segment_group: All Profiles\n  page_size: 300\n")
-    run(spec, tmp_path, body_cap=1024)
+    run(spec, tmp_path, body_cap=1024, transcript_bodies="full")
     har = json.loads((tmp_path / "run" / "transcript.har").read_text())
     (page,) = [e for e in har["log"]["entries"] if e["_call"] == "retrieve"]
     content = page["response"]["content"]
     assert len(content["text"]) <= 1024 < content["size"]
     assert "truncated" in content["comment"]
+
+
+def test_by_default_a_page_keeps_its_envelope_not_its_records(sandbox, tmp_path):
+    spec = write_spec(tmp_path, sandbox.base_url, "- segment_group: All Profiles\n  page_size: 300\n")
+    run(spec, tmp_path)
+    har = json.loads((tmp_path / "run" / "transcript.har").read_text())
+    (page,) = [e for e in har["log"]["entries"] if e["_call"] == "retrieve"]
+    content = page["response"]["content"]
+    kept = json.loads(content["text"])
+    assert set(kept) == {"Count", "HasMore", "Limit", "Offset", "TotalResults", "UserProfilePreferences"}
+    assert kept["UserProfilePreferences"] == f"<{kept['Count']} records: not kept>"
+    assert f"records in a {content['size']}-byte body" in content["comment"]
+    assert "ProfileId" not in (tmp_path / "run" / "transcript.txt").read_text()
 
 
 def test_no_secret_reaches_a_file_or_the_verbose_output(tmp_path):
