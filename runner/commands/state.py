@@ -42,7 +42,7 @@ def show(spec: str, jobs: tuple[str, ...], state: Path | None) -> None:
     loaded, store = _state_for(spec, state)
     marks = store.read()["watermarks"]
     click.echo(f"state file: {store.path}")
-    for job in select_jobs(loaded, jobs):
+    for job in select_jobs(loaded, jobs, given_as="JOB"):
         if not job.incremental:
             continue
         entry = marks.get(watermark_key(loaded, job))
@@ -61,7 +61,7 @@ def show(spec: str, jobs: tuple[str, ...], state: Path | None) -> None:
 def reset(spec: str, jobs: tuple[str, ...], state: Path | None) -> None:
     """Forget the watermarks of SPEC's jobs (or of JOBS): their next run is a full export."""
     loaded, store = _state_for(spec, state)
-    chosen = [j for j in select_jobs(loaded, jobs) if j.incremental]
+    chosen = [j for j in select_jobs(loaded, jobs, given_as="JOB") if j.incremental]
     if jobs and len(chosen) != len(jobs):
         raise SegrunError("only last_success jobs have watermarks")
     with store.locked(f"segrun state reset {spec}"):

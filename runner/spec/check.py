@@ -24,7 +24,7 @@ from runner.spec.loader import MAX_BYTES, LoadProblem, Mark, SpecList, SpecMap, 
 from runner.spec.model import Spec, build_spec
 from runner.spec.names import job_name, output_path
 from runner.spec.rules import Finding, SpecValidator, auth_scheme_names, value_problem
-from runner.spec.schema import spec_schema
+from runner.spec.schema import job_schema, spec_schema
 from runner.spec.values_file import MISSING, ValuesFileProblem, read_values
 from runner.timestamps import utc_now
 
@@ -89,7 +89,8 @@ def check_file(
         result.diagnostics.append(_from_finding(name, finding, locator))
     document = validator.document
     if isinstance(document, dict):
-        result.diagnostics.extend(_duplicate_outputs(name, document, locator))
+        unusable = {f.path[1] for f in validator.findings if f.rule == "output-path"}
+        result.diagnostics.extend(_duplicate_outputs(name, document, locator, unusable))
         result.diagnostics.extend(_credentials(name, document, environ, locator, unset_is_error))
         spec_dir = Path(name).resolve().parent
         values = _read_values_files(
@@ -178,6 +179,25 @@ class _Locator:
 
     def __init__(self, root: SpecMap) -> None:
         self.root = root
+        self._lists: dict[tuple, tuple[SpecList, str] | None] = {}
+
+    def place(self, path: tuple, *, want_key: bool = False) -> tuple[Mark, str]:
+        """find(), shown as a string; an item of a list costs O(1) after the
+        list's first item, however many of its 20,000 items are reported."""
+        if path and type(path[-1]) is int and not want_key:
+            parent = self._list_at(path[:-1])
+            if parent is not None and 0 <= path[-1] < len(parent[0]):
+                return parent[0].item_mark(path[-1]), f"{parent[1]}[{path[-1]}]"
+        mark, shown = self.find(path, want_key=want_key)
+        return mark, _display(shown)
+
+    def _list_at(self, path: tuple) -> tuple[SpecList, str] | None:
+        if path not in self._lists:
+            node = self.node(path)
+            self._lists[path] = (
+                (node, _display(self.find(path)[1])) if isinstance(node, SpecList) else None
+            )
+        return self._lists[path]
 
     def find(self, path: tuple, *, want_key: bool = False) -> tuple[Mark, tuple]:
         node: object = self.root
@@ -332,10 +352,9 @@ def _diagnostic(file: str, error, locator: _Locator) -> Diagnostic:
 
 
 def _from_finding(file: str, finding: Finding, locator: _Locator) -> Diagnostic:
-    mark, shown = locator.find(finding.path, want_key=finding.rule == "literal-secret")
-    severity = WARNING if finding.severity == "warning" else ERROR
+    mark, shown = locator.place(finding.path, want_key=finding.rule == "literal-secret")
     return Diagnostic(
-        file, mark.line, mark.column, _display(shown), finding.message, severity, finding.rule
+        file, mark.line, mark.column, shown, finding.message, finding.severity, finding.rule
     )
 
 
@@ -364,15 +383,18 @@ def _did_you_mean(path: tuple) -> str | None:
 
 
 # -- checks across jobs, and of the environment ------------------------------------
-def _duplicate_outputs(file: str, document: dict, locator: _Locator) -> list[Diagnostic]:
+def _duplicate_outputs(
+    file: str, document: dict, locator: _Locator, unusable: set
+) -> list[Diagnostic]:
     """Two jobs writing one export file would silently keep only the second's
-    records: an error at each job, naming the other."""
+    records: an error at each job, naming the other. Jobs in `unusable` have an
+    output path that is wrong on its own, and that error says enough."""
     jobs = document.get("jobs")
     if not isinstance(jobs, list):
         return []
     by_path: dict[str, list[int]] = {}
     for index, job in enumerate(jobs):
-        if not isinstance(job, dict) or not job_name(job):
+        if not isinstance(job, dict) or not job_name(job) or index in unusable:
             continue
         try:
             by_path.setdefault(output_path(job), []).append(index)
@@ -473,7 +495,7 @@ def _read_values_files(
         written = source["path"]
         column = source.get("column") if isinstance(source.get("column"), str) else None
         max_bytes = source.get("max_bytes")
-        if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
+        if type(max_bytes) is not int or not 1 <= max_bytes <= _max_values_bytes():
             continue  # reported by the schema
         where = ("jobs", index, "values_file")
         try:
@@ -512,6 +534,11 @@ def _read_values_files(
             diagnostics.extend(_check_values(rows, criteria, _shown(spec_dir / written), where))
         found[index] = [value for value, _ in rows]
     return found
+
+
+def _max_values_bytes() -> int:
+    """The bound specs/jobspec.yaml sets on values_file.max_bytes."""
+    return job_schema()["values_file"]["schema"]["max_bytes"]["max"]
 
 
 def _check_values(rows, criteria: str, shown: str, where: tuple) -> list[Diagnostic]:

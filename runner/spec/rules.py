@@ -10,26 +10,24 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
-from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from cerberus import TypeDefinition, Validator
 from cerberus.errors import ErrorDefinition
 
 from runner import api
+from runner.diagnostics import ERROR, WARNING
 from runner.spec.names import job_name
 from runner.timestamps import TimestampError, parse_spec_datetime
 
 # Kept for callers that name them; segrun's own rules report Findings instead.
 SPEC_ERROR = ErrorDefinition(0x50, None)
 SPEC_WARNING = ErrorDefinition(0x51, None)
-ERROR = "error"
-WARNING = "warning"
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     """A problem found by one of segrun's own rules, at a document path.
 
     Kept apart from cerberus' error list on purpose: cerberus re-sorts that
@@ -157,9 +155,12 @@ class SpecValidator(Validator):
         self._find(field, rule, message, extra, WARNING)
 
     def _find(self, field: str, rule: str, message: str, extra, severity: str) -> None:
-        path = (*self.document_path, field)
-        if extra is not None:
-            path = (*path, *(extra if isinstance(extra, tuple) else (extra,)))
+        if extra is None:
+            path = (*self.document_path, field)
+        elif type(extra) is tuple:
+            path = (*self.document_path, field, *extra)
+        else:
+            path = (*self.document_path, field, extra)
         self.findings.append(Finding(path, rule, message, severity))
 
     # -- normalisation ---------------------------------------------------------
