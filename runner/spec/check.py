@@ -490,7 +490,7 @@ def _read_values_files(
         source = job.get("values_file") if isinstance(job, dict) else None
         if not isinstance(source, dict) or not isinstance(source.get("path"), str):
             continue
-        if "values" in job:
+        if not source["path"] or "values" in job:
             continue  # values and values_file together: that error comes first
         written = source["path"]
         column = source.get("column") if isinstance(source.get("column"), str) else None

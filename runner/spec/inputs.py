@@ -26,6 +26,8 @@ def confined_path(written: str, folder: Path) -> Path:
     Absolute paths and `..` are refused even when they happen to land inside: a
     spec is reviewed as text, and its inputs should visibly live beside it.
     """
+    if any(ord(c) < 32 or c == "\x7f" for c in written):
+        raise InputRefused("must not contain control characters")
     if os.path.isabs(written) or written.startswith("~"):
         raise InputRefused("must be a path relative to the spec's folder, not an absolute path")
     if ".." in Path(written.replace("\\", "/")).parts:
@@ -45,6 +47,8 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int) -> bytes:
         raise InputRefused("does not exist") from None
     except OSError as e:
         raise InputRefused(f"cannot be read: {e.strerror}") from None
+    except ValueError:  # a NUL in the name
+        raise InputRefused("cannot be a file name (it holds a NUL character)") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
