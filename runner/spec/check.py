@@ -98,8 +98,16 @@ def check_file(
         )
         if result.ok:
             result.spec = build_spec(Path(name), document, values)
-    result.diagnostics = sorted(set(result.diagnostics), key=sort_key)
+    result.diagnostics = _sorted_unique(result.diagnostics)
     return result
+
+
+def _sorted_unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """sorted(set(...), key=sort_key), but hashing and comparing plain tuples:
+    with 20,000 diagnostics, this is most of the cost of reporting them.
+    (A value inherited from `defaults` is reported once per job: one is kept.)"""
+    keyed = {(*sort_key(d), d.rule): d for d in diagnostics}
+    return [keyed[key] for key in sorted(keyed)]
 
 
 def is_sandbox_data(root: SpecMap) -> bool:
@@ -181,15 +189,16 @@ class _Locator:
         self.root = root
         self._lists: dict[tuple, tuple[SpecList, str] | None] = {}
 
-    def place(self, path: tuple, *, want_key: bool = False) -> tuple[Mark, str]:
-        """find(), shown as a string; an item of a list costs O(1) after the
-        list's first item, however many of its 20,000 items are reported."""
+    def place(self, path: tuple, *, want_key: bool = False) -> tuple[int, int, str]:
+        """find() as line, column and the path shown; an item of a list costs O(1)
+        after the list's first item, however many of its 20,000 items are reported."""
         if path and type(path[-1]) is int and not want_key:
             parent = self._list_at(path[:-1])
             if parent is not None and 0 <= path[-1] < len(parent[0]):
-                return parent[0].item_mark(path[-1]), f"{parent[1]}[{path[-1]}]"
+                raw = parent[0]._item_marks[path[-1]]  # libyaml's 0-based mark
+                return raw.line + 1, raw.column + 1, f"{parent[1]}[{path[-1]}]"
         mark, shown = self.find(path, want_key=want_key)
-        return mark, _display(shown)
+        return mark.line, mark.column, _display(shown)
 
     def _list_at(self, path: tuple) -> tuple[SpecList, str] | None:
         if path not in self._lists:
@@ -352,10 +361,8 @@ def _diagnostic(file: str, error, locator: _Locator) -> Diagnostic:
 
 
 def _from_finding(file: str, finding: Finding, locator: _Locator) -> Diagnostic:
-    mark, shown = locator.place(finding.path, want_key=finding.rule == "literal-secret")
-    return Diagnostic(
-        file, mark.line, mark.column, shown, finding.message, finding.severity, finding.rule
-    )
+    line, column, shown = locator.place(finding.path, want_key=finding.rule == "literal-secret")
+    return Diagnostic(file, line, column, shown, finding.message, finding.severity, finding.rule)
 
 
 def _most_useful(errors: list) -> list:
