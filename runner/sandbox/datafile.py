@@ -114,7 +114,9 @@ def load_data(path: str | Path | None = None, max_bytes: int = MAX_BYTES) -> San
         document = load_file(str(path), max_bytes).root
     except LoadProblem as e:
         where = f"{path}:{e.line}:{e.column}" if e.line else str(path)
-        raise SandboxDataError(f"{where}: not a usable sandbox data file: {e.message}") from None
+        what = "not valid YAML" if e.rule == "syntax" else "not a usable sandbox data file"
+        detail = e.message.removeprefix("invalid YAML: ")
+        raise SandboxDataError(f"{where}: {what}: {detail}") from None
     return parse_data(document, str(path))
 
 
