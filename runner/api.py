@@ -37,8 +37,33 @@ def environment_url(name: str) -> str:
 
 
 def placeholders(template: str) -> list[str]:
-    """The `{name}` fields of a template, in order; ValueError when malformed."""
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    """The `{name}` fields of a template, in order.
+
+    The one parser of segrun's templates (endpoint paths, output paths). Only a
+    bare `{name}` is a placeholder: str.format's conversions (`{job!r}`), format
+    specs (`{job:>2000000000}`), positions (`{0}`), attributes and indexes
+    (`{job.x}`, `{job[0]}`) are ValueErrors, so a template checked here can
+    never do more at run time than put a value in its place.
+    """
+    names = []
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        written = "{" + name + (f"!{conversion}" if conversion else "") + (
+            f":{spec}" if spec else ""
+        ) + "}"
+        if conversion or spec:
+            raise ValueError(f"{written}: write a placeholder as {{name}}, without ! or :")
+        if not name.isidentifier():
+            raise ValueError(f"{written}: a placeholder is a {{name}}")
+        names.append(name)
+    return names
+
+
+def fill(template: str, **values: object) -> str:
+    """A template with each `{name}` replaced (`{{` and `}}` are literal braces)."""
+    placeholders(template)
+    return template.format(**values)
 
 
 @dataclass(frozen=True)
@@ -53,7 +78,7 @@ class Endpoint:
     def render(self, **params: object) -> str:
         """The path with every parameter percent-encoded, `/` included, so a
         segment group called `a/../b` stays one path segment."""
-        return self.path.format(**{k: quote(str(v), safe="") for k, v in params.items()})
+        return fill(self.path, **{k: quote(str(v), safe="") for k, v in params.items()})
 
 
 def endpoints(overrides: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Endpoint]:

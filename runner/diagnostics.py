@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 ERROR = "error"
 WARNING = "warning"
+# In text, the first this many diagnostics of one rule in one file; JSON has all.
+SHOWN_PER_RULE = 20
 
 
-@dataclass(frozen=True, order=True)
-class Diagnostic:
+class Diagnostic(NamedTuple):
+    """Immutable, ordered and hashable like a frozen dataclass, but a tuple: a
+    spec with 20,000 bad values makes 20,000 of these, and a dataclass's
+    field-by-field frozen __init__ was a large part of reporting them."""
+
     file: str
     line: int  # 1-based; 0 when the problem is the file as a whole
     column: int  # 1-based
@@ -34,9 +40,28 @@ def sort_key(d: Diagnostic) -> tuple:
     return (d.file, d.line, d.column, d.severity != ERROR, d.path, d.message)
 
 
-def render_text(diagnostics: Iterable[Diagnostic]) -> str:
-    return "".join(f"{d}\n" for d in sorted(diagnostics, key=sort_key))
+def render_text(diagnostics: Iterable[Diagnostic], per_rule: int | None = None) -> str:
+    """One line a diagnostic. With `per_rule`, at most that many of one rule in one
+    file, then a count: 20,000 bad values are one problem to a reader, not a wall."""
+    ordered = sorted(diagnostics, key=sort_key)
+    if per_rule is None:
+        return "".join(f"{d}\n" for d in ordered)
+    totals = Counter((d.file, d.rule, d.severity) for d in ordered)
+    shown: Counter = Counter()
+    lines = []
+    for d in ordered:
+        group = (d.file, d.rule, d.severity)
+        shown[group] += 1
+        if shown[group] <= per_rule:
+            lines.append(f"{d}\n")
+        if shown[group] == per_rule and totals[group] > per_rule:
+            more = totals[group] - per_rule
+            lines.append(
+                f"{d.file}: note: and {more:,} more like this ({d.severity} {d.rule}); "
+                "--format json lists them all\n"
+            )
+    return "".join(lines)
 
 
 def render_json(diagnostics: Iterable[Diagnostic]) -> str:
-    return json.dumps([asdict(d) for d in sorted(diagnostics, key=sort_key)], indent=2) + "\n"
+    return json.dumps([d._asdict() for d in sorted(diagnostics, key=sort_key)], indent=2) + "\n"

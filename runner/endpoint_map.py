@@ -44,6 +44,7 @@ class EndpointMap:
 def load_file(path: str | Path) -> dict[str, dict[str, str]]:
     """An endpoint map file (the form `segrun endpoints` prints), checked with the
     same rules as a spec's `endpoints:` block."""
+    from runner.diagnostics import ERROR
     from runner.spec.loader import LoadProblem
     from runner.spec.loader import load_file as load_yaml
     from runner.spec.rules import SpecValidator
@@ -65,8 +66,16 @@ def load_file(path: str | Path) -> dict[str, dict[str, str]]:
             f"endpoint map {name}: must be a mapping of calls ({', '.join(api.CALLS)}), "
             "as `segrun endpoints` prints"
         )
-    validator = SpecValidator({"endpoints": {**spec_schema()["endpoints"], "type": "dict"}})
-    if not validator.validate({"endpoints": dict(document)}):
+    validator = SpecValidator(
+        {"endpoints": {**spec_schema()["endpoints"], "type": "dict"}}, findings=[]
+    )
+    valid = validator.validate({"endpoints": dict(document)})
+    # segrun's own rules report apart from cerberus' errors (runner/spec/rules.py)
+    own = [f for f in validator.findings if f.severity == ERROR]
+    if own:
+        where = ".".join(str(step) for step in own[0].path[1:])
+        raise EndpointMapError(f"endpoint map {name}: {where}: {own[0].message}")
+    if not valid:
         raise EndpointMapError(f"endpoint map {name}: {_first_error(validator)}")
     return {call: dict(entry) for call, entry in validator.document["endpoints"].items()}
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 
 from runner import exitcodes
-from runner.diagnostics import render_text
+from runner.diagnostics import SHOWN_PER_RULE, render_text
 from runner.errors import SegrunError
 from runner.spec.check import check_file
 from runner.spec.model import Job, Spec
@@ -23,7 +23,8 @@ def load_for_run(path: str, environ: Mapping[str, str] | None = None) -> Spec:
     environ = os.environ if environ is None else environ
     result = check_file(path, environ=environ, unset_is_error=True)
     if not result.ok:
-        sys.stderr.write(render_text(d for d in result.diagnostics if d.is_error))
+        errors = [d for d in result.diagnostics if d.is_error]
+        sys.stderr.write(render_text(errors, per_rule=SHOWN_PER_RULE))
         errors = sum(d.is_error for d in result.diagnostics)
         raise SpecInvalid(
             f"{path} is invalid ({errors} error{'s' * (errors != 1)}); nothing was sent"
@@ -33,15 +34,16 @@ def load_for_run(path: str, environ: Mapping[str, str] | None = None) -> Spec:
     return result.spec
 
 
-def select_jobs(spec: Spec, only: tuple[str, ...], what: str = "--only") -> list[Job]:
-    """The jobs named (all when none is); `what` is how the user named them,
-    for the message about one that does not exist."""
+def select_jobs(spec: Spec, only: tuple[str, ...], given_as: str = "--only") -> list[Job]:
+    """The jobs named, in spec order; `given_as` is how the user gave the names
+    (`--only`, or the JOB argument of `state`), so the message speaks their words."""
     if not only:
         return list(spec.jobs)
     names = {job.name for job in spec.jobs}
     unknown = [name for name in only if name not in names]
     if unknown:
         raise SegrunError(
-            f"{what} {unknown[0]!r}: no such job in {spec.path} (jobs: {', '.join(sorted(names))})"
+            f"{given_as} {unknown[0]!r}: no such job in {spec.path} "
+            f"(jobs: {', '.join(sorted(names))})"
         )
     return [job for job in spec.jobs if job.name in only]

@@ -20,6 +20,11 @@ _SPEC_FORM = re.compile(
 )
 
 
+# A spec's LastDateTime bound: earlier years are typos, and years before 1000
+# would not even print in the 4-digit wire form.
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=UTC)
+
+
 class TimestampError(ValueError):
     """A LastDateTime that cannot be used; the message says why, for a person."""
 
@@ -59,8 +64,15 @@ def parse_spec_datetime(value: object, now: dt.datetime | None = None) -> dt.dat
         hours, minutes = int(zone[1:3]), int(zone[4:6])
         if hours > 23 or minutes > 59:
             raise TimestampError(f"{value!r} has an impossible UTC offset {zone}")
-        parsed = parsed - sign * dt.timedelta(hours=hours, minutes=minutes)
+        try:
+            parsed = parsed - sign * dt.timedelta(hours=hours, minutes=minutes)
+        except OverflowError:
+            raise TimestampError(f"{value!r} is out of range once converted to UTC") from None
     parsed = parsed.replace(tzinfo=UTC)
+    if parsed < EARLIEST:
+        raise TimestampError(
+            f"{value!r} is before {EARLIEST:%Y-%m-%d}, earlier than any profile change"
+        )
     if now is not None and parsed > now:
         raise TimestampError(f"{value!r} is in the future")
     return parsed

@@ -338,6 +338,29 @@ def _fault_plan(text: str | None):
         raise click.BadParameter(str(e), param_hint="--sandbox-faults") from None
 
 
+def _refuse_run_only_flags(*, out, resume, fail_fast, insecure, quiet, verbose, sandbox) -> None:
+    """A flag that changes only what a run does is a mistake with --dry-run, not a no-op."""
+    given = [
+        flag
+        for flag, value in (
+            ("--out", out),
+            ("--resume", resume),
+            ("--fail-fast", fail_fast),
+            ("--insecure-skip-tls-verify", insecure),
+            ("-q/--quiet", quiet),
+            ("-v/--verbose", verbose),
+            ("--sandbox-*", any(v is not None for v in sandbox)),
+        )
+        if value
+    ]
+    if given:
+        one = len(given) == 1
+        raise click.UsageError(
+            f"{', '.join(given)} only change{'s' if one else ''} a real run, and --dry-run "
+            f"sends nothing: drop {'it' if one else 'them'} or --dry-run"
+        )
+
+
 @click.command("run", epilog=exitcodes.HELP)
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option(
@@ -351,7 +374,7 @@ def _fault_plan(text: str | None):
     "fmt",
     type=click.Choice(["text", "json"]),
     default="text",
-    help="With --dry-run: the plan's format.",
+    help="With --dry-run: the plan's format (an error without --dry-run).",
 )
 @click.option(
     "--resume",
@@ -470,7 +493,17 @@ def command(
     durable page (or re-initiates them with the same parameters when their
     token has expired).
     """
+    if quiet and verbose:
+        raise click.UsageError("-q/--quiet and -v/--verbose contradict each other; give one")
+    if fmt == "json" and not dry_run:
+        raise click.UsageError(
+            "--format json only applies with --dry-run (a run's record is report.json)"
+        )
     if dry_run:
+        _refuse_run_only_flags(
+            out=out, resume=resume, fail_fast=fail_fast, insecure=insecure, quiet=quiet,
+            verbose=verbose, sandbox=(sandbox_profiles, sandbox_seed, sandbox_faults),
+        )
         from runner.commands.plan import print_plan
 
         print_plan(spec, only, fmt, state, endpoints_file)

@@ -41,7 +41,7 @@ def show(spec: str, jobs: tuple[str, ...], state: Path | None) -> None:
     """Print the watermark of each last_success job of SPEC (or of JOBS), for
     the spec's target, and the spec's watermarks stored for other targets."""
     loaded, store = _state_for(spec, state)
-    chosen = select_jobs(loaded, jobs, what="job")
+    chosen = select_jobs(loaded, jobs, given_as="JOB")
     mine = store.entries(spec_identity(loaded, store.path))
     for note in store.notes:
         click.echo(f"note: {note}")
@@ -75,7 +75,7 @@ def reset(spec: str, jobs: tuple[str, ...], state: Path | None) -> None:
     """Forget the watermarks of SPEC (or of its JOBS), for every target: their
     next run is a full export. Other specs' watermarks are never touched."""
     loaded, store = _state_for(spec, state)
-    chosen = select_jobs(loaded, jobs, what="job")
+    chosen = select_jobs(loaded, jobs, given_as="JOB")
     if jobs and not all(j.incremental for j in chosen):
         plain = ", ".join(j.name for j in chosen if not j.incremental)
         raise SegrunError(f"{plain}: not a last_success job, so it has no watermark")

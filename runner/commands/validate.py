@@ -8,7 +8,7 @@ import sys
 import click
 
 from runner import exitcodes
-from runner.diagnostics import ERROR, render_json, render_text
+from runner.diagnostics import ERROR, SHOWN_PER_RULE, render_json, render_text
 from runner.records.sink import current
 from runner.spec.check import check_file
 from runner.spec.loader import MAX_BYTES
@@ -53,15 +53,21 @@ def _count(n: int, noun: str) -> str:
 def command(specs: tuple[str, ...], fmt: str, quiet: bool, max_bytes: int) -> None:
     """Check job specs against the API's documented rules.
 
-    Prints every problem, sorted by file and line, and exits 0 when every file
-    is valid (warnings allowed) or 2 when any is not. Unset ${VARS} are
+    Prints every problem, sorted by file and line (in text, the first 20 of
+    each rule per file, then how many more; --format json lists all), and exits
+    0 when every file is valid (warnings allowed) or 2 when any is not. Unset
+    ${VARS}, unset variables named by auth and a missing values_file are
     warnings here; `plan` and `run` treat them as errors. Fast enough for a
     pre-commit hook.
     """
     diagnostics = validate_files(list(specs), max_bytes=max_bytes)
     if quiet:
         diagnostics = [d for d in diagnostics if d.severity == ERROR]
-    out = render_json(diagnostics) if fmt == "json" else render_text(diagnostics)
+    out = (
+        render_json(diagnostics)
+        if fmt == "json"
+        else render_text(diagnostics, per_rule=SHOWN_PER_RULE)
+    )
     sys.stdout.write(out)
     errors = sum(d.is_error for d in diagnostics)
     if fmt == "text" and not quiet:

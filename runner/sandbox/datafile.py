@@ -11,10 +11,10 @@ from importlib import resources
 from pathlib import Path
 
 import cerberus
-import yaml
 
 from runner.sandbox.demo import DEMO
 from runner.sandbox.profiles import ALTERNATE_ID_TYPES, CUSTOMER_TYPES
+from runner.spec.loader import MAX_BYTES, LoadProblem, load_file
 
 EVERYONE = "*"
 
@@ -105,16 +105,18 @@ def default_data_path() -> Path:
     return Path(str(resources.files("runner.sandbox") / "default.yaml"))
 
 
-def load_data(path: str | Path | None = None) -> SandboxData:
+def load_data(path: str | Path | None = None, max_bytes: int = MAX_BYTES) -> SandboxData:
+    """Read a data file through the same guards as a spec: a regular file of at
+    most `max_bytes` (not a FIFO, not /dev/zero), and YAML without alias bombs,
+    deep nesting or custom tags."""
     path = Path(path) if path is not None else default_data_path()
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise SandboxDataError(f"{path}: cannot read the sandbox data file: {e.strerror}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise SandboxDataError(f"{path}: not valid YAML: {e}") from None
+        document = load_file(str(path), max_bytes).root
+    except LoadProblem as e:
+        where = f"{path}:{e.line}:{e.column}" if e.line else str(path)
+        what = "not valid YAML" if e.rule == "syntax" else "not a usable sandbox data file"
+        detail = e.message.removeprefix("invalid YAML: ")
+        raise SandboxDataError(f"{where}: {what}: {detail}") from None
     return parse_data(document, str(path))
 
 

@@ -17,13 +17,15 @@ from pathlib import Path
 
 from cerberus import errors as ce
 
+from runner import api
 from runner.diagnostics import ERROR, WARNING, Diagnostic, sort_key
 from runner.spec import envsubst
 from runner.spec.loader import MAX_BYTES, LoadProblem, Mark, SpecList, SpecMap, load_file
 from runner.spec.model import Spec, build_spec
-from runner.spec.rules import SPEC_ERROR, SPEC_WARNING, SpecValidator, value_problem
-from runner.spec.schema import spec_schema
-from runner.spec.values_file import ValuesFileProblem, read_values
+from runner.spec.names import job_name, output_path
+from runner.spec.rules import Finding, SpecValidator, auth_scheme_names, value_problem
+from runner.spec.schema import job_schema, spec_schema
+from runner.spec.values_file import MISSING, ValuesFileProblem, read_values
 from runner.timestamps import utc_now
 
 
@@ -59,33 +61,53 @@ def check_file(
         result.diagnostics.extend(_check_sandbox_data(name, root))
         return result
 
-    for unset in envsubst.substitute(root, environ):
+    for found in envsubst.substitute(root, environ):
+        if isinstance(found, envsubst.BadReference):
+            message, severity, rule = found.message, ERROR, "reference"
+        else:
+            message = f"environment variable {found.name} is not set"
+            severity, rule = (ERROR if unset_is_error else WARNING), "unset-variable"
         result.diagnostics.append(
             Diagnostic(
                 name,
-                unset.mark.line,
-                unset.mark.column,
-                _display(unset.path),
-                f"environment variable {unset.name} is not set",
-                ERROR if unset_is_error else WARNING,
-                "unset-variable",
+                found.mark.line,
+                found.mark.column,
+                _display(found.path),
+                message,
+                severity,
+                rule,
             )
         )
 
     merged = _merge_defaults(root)
-    validator = SpecValidator(spec_schema(), now=now or utc_now())
+    validator = SpecValidator(spec_schema(), now=now or utc_now(), findings=[])
     validator.validate(merged)
     locator = _Locator(merged)
-    for error in _leaves(validator._errors):
+    for error in _most_useful(_leaves(validator._errors)):
         result.diagnostics.append(_diagnostic(name, error, locator))
-
-    if result.ok:
+    for finding in validator.findings:
+        result.diagnostics.append(_from_finding(name, finding, locator))
+    document = validator.document
+    if isinstance(document, dict):
+        unusable = {f.path[1] for f in validator.findings if f.rule == "output-path"}
+        result.diagnostics.extend(_duplicate_outputs(name, document, locator, unusable))
+        result.diagnostics.extend(_credentials(name, document, environ, locator, unset_is_error))
         spec_dir = Path(name).resolve().parent
-        values = _read_values_files(name, validator.document, spec_dir, locator, result.diagnostics)
+        values = _read_values_files(
+            name, document, spec_dir, locator, result.diagnostics, unset_is_error
+        )
         if result.ok:
-            result.spec = build_spec(Path(name), validator.document, values)
-    result.diagnostics = sorted(set(result.diagnostics), key=sort_key)
+            result.spec = build_spec(Path(name), document, values)
+    result.diagnostics = _sorted_unique(result.diagnostics)
     return result
+
+
+def _sorted_unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """sorted(set(...), key=sort_key), but hashing and comparing plain tuples:
+    with 20,000 diagnostics, this is most of the cost of reporting them.
+    (A value inherited from `defaults` is reported once per job: one is kept.)"""
+    keyed = {(*sort_key(d), d.rule): d for d in diagnostics}
+    return [keyed[key] for key in sorted(keyed)]
 
 
 def is_sandbox_data(root: SpecMap) -> bool:
@@ -165,6 +187,26 @@ class _Locator:
 
     def __init__(self, root: SpecMap) -> None:
         self.root = root
+        self._lists: dict[tuple, tuple[SpecList, str] | None] = {}
+
+    def place(self, path: tuple, *, want_key: bool = False) -> tuple[int, int, str]:
+        """find() as line, column and the path shown; an item of a list costs O(1)
+        after the list's first item, however many of its 20,000 items are reported."""
+        if path and type(path[-1]) is int and not want_key:
+            parent = self._list_at(path[:-1])
+            if parent is not None and 0 <= path[-1] < len(parent[0]):
+                raw = parent[0]._item_marks[path[-1]]  # libyaml's 0-based mark
+                return raw.line + 1, raw.column + 1, f"{parent[1]}[{path[-1]}]"
+        mark, shown = self.find(path, want_key=want_key)
+        return mark.line, mark.column, _display(shown)
+
+    def _list_at(self, path: tuple) -> tuple[SpecList, str] | None:
+        if path not in self._lists:
+            node = self.node(path)
+            self._lists[path] = (
+                (node, _display(self.find(path)[1])) if isinstance(node, SpecList) else None
+            )
+        return self._lists[path]
 
     def find(self, path: tuple, *, want_key: bool = False) -> tuple[Mark, tuple]:
         node: object = self.root
@@ -189,6 +231,15 @@ class _Locator:
             else:
                 return mark, (*shown, step)
         return mark, tuple(shown)
+
+    def node(self, path: tuple) -> object:
+        node: object = self.root
+        for step in path:
+            try:
+                node = node[step]  # type: ignore[index]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return node
 
     def keys_at(self, path: tuple) -> list[str]:
         node: object = self.root
@@ -263,9 +314,8 @@ def _message(error, path: tuple) -> tuple[str, str]:
     if code == ce.REQUIRED_FIELD.code:
         return "required key is missing", "required"
     if code == ce.UNKNOWN_FIELD.code:
-        known = list(_schema_at(path[:-1]))
-        close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        close = _did_you_mean(path)
+        hint = f"; did you mean {close!r}?" if close else ""
         return f"unknown key {path[-1]!r}{hint}", "unknown-key"
     if code == ce.BAD_TYPE.code:
         wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in ([c] if isinstance(c, str) else c))
@@ -298,8 +348,6 @@ def _message(error, path: tuple) -> tuple[str, str]:
         return f"give either {path[-1]} or {other}, not both", "excludes"
     if code == ce.COERCION_FAILED.code:
         return f"cannot read {_describe(value)}", "coerce"
-    if code in (SPEC_ERROR.code, SPEC_WARNING.code):
-        return error.info[1], error.info[0]
     if error.info and isinstance(error.info[0], str):
         return error.info[0], error.rule or "custom"
     return f"invalid ({error.rule})", error.rule or "custom"
@@ -307,85 +355,229 @@ def _message(error, path: tuple) -> tuple[str, str]:
 
 def _diagnostic(file: str, error, locator: _Locator) -> Diagnostic:
     path = tuple(error.document_path)
-    severity = WARNING if error.code == SPEC_WARNING.code else ERROR
     message, rule = _message(error, path)
-    if error.code in (SPEC_ERROR.code, SPEC_WARNING.code) and error.info[2] is not None:
-        extra = error.info[2]
-        path = (*path, *(extra if isinstance(extra, tuple) else (extra,)))
-    want_key = error.code == ce.UNKNOWN_FIELD.code or rule == "literal-secret"
-    mark, shown = locator.find(path, want_key=want_key)
-    return Diagnostic(file, mark.line, mark.column, _display(shown), message, severity, rule)
+    mark, shown = locator.find(path, want_key=error.code == ce.UNKNOWN_FIELD.code)
+    return Diagnostic(file, mark.line, mark.column, _display(shown), message, ERROR, rule)
+
+
+def _from_finding(file: str, finding: Finding, locator: _Locator) -> Diagnostic:
+    line, column, shown = locator.place(finding.path, want_key=finding.rule == "literal-secret")
+    return Diagnostic(file, line, column, shown, finding.message, finding.severity, finding.rule)
+
+
+def _most_useful(errors: list) -> list:
+    """A typo (`segement_group`) makes two errors: the unknown key, whose message
+    names the key it resembles, and that key's "required key is missing". The
+    first explains the second, which only repeats it at a worse place: drop it."""
+    meant = set()
+    for error in errors:
+        if error.code == ce.UNKNOWN_FIELD.code:
+            path = tuple(error.document_path)
+            close = _did_you_mean(path)
+            if close:
+                meant.add((*path[:-1], close))
+    return [
+        e
+        for e in errors
+        if not (e.code == ce.REQUIRED_FIELD.code and tuple(e.document_path) in meant)
+    ]
+
+
+def _did_you_mean(path: tuple) -> str | None:
+    known = list(_schema_at(path[:-1]))
+    close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+# -- checks across jobs, and of the environment ------------------------------------
+def _duplicate_outputs(
+    file: str, document: dict, locator: _Locator, unusable: set
+) -> list[Diagnostic]:
+    """Two jobs writing one export file would silently keep only the second's
+    records: an error at each job, naming the other. Jobs in `unusable` have an
+    output path that is wrong on its own, and that error says enough."""
+    jobs = document.get("jobs")
+    if not isinstance(jobs, list):
+        return []
+    by_path: dict[str, list[int]] = {}
+    for index, job in enumerate(jobs):
+        if not isinstance(job, dict) or not job_name(job) or index in unusable:
+            continue
+        try:
+            by_path.setdefault(output_path(job), []).append(index)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            continue  # a malformed template is reported by its own rule
+    out = []
+    names = {i: job_name(jobs[i]) for indexes in by_path.values() for i in indexes}
+    for path, indexes in by_path.items():
+        for index in indexes if len(indexes) > 1 else ():
+            # jobs of one name collide already, and that error says so
+            others = ", ".join(f"jobs[{i}]" for i in indexes if names[i] != names[index])
+            if not others:
+                continue
+            mark, shown = locator.find(_where_output_is_named(locator, index))
+            out.append(
+                Diagnostic(
+                    file,
+                    mark.line,
+                    mark.column,
+                    _display(shown),
+                    f"exports/{path} is also the export of {others}; "
+                    "give each job its own output.path",
+                    ERROR,
+                    "unique-output",
+                )
+            )
+    return out
+
+
+def _where_output_is_named(locator: _Locator, index: int) -> tuple:
+    """The job's own `output.path` if it wrote one, else its name (or the job)."""
+    job = locator.node(("jobs", index))
+    if isinstance(job, SpecMap):
+        output = job.get("output")
+        inherited = getattr(job, "inherited", {})
+        if (
+            "output" not in inherited
+            and isinstance(output, SpecMap)
+            and "path" in output
+            and "path" not in getattr(output, "inherited", {})
+        ):
+            return ("jobs", index, "output", "path")
+        if "name" in job:
+            return ("jobs", index, "name")
+    return ("jobs", index)
+
+
+_CREDENTIAL_KEYS = {"oauth2": ("client_id_env", "client_secret_env")}
+
+
+def _credentials(
+    file: str, document: dict, environ: Mapping[str, str], locator: _Locator, is_error: bool
+) -> list[Diagnostic]:
+    """The variables `auth` names must be set where the spec runs: a warning for
+    `validate` (a pre-commit machine has no secrets), an error for plan and run."""
+    auth = document.get("auth")
+    if not isinstance(auth, dict) or auth.get("scheme") not in auth_scheme_names():
+        return []
+    out = []
+    for key in _CREDENTIAL_KEYS.get(auth["scheme"], ("secret_env",)):
+        variable = auth.get(key)
+        if not isinstance(variable, str) or not variable.isidentifier() or environ.get(variable):
+            continue
+        mark, shown = locator.find(("auth", key))
+        out.append(
+            Diagnostic(
+                file,
+                mark.line,
+                mark.column,
+                _display(shown),
+                f"environment variable {variable} (named by auth in the spec) is not set",
+                ERROR if is_error else WARNING,
+                "unset-variable",
+            )
+        )
+    return out
 
 
 # -- values files ---------------------------------------------------------------
 def _read_values_files(
-    spec_file: str, document: dict, spec_dir: Path, locator: _Locator, diagnostics: list[Diagnostic]
+    spec_file: str,
+    document: dict,
+    spec_dir: Path,
+    locator: _Locator,
+    diagnostics: list[Diagnostic],
+    missing_is_error: bool,
 ) -> dict[int, list[str]]:
-    """Values read from files, by job index; problems become diagnostics at the
-    file's own lines (or at the spec's `values_file` when the file is unusable)."""
+    """Values read from files, by job index. A problem with the file as a whole
+    is reported at the spec key to edit; a bad value at its line in the file."""
     found: dict[int, list[str]] = {}
-    for index, job in enumerate(document.get("jobs") or []):
-        source = job.get("values_file")
-        if not source:
+    jobs = document.get("jobs")
+    for index, job in enumerate(jobs if isinstance(jobs, list) else []):
+        source = job.get("values_file") if isinstance(job, dict) else None
+        if not isinstance(source, dict) or not isinstance(source.get("path"), str):
             continue
-        path = spec_dir / source["path"]
-        shown = str(Path(os.path.relpath(path)) if not Path(source["path"]).is_absolute() else path)
+        if not source["path"] or "values" in job:
+            continue  # values and values_file together: that error comes first
+        written = source["path"]
+        column = source.get("column") if isinstance(source.get("column"), str) else None
+        max_bytes = source.get("max_bytes")
+        if type(max_bytes) is not int or not 1 <= max_bytes <= _max_values_bytes():
+            continue  # reported by the schema
+        where = ("jobs", index, "values_file")
         try:
-            rows = read_values(path, source.get("column"))
+            rows = read_values(written, spec_dir, column, max_bytes)
             if not rows:
                 raise ValuesFileProblem("holds no values")
         except ValuesFileProblem as e:
-            if e.line:  # a problem inside the file: point into it
+            shown_file = _shown(spec_dir / written)
+            if e.line:
                 diagnostics.append(
                     Diagnostic(
-                        shown,
-                        e.line,
-                        1,
-                        f"jobs[{index}].values_file",
-                        e.message,
-                        ERROR,
-                        "values-file",
+                        shown_file, e.line, 1, _display(where), e.message, ERROR, "values-file"
                     )
                 )
-            else:  # the file as a whole: point at the spec line that names it
-                mark, where = locator.find(("jobs", index, "values_file", "path"))
-                diagnostics.append(
-                    Diagnostic(
-                        spec_file,
-                        mark.line,
-                        mark.column,
-                        _display(where),
-                        f"{source['path']!r} {e.message}",
-                        ERROR,
-                        "values-file",
-                    )
+                continue
+            mark, shown = locator.find((*where, e.at) if e.at else where)
+            message = f"{written!r} {e.message}"
+            if e.at == "column":
+                message += f"; its header is {shown_file}:1:1"
+            missing = e.message == MISSING
+            severity = ERROR if missing_is_error or not missing else WARNING
+            diagnostics.append(
+                Diagnostic(
+                    spec_file,
+                    mark.line,
+                    mark.column,
+                    _display(shown),
+                    message,
+                    severity,
+                    "values-file",
                 )
+            )
             continue
-        criteria = job["match_criteria"]
-        seen: dict[str, int] = {}
-        for value, line in rows:
-            problem = value_problem(criteria, value)
-            where = f"jobs[{index}].values_file"
-            if problem:
-                diagnostics.append(
-                    Diagnostic(shown, line, 1, where, problem, ERROR, "value-format")
-                )
-            elif value in seen:
-                diagnostics.append(
-                    Diagnostic(
-                        shown,
-                        line,
-                        1,
-                        where,
-                        f"duplicate value {value!r} (also line {seen[value]})",
-                        WARNING,
-                        "duplicate-value",
-                    )
-                )
-            else:
-                seen[value] = line
+        criteria = job.get("match_criteria")
+        if criteria in api.match_criteria():
+            diagnostics.extend(_check_values(rows, criteria, _shown(spec_dir / written), where))
         found[index] = [value for value, _ in rows]
     return found
+
+
+def _max_values_bytes() -> int:
+    """The bound specs/jobspec.yaml sets on values_file.max_bytes."""
+    return job_schema()["values_file"]["schema"]["max_bytes"]["max"]
+
+
+def _check_values(rows, criteria: str, shown: str, where: tuple) -> list[Diagnostic]:
+    out = []
+    path = _display(where)
+    seen: dict[str, int] = {}
+    for value, line in rows:
+        problem = value_problem(criteria, value)
+        if problem:
+            out.append(Diagnostic(shown, line, 1, path, problem, ERROR, "value-format"))
+        elif value in seen:
+            out.append(
+                Diagnostic(
+                    shown,
+                    line,
+                    1,
+                    path,
+                    f"duplicate value {value!r} (also line {seen[value]})",
+                    WARNING,
+                    "duplicate-value",
+                )
+            )
+        else:
+            seen[value] = line
+    return out
+
+
+def _shown(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
 
 
 __all__ = ["CheckResult", "check_file", "is_sandbox_data"]

@@ -2,7 +2,9 @@
 
 Runs on the loaded tree, before validation, so the validator sees the values
 that will be sent and positions still point at the text the user wrote.
-`$${` writes a literal `${`.
+`$${` writes a literal `${`. Any other `${` that does not open a reference
+(no closing brace, or not a variable name inside) is an error: sent literally,
+it would be a silent misreading of what the author meant.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from runner.spec.loader import Mark, SpecList, SpecMap
 
-_REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|(\$\{)")
 
 
 @dataclass(frozen=True)
@@ -23,16 +25,39 @@ class UnsetVariable:
     mark: Mark
 
 
-def substitute(root: SpecMap, environ: Mapping[str, str]) -> list[UnsetVariable]:
+@dataclass(frozen=True)
+class BadReference:
+    """A `${` that opens no reference: `${NAME` without `}`, or `${1X}`."""
+
+    text: str
+    path: tuple
+    mark: Mark
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{self.text!r} is not a reference: write ${{NAME}} with a closing brace "
+            "(a letter or _, then letters, digits or _), or $${ for a literal ${"
+        )
+
+
+def substitute(
+    root: SpecMap, environ: Mapping[str, str]
+) -> list[UnsetVariable | BadReference]:
     """Replace references in place; return the ones whose variable is unset
-    (they are left as written, so a warning-only `validate` can still check the rest)."""
-    unset: list[UnsetVariable] = []
+    (they are left as written, so a warning-only `validate` can still check the
+    rest) and the `${` that open no reference."""
+    unset: list[UnsetVariable | BadReference] = []
     for container, key, mark, path in _strings(root, ()):
         text = container[key]
 
-        def replace(m: re.Match, path: tuple = path, mark: Mark = mark) -> str:
+        def replace(m: re.Match, path: tuple = path, mark: Mark = mark, text: str = text) -> str:
             if m[0] == "$${":
                 return "${"
+            if m[3]:
+                shown = text[m.start() : m.start() + 40]
+                unset.append(BadReference(shown, path, mark))
+                return m[0]
             value = environ.get(m[1])
             if m[2] is not None and not value:
                 return m[2]

@@ -24,12 +24,8 @@ _TYPES = {
     "number": "number",
 }
 _CASE_INSENSITIVE = {"match_criteria", "auth_scheme", "lower", "upper"}
-_DURATION = {
-    "anyOf": [
-        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)\s*$"},
-        {"type": "number", "minimum": 0},
-    ]
-}
+# A duration carries its unit; its upper bound is checked by `segrun validate`.
+_DURATION = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)\s*$"}
 _LAST_DATETIME = {
     "anyOf": [
         {"type": "null"},

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 import yaml
 from yaml import events as ev
-from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.constructor import SafeConstructor
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
+
+from runner.spec.inputs import InputRefused, read_regular_file
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64
@@ -115,10 +117,14 @@ class Document:
 
 def load_file(path: str, max_bytes: int = MAX_BYTES) -> Document:
     try:
-        with open(path, "rb") as f:
-            data = f.read(max_bytes + 1)
-    except OSError as e:
-        raise LoadProblem(f"cannot read the file: {e.strerror}", rule="io") from None
+        data = read_regular_file(path, max_bytes)
+    except InputRefused as e:
+        message = str(e)
+        if message.startswith("is larger"):
+            raise LoadProblem(
+                f"the file {message}; segrun refuses specs this large", rule="size"
+            ) from None
+        raise LoadProblem(f"cannot read the file: it {message}", rule="io") from None
     return load_bytes(data, max_bytes)
 
 
@@ -169,6 +175,13 @@ class _Composer:
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             msg = " ".join(s for s in (e.context, e.problem) if s) or "invalid YAML"
+            if "nesting depth" in msg:  # libyaml's own limit, met while scanning ahead
+                raise LoadProblem(
+                    f"the document nests deeper than {MAX_DEPTH} levels",
+                    mark.line + 1 if mark else 0,
+                    mark.column + 1 if mark else 0,
+                    rule="depth",
+                ) from None
             raise LoadProblem(
                 f"invalid YAML: {msg}",
                 mark.line + 1 if mark else 0,
@@ -296,8 +309,9 @@ class _Composer:
                 raise self._problem(
                     key_event, "merge keys (<<) are not supported; use `defaults:` instead", "merge"
                 )
-            if isinstance(key, (list, dict)) or not isinstance(key, (str, int, float, bool)):
-                key = str(key)
+            if not isinstance(key, str):
+                # Spec keys are names: `1:`, `true:` or `null:` is the text written.
+                key = key_event.value
             key_mark = key_event.start_mark
             value_event = get()
             value, child = self._node(get, value_event, depth + 1)
@@ -363,7 +377,10 @@ class _Composer:
         node = ScalarNode(tag, value, event.start_mark, event.end_mark)
         try:
             return self._constructor.construct_object(node)
-        except (ConstructorError, ValueError) as e:
+        except Exception as e:  # noqa: BLE001 - any scalar PyYAML cannot build is the file's fault
+            # PyYAML's ValueErrors say why ("month must be in 1..12"); the others
+            # (IndexError, KeyError on an empty `!!int ""`) say nothing useful.
+            why = f": {e}" if type(e) is ValueError or "Constructor" in type(e).__name__ else ""
             raise self._problem(
-                event, f"cannot read {value!r} as {tag.rsplit(':', 1)[-1]}: {e}", "scalar"
+                event, f"cannot read {value!r} as {tag.rsplit(':', 1)[-1]}{why}", "scalar"
             ) from None

@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.spec.names import job_name
+from runner.spec.names import job_name, output_path
 from runner.spec.rules import LAST_SUCCESS, parse_duration
 from runner.timestamps import parse_spec_datetime
 
@@ -117,7 +117,7 @@ def _job(index: int, job: dict, file_values: list[str] | None) -> Job:
         match_type=job.get("match_type"),
         values=tuple(str(v) for v in values) if values is not None else None,
         output_format=output["format"],
-        output_path=(output.get("path") or "{job}." + output["format"]).format(job=name),
+        output_path=output_path(job),
         page_size=job["page_size"],
         poll_interval=parse_duration(job["poll"]["interval"]),
         poll_timeout=parse_duration(job["poll"]["timeout"]),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 import unicodedata
+
+from runner import api
 
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -26,3 +29,12 @@ def job_name(job: dict) -> str | None:
         return name
     group = job.get("segment_group")
     return slug(group) if isinstance(group, str) and group else None
+
+
+def output_path(job: dict) -> str:
+    """Where a job's export goes under `exports/`: its `output.path` with `{job}`
+    filled in, or `<job>.<format>`. Normalised (`a/../b` is `b`), so two jobs
+    naming one file in two spellings are seen to collide."""
+    output = job.get("output") or {}
+    template = output.get("path") or "{job}." + output.get("format", "jsonl")
+    return posixpath.normpath(api.fill(template, job=job_name(job)).replace("\\", "/"))

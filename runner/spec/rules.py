@@ -11,18 +11,34 @@ import datetime as dt
 import ipaddress
 import re
 from functools import cache
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from cerberus import TypeDefinition, Validator
 from cerberus.errors import ErrorDefinition
 
 from runner import api
+from runner.diagnostics import ERROR, WARNING
 from runner.spec.names import job_name
 from runner.timestamps import TimestampError, parse_spec_datetime
 
-# Custom definitions carry (rule, message, item index or None) as their info.
+# Kept for callers that name them; segrun's own rules report Findings instead.
 SPEC_ERROR = ErrorDefinition(0x50, None)
 SPEC_WARNING = ErrorDefinition(0x51, None)
+
+
+class Finding(NamedTuple):
+    """A problem found by one of segrun's own rules, at a document path.
+
+    Kept apart from cerberus' error list on purpose: cerberus re-sorts that
+    list on every error it adds, so 20,000 bad values cost 20,000 sorts. A
+    finding is appended, once, and `check` sorts them all at the end.
+    """
+
+    path: tuple
+    rule: str
+    message: str
+    severity: str = ERROR
 
 LAST_SUCCESS = "last_success"
 SECRET_KEYS = ("secret", "password", "token", "client_secret", "access_token")
@@ -33,17 +49,22 @@ SECRET_HINT = (
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+_NUMBER = re.compile(r"^\s*[-+]?\d+(?:\.\d+)?\s*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _PHONE_PUNCTUATION = str.maketrans("", "", "+-.() \t")
 _PATH_PARAMETERS = {"clientId", "segmentGroupName", "accessToken"}
 
 
 def parse_duration(value: object) -> float:
-    """Seconds in a duration (`500ms`, `5s`, `10m`, `2h`, or a number of seconds)."""
+    """Seconds in a duration. Every duration carries its unit (`500ms`, `5s`, `10m`,
+    `2h`): a bare `30` could mean seconds or minutes, and a spec means one thing."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        raise ValueError(f"give a unit: {value}s or {value}m?")
     m = _DURATION.match(value) if isinstance(value, str) else None
     if not m:
+        if isinstance(value, str) and _NUMBER.match(value):
+            number = value.strip()
+            raise ValueError(f"give a unit: {number}s or {number}m?")
         raise ValueError(f"{value!r} is not a duration such as 500ms, 5s, 10m or 2h")
     return float(m[1]) * _DURATION_UNITS[m[2]]
 
@@ -57,6 +78,22 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def url_problem(value: str) -> str | None:
+    """Why a base or token URL cannot be used as written, or None."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # reads the port: ValueError when it is not one
+    except ValueError as e:
+        return f"{value!r} is not a usable URL ({e})"
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return f"{value!r} is not an http(s) URL"
+    if port == 0:
+        return f"{value!r}: the port must be 1 to 65535"
+    if any(ord(c) <= 32 or c == "\x7f" for c in value):
+        return f"{value!r} contains spaces or control characters"
+    return None
 
 
 @cache
@@ -106,11 +143,26 @@ class SpecValidator(Validator):
         cerberus hands it down to the child validators of jobs."""
         return self._config.get("now")
 
-    def _spec_error(self, field: str, rule: str, message: str, index: int | None = None) -> None:
-        self._error(field, SPEC_ERROR, rule, message, index)
+    @property
+    def findings(self) -> list[Finding]:
+        """Shared by this validator and its children (cerberus copies the config
+        shallowly), so the root sees what every job's rules found."""
+        return self._config.setdefault("findings", [])
 
-    def _spec_warning(self, field: str, rule: str, message: str, index: int | None = None) -> None:
-        self._error(field, SPEC_WARNING, rule, message, index)
+    def _spec_error(self, field: str, rule: str, message: str, extra=None) -> None:
+        self._find(field, rule, message, extra, ERROR)
+
+    def _spec_warning(self, field: str, rule: str, message: str, extra=None) -> None:
+        self._find(field, rule, message, extra, WARNING)
+
+    def _find(self, field: str, rule: str, message: str, extra, severity: str) -> None:
+        if extra is None:
+            path = (*self.document_path, field)
+        elif type(extra) is tuple:
+            path = (*self.document_path, field, *extra)
+        else:
+            path = (*self.document_path, field, extra)
+        self.findings.append(Finding(path, rule, message, severity))
 
     # -- normalisation ---------------------------------------------------------
     def _normalize_coerce_match_criteria(self, value):
@@ -182,28 +234,28 @@ class SpecValidator(Validator):
             self._spec_error(field, "last-datetime", str(e))
 
     def _validate_duration(self, constraint, field, value):
-        """{'type': 'string', 'allowed': ['positive', 'non_negative']}"""
+        """{'type': 'dict', 'schema': {
+            'positive': {'type': 'boolean'}, 'max': {'type': 'string', 'required': True}}}"""
         try:
             seconds = parse_duration(value)
         except ValueError as e:
             self._spec_error(field, "duration", str(e))
             return
-        if constraint == "positive" and seconds <= 0:
+        if constraint.get("positive") and seconds <= 0:
             self._spec_error(field, "duration", "must be longer than zero")
+        elif seconds > parse_duration(constraint["max"]):
+            self._spec_error(
+                field, "duration", f"must be at most {constraint['max']}, not {value.strip()}"
+            )
 
     def _validate_base_url(self, constraint, field, value):
         """{'type': 'boolean'}"""
         if not constraint or not isinstance(value, str):
             return
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-        except ValueError as e:
-            self._spec_error(field, "url", f"{value!r} is not a usable URL ({e})")
-            return
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            self._spec_error(field, "url", f"{value!r} is not an http(s) URL")
-        elif parts.scheme != "https" and not is_loopback_host(parts.hostname):
+        problem = url_problem(value)
+        if problem:
+            self._spec_error(field, "url", problem)
+        elif urlsplit(value).scheme != "https" and not is_loopback_host(urlsplit(value).hostname):
             self._spec_error(
                 field, "https", "must use https (plain http is allowed only for a loopback host)"
             )
@@ -212,7 +264,13 @@ class SpecValidator(Validator):
         """{'type': 'boolean'}"""
         known = self.schema[field].get("allowed", ())
         if constraint and value in known and value != "sandbox" and "auth" not in self.document:
-            self._spec_error("auth", "required-when", f"required when environment is {value}")
+            # At the line to edit: the auth section is missing because of this one.
+            self._spec_error(
+                field,
+                "required-when",
+                f"environment {value} needs an auth section "
+                "(only the sandbox has a demo account)",
+            )
 
     def _validate_auth_fields(self, constraint, field, value):
         """{'type': 'boolean'}"""
@@ -287,13 +345,21 @@ class SpecValidator(Validator):
             return
         if names - {"job"}:
             self._spec_error(field, "output-path", "the only placeholder is {job}")
+            return
         parts = value.replace("\\", "/").split("/")
         if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value) or ".." in parts:
             self._spec_error(
                 field, "output-path", "must be a relative path that stays inside the run directory"
             )
-        elif any(ord(c) < 32 for c in value):
+        elif any(ord(c) < 32 or c == "\x7f" for c in value):
             self._spec_error(field, "output-path", "must not contain control characters")
+        elif parts[-1] in ("", "."):
+            self._spec_error(
+                field,
+                "output-path",
+                f"{value!r} names a folder; name the export file, e.g. {value.rstrip('/.')}"
+                f"{'/' if value.rstrip('/.') else ''}{{job}}.jsonl",
+            )
 
     def _validate_path_template(self, constraint, field, value):
         """{'type': 'boolean'}"""
