@@ -86,10 +86,10 @@ class Checkpoints:
     def load(self, job: str) -> Checkpoint | None:
         path = self.path(job)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = durable.read_back(path)
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as e:
+        except (OSError, ValueError) as e:
             raise CheckpointUnreadable(f"cannot read {path}: {e}") from None
         try:
             data = json.loads(text)

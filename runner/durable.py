@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import tempfile
 from pathlib import Path
 
@@ -131,6 +132,33 @@ def make_dirs(base: Path, relative: Path) -> Path:
         else:
             fsync_dir(folder.parent)
     return folder
+
+
+#: the most bytes of a file segrun reads back (a report, a checkpoint, the state)
+READ_BACK_CAP = 64 * 1024 * 1024
+
+
+def read_back(path: Path, *, follow: bool = False, cap: int = READ_BACK_CAP) -> str:
+    """The text of a file segrun wrote earlier, read without trusting it: a
+    FIFO or device never blocks or floods (a regular file only, checked on the
+    open descriptor), a planted symlink is refused unless `follow`, and the size
+    is capped. FileNotFoundError when absent; another OSError or ValueError
+    (UnicodeDecodeError included) when it is not such a file."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        if info.st_size > cap:
+            raise ValueError(f"{path} is over {cap:,} bytes")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(cap + 1)
+    finally:
+        os.close(fd)
+    if len(data) > cap:
+        raise ValueError(f"{path} is over {cap:,} bytes")
+    return data.decode("utf-8")
 
 
 def is_stale_temporary(name: str) -> bool:

@@ -20,7 +20,7 @@ import requests
 from runner import api, durable, timestamps
 from runner.checkpoint import COMPLETE, Checkpoint
 from runner.client import ApiClient, CallFailed, CallStats, Interrupted, NotSent, RetryPolicy
-from runner.lifecycle import ExportMissing, Lifecycle
+from runner.lifecycle import ExportMissing, Lifecycle, PathRefused
 from runner.outputs import ExportWriter, part_path, profile_ids
 from runner.plan import (
     COMMIT_QUERY,
@@ -161,7 +161,8 @@ class JobRunner:
                 result.notes += reconcile(writer.records, result.row_count, total, job.reconcile)
                 done, writer = writer, None  # closed by step 3, whatever happens there
                 self.life.complete(done, checkpoint, total)  # step 3
-                self._finish(job, checkpoint, result, commit, tally, resumed=False)
+                continued = resume is not None and checkpoint is resume
+                self._finish(job, checkpoint, result, commit, tally, resumed=continued)
         except NotSent as sent:
             return self._planned(job, last, sent.request, result.notes)
         except Interrupted:
@@ -173,6 +174,8 @@ class JobRunner:
             result.error = (
                 f"resume: {e}; delete checkpoints/{job.name}.json to export this job again"
             )
+        except PathRefused as e:
+            result.error = str(e)
         except OSError as e:  # the disk, not the API: the job fails, the run goes on
             result.error = f"writing the export failed: {e.strerror or e}" + (
                 f" ({e.filename})" if e.filename else ""
@@ -233,7 +236,10 @@ class JobRunner:
         if checkpoint is None:
             return None, None, None, None
         try:
-            status = self._wait_until_complete(job, policy, stats, checkpoint.access_token)
+            if _all_pages_in(checkpoint):  # nothing left to fetch: no need to ask
+                status = {"RowCount": checkpoint.row_count}
+            else:
+                status = self._wait_until_complete(job, policy, stats, checkpoint.access_token)
         except CallFailed as e:
             notes.append(
                 f"resume: token {checkpoint.access_token} is no longer usable ({e}); "
@@ -321,7 +327,10 @@ class JobRunner:
         """
         offset = checkpoint.next_offset
         total = checkpoint.total
+        if _all_pages_in(checkpoint):  # a resume after the last page was durable
+            return total
         synced = self.monotonic()
+        strict = job.reconcile == "strict"
         while True:
             query = retrieve_query(offset, job.page_size)
             response = self._call(
@@ -339,6 +348,12 @@ class JobRunner:
                 raise ResponseProblem(
                     f"Retrieve at offset {offset}: {len(records)} more records would make "
                     f"{offset - 1 + len(records)}, more than TotalResults {total}"
+                )
+            if strict and offset - 1 + len(records) > (checkpoint.row_count or 0):
+                raise ResponseProblem(
+                    f"Retrieve at offset {offset}: {len(records)} more records would make "
+                    f"{offset - 1 + len(records)}, more than RowCount {checkpoint.row_count} "
+                    "(reconcile: strict)"
                 )
             self._check_repeats(writer, seen, records, offset)
             writer.write_page(records)
@@ -418,6 +433,14 @@ class JobRunner:
             then=then,
             notes=list(notes),
         )
+
+
+def _all_pages_in(checkpoint: Checkpoint) -> bool:
+    return (
+        checkpoint.total is not None
+        and checkpoint.row_count is not None
+        and checkpoint.next_offset > checkpoint.total
+    )
 
 
 # -- response shapes ----------------------------------------------------------------

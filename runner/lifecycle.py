@@ -8,12 +8,14 @@ a crash between any two of them. This is the one place that orders them.
     2 pages       pages appended           part file fsynced, THEN checkpoint    RETRIEVING
                                            (next offset, bytes, records);
                                            a group commit every 250 ms
-    3 complete    last page in, counts     part file fsynced, THEN checkpoint    COMPLETE
-                  and ids checked          (records, TotalResults, sha256)
+    3 complete    last page in, counts     part file fsynced (CSV: the CSV       COMPLETE
+                  and ids checked          written beside it from the part
+                                           file's JSONL spool, fsynced), THEN
+                                           checkpoint (records, TotalResults,
+                                           sha256 of the export's bytes)
     4 committed   Commit sent              (the server's side)                   COMPLETE
-    5 placed      part renamed to the      rename + fsync of exports/ (CSV:      COMPLETE
-                  export's name            written from the spool, fsynced,
-                                           renamed, spool removed)
+    5 placed      the ready file renamed   rename + fsync of exports/ (CSV:      COMPLETE
+                  to the export's name     the spool removed after)
     6 watermark   last_success only        state file replaced atomically        COMPLETE
     7 reported    report.json says         report.json replaced atomically       COMPLETE
                   "succeeded"
@@ -21,14 +23,16 @@ a crash between any two of them. This is the one place that orders them.
 
 Crash before 1: no checkpoint, no report entry: the job runs afresh (an export
 the server made for a lost Initiate answer expires unretrieved).
-Crash in 2: the checkpoint names only fsynced pages; resume truncates the part
-file to them and continues the token from the next offset (or, when the token
-is no longer good, re-initiates with the LastDateTime the checkpoint recorded).
+Crash in 2 or 3: the checkpoint names only fsynced pages; resume truncates the
+part file to them and continues the token from the next offset (when every
+page is already in, it fetches nothing), or, when the token is no longer
+good, re-initiates with the LastDateTime the checkpoint recorded.
 Crash after 3, before 8: resume finds COMPLETE and redoes 4 to 8 from the
-checkpoint alone, never fetching again: a Commit refused then is only a note
-(the data is whole on disk, checked against the recorded sha256); placing,
-the watermark (the checkpoint's own value, so storing it twice is the same)
-and the report entry are idempotent.
+checkpoint alone, never fetching again: the export's bytes are checked against
+the recorded sha256 wherever they are (the ready file, the export's name, or a
+CSV written again from its spool, which gives the same bytes); a Commit
+refused then is only a note; placing, the watermark (the checkpoint's own
+value, so storing it twice is the same) and the report entry are idempotent.
 After 7: the report says "succeeded", and a job that succeeded is never run
 again in that run directory, whatever `--only` says; a lingering checkpoint
 (a crash between 7 and 8) is just removed.
@@ -50,7 +54,7 @@ from pathlib import Path
 from runner import durable, timestamps
 from runner.checkpoint import COMPLETE, Checkpoint, Checkpoints
 from runner.client import CallFailed
-from runner.outputs import ExportWriter, part_path, place, sha256_of
+from runner.outputs import ExportWriter, make_ready, part_path, place, ready_path, sha256_of
 from runner.plan import initiate_body
 from runner.records.report import JobResult
 from runner.spec.model import Job, Spec
@@ -63,6 +67,7 @@ _PARTS = {
     "segment_group": "the segment group",
     "request": "the request (LastDateTime, match criteria, type or values)",
     "output": "the output (format or path)",
+    "watermark": "the watermark's identity (the spec's name or path, or the state file)",
 }
 
 
@@ -70,15 +75,26 @@ class ExportMissing(Exception):
     """A COMPLETE checkpoint whose export is no longer on disk as recorded."""
 
 
+class PathRefused(Exception):
+    """An output path that would leave the run directory (validate refuses it)."""
+
+
 def _digest(value: object) -> str:
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def fingerprint(spec: Spec, job: Job, endpoints: Mapping[str, object]) -> dict[str, str]:
+def fingerprint(
+    spec: Spec, job: Job, endpoints: Mapping[str, object], state_path: Path | None = None
+) -> dict[str, str]:
     """Hashes (no values, no personal data) of what decides an export's content;
-    `endpoints` is the map the run really uses (spec block, file or option)."""
+    `endpoints` is the map the run really uses (spec block, file or option). A
+    last_success job's also covers where its watermark is kept (`state_path`),
+    since finishing it stores one there."""
     last = job.last_datetime
+    mark = ""
+    if job.incremental and state_path is not None:
+        mark = _digest(watermark_key(spec, job, state_path))
     return {
         "target": _digest([spec.environment, spec.base_url, endpoints]),
         "client_id": _digest(spec.client_id),
@@ -88,6 +104,7 @@ def fingerprint(spec: Spec, job: Job, endpoints: Mapping[str, object]) -> dict[s
              initiate_body(job, None)]
         ),
         "output": _digest([job.output_format, job.output_path]),
+        "watermark": mark,
     }
 
 
@@ -110,7 +127,8 @@ class Lifecycle:
     endpoints: Mapping[str, object] = field(default_factory=dict)
 
     def fingerprint(self, job: Job) -> dict[str, str]:
-        return fingerprint(self.spec, job, self.endpoints)
+        state = self.state.path if self.state is not None else None
+        return fingerprint(self.spec, job, self.endpoints, state)
 
     # -- resuming ------------------------------------------------------------------
     def keep(self, job: Job, earlier: JobResult) -> JobResult:
@@ -158,6 +176,8 @@ class Lifecycle:
     def complete(self, writer: ExportWriter, checkpoint: Checkpoint, total: int) -> None:
         checkpoint.sha256 = writer.finish()
         checkpoint.part_bytes = writer.part_path.stat().st_size
+        if writer.fmt != "jsonl":
+            checkpoint.sha256 = make_ready(writer.final_path, writer.fmt)
         checkpoint.records, checkpoint.total = writer.records, total
         checkpoint.phase = COMPLETE
         self.checkpoints.save(checkpoint)
@@ -176,9 +196,8 @@ class Lifecycle:
         """From a COMPLETE checkpoint to a succeeded job, in order; every step
         can be redone after a crash with the same outcome."""
         final = self.exports_path(job.output_path)
-        part = part_path(final)
         if resumed:
-            self._check_on_disk(job, checkpoint, part, final)
+            self._check_on_disk(job, checkpoint, final)
             try:
                 commit()  # 4
             except CallFailed as e:  # any refusal: the data is whole on disk already
@@ -188,10 +207,8 @@ class Lifecycle:
                 )
         else:
             commit()  # 4
-        if part.exists():
-            result.sha256 = place(part, final, job.output_format)  # 5
-        else:
-            result.sha256 = sha256_of(final)
+        place(final, job.output_format)  # 5
+        result.sha256 = checkpoint.sha256
         result.output = str(final.relative_to(self.run_dir.resolve()))
         result.records, result.row_count = checkpoint.records, checkpoint.row_count
         result.access_token = checkpoint.access_token
@@ -212,20 +229,28 @@ class Lifecycle:
         """A job that did not succeed: its report entry; its checkpoint stays for --resume."""
         self.record(result)
 
-    def _check_on_disk(self, job: Job, checkpoint: Checkpoint, part: Path, final: Path) -> None:
-        if part.exists():
-            if sha256_of(part) != checkpoint.sha256:
-                raise ExportMissing(f"{part.name} has changed since it was complete")
-        elif not final.exists():
-            raise ExportMissing(f"neither {final.name} nor {part.name} is in exports/")
-        elif job.output_format != "csv" and sha256_of(final) != checkpoint.sha256:
-            raise ExportMissing(f"{final.name} has changed since it was placed")
+    def _check_on_disk(self, job: Job, checkpoint: Checkpoint, final: Path) -> None:
+        """The export's bytes, exactly as recorded, where step 5 will look for
+        them (or already placed); a CSV lost before placing is written again
+        from its spool. Anything else is ExportMissing: never a guess."""
+        fmt, ready = job.output_format, ready_path(final, job.output_format)
+        if ready.exists() and not ready.is_symlink():
+            if sha256_of(ready) == checkpoint.sha256:
+                return
+            if fmt == "jsonl":
+                raise ExportMissing(f"{ready.name} has changed since it was complete")
+        if final.exists() and not final.is_symlink() and sha256_of(final) == checkpoint.sha256:
+            return
+        spool = part_path(final)
+        if fmt != "jsonl" and spool.exists() and make_ready(final, fmt) == checkpoint.sha256:
+            return
+        raise ExportMissing(f"{final.name} is not in exports/ as it was completed")
 
     # -- places ------------------------------------------------------------------------
     def exports_path(self, relative: str) -> Path:
         """A file under exports/, its folders created without following a symlink."""
         rel = Path(relative)
-        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-            raise ValueError(f"output path {relative!r} leaves the run directory")
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts or rel.name in ("", "."):
+            raise PathRefused(f"output path {relative!r} does not name a file in exports/")
         folder = durable.make_dirs(self.run_dir.resolve(), Path("exports", *rel.parts[:-1]))
         return folder / rel.name

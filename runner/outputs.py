@@ -17,6 +17,9 @@ from typing import BinaryIO
 from runner import durable as _durable
 
 PART_SUFFIX = ".part"
+CSV_READY_SUFFIX = ".csv-tmp"
+#: names of files in progress beside an export: no export may be called so
+RESERVED_SUFFIXES = (PART_SUFFIX, CSV_READY_SUFFIX)
 
 
 def part_path(final_path: Path) -> Path:
@@ -78,18 +81,30 @@ class ExportWriter:
             self._file.close()
 
 
-def place(part: Path, final: Path, fmt: str) -> str:
-    """Give a complete part file the export's name (a CSV is written from its
-    JSONL spool first); returns the sha256 of the file now at `final`."""
+def ready_path(final: Path, fmt: str) -> Path:
+    """The file whose bytes become the export: the part file itself for JSONL,
+    the CSV written from the part file's JSONL spool for CSV."""
+    return final.with_name(final.name + CSV_READY_SUFFIX) if fmt == "csv" else part_path(final)
+
+
+def make_ready(final: Path, fmt: str) -> str:
+    """Write the export's final bytes beside it (CSV: from the spool), fsynced;
+    returns their sha256. Deterministic: a resume that writes it again gets the
+    same bytes."""
     if fmt != "csv":
-        _durable.rename(part, final)
-        return sha256_of(final)
-    ready = final.with_name(final.name + ".csv-tmp")
-    _spool_to_csv(part, ready)
-    digest = sha256_of(ready)
-    _durable.rename(ready, final)
-    _durable.unlink(part)
-    return digest
+        return sha256_of(part_path(final))
+    ready = ready_path(final, fmt)
+    _spool_to_csv(part_path(final), ready)
+    return sha256_of(ready)
+
+
+def place(final: Path, fmt: str) -> None:
+    """Give the ready file the export's name; the spool of a CSV goes."""
+    ready = ready_path(final, fmt)
+    if ready.exists():
+        _durable.rename(ready, final)
+    if fmt == "csv" and part_path(final).exists():
+        _durable.unlink(part_path(final))
 
 
 def sha256_of(path: Path) -> str:
@@ -148,5 +163,6 @@ def _spool_to_csv(spool: Path, target: Path) -> None:
 
 
 __all__ = [
-    "ExportWriter", "flatten", "part_path", "place", "profile_ids", "sha256_of", "PART_SUFFIX"
+    "ExportWriter", "flatten", "make_ready", "part_path", "place", "profile_ids", "ready_path",
+    "sha256_of", "PART_SUFFIX", "RESERVED_SUFFIXES",
 ]

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 _MIX = 0x9E3779B97F4A7C15  # Fibonacci hashing spreads sequential ids over the table
 _MASK64 = (1 << 64) - 1
+#: ids compared; a missing id (None) or a nested one is opaque, and skipped
+_SCALARS = frozenset({str, int, float, bool})
 
 
 class SeenIds:
@@ -29,7 +31,7 @@ class SeenIds:
     def add_all(self, ids: Sequence[object]) -> list[int]:
         """Remember a page's ids; returns the indexes whose fingerprint was
         already there (earlier in the export or in this page). Ids that are
-        neither strings nor integers are skipped: records stay opaque."""
+        not JSON scalars are skipped: records stay opaque."""
         while (self._used + len(ids)) * 2 > len(self._table):
             self._grow()
         # One loop with everything local: this runs once per record exported.
@@ -38,7 +40,7 @@ class SeenIds:
         mask, shift = (1 << bits) - 1, 64 - bits
         used = self._used
         for index, profile_id in enumerate(ids):
-            if type(profile_id) is not str and type(profile_id) is not int:
+            if type(profile_id) not in _SCALARS:
                 continue
             mark = ((hash(profile_id) * _MIX) & _MASK64) | 1  # 0 marks an empty slot
             slot = mark >> shift

@@ -17,7 +17,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from runner import timestamps
+from runner import durable, timestamps
 from runner.errors import SegrunError
 from runner.records.atomic import write_atomic
 from runner.spec.model import Job, Spec
@@ -40,7 +40,8 @@ def spec_identity(spec: Spec, state_path: Path) -> str:
     relative to the state file's folder (two specs in one folder differ)."""
     if spec.declared_name:
         return f"name:{spec.declared_name}"
-    return os.path.relpath(spec.path.resolve(), Path(state_path).resolve().parent)
+    # "path:" keeps a file literally called "name:x" apart from a spec named x
+    return "path:" + os.path.relpath(spec.path.resolve(), Path(state_path).resolve().parent)
 
 
 def watermark_fields(spec: Spec, job: Job, state_path: Path) -> dict[str, str]:
@@ -84,7 +85,7 @@ class StateFile:
 
     def read(self) -> dict:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(durable.read_back(self.path, follow=True))
         except FileNotFoundError:
             return {"format": FORMAT, "watermarks": {}}
         except (OSError, ValueError, RecursionError) as e:
@@ -154,11 +155,14 @@ class StateFile:
 
 
 def _valid_entry(entry: object) -> bool:
-    if not isinstance(entry, dict) or not isinstance(entry.get("last_success"), str):
+    """What segrun writes: string fields, and a watermark the next run can use
+    (one so early or late that no LastDateTime can be derived is not)."""
+    if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
         return False
     try:
-        timestamps.parse_wire(entry["last_success"])
-    except (ValueError, TypeError, OverflowError):
+        last_datetime_for(timestamps.parse_wire(entry["last_success"]))
+        timestamps.parse_wire(entry["stored"])
+    except (KeyError, ValueError, TypeError, OverflowError):
         return False
     return True
 

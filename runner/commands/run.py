@@ -129,7 +129,10 @@ def run_spec(
         )
         verify = _tls_verification(target.base_url, options.insecure)
         report = RunReport(
-            "running", previous.started if previous else _iso(started), None, str(spec.path)
+            "running",
+            previous.started if previous else _iso(started),
+            None,
+            str(spec.path.resolve()),  # --resume from any folder compares the same file
         )
         report_path = run_dir / "report.json"
         observer = verbose_observer(redactor) if options.verbose and not options.quiet else None
@@ -160,10 +163,16 @@ def run_spec(
         )
         held.callback(client.close)
         progress = options.progress or TerminalProgress(enabled=False if options.quiet else None)
-        names = [job.name for job in spec.jobs]
         # A resumed run starts from every entry of the earlier attempt, so an entry
-        # (above all a "succeeded") is only ever replaced by this attempt's own result.
-        results = {j.name: j for j in previous.jobs if j.name in names} if previous else {}
+        # (above all a "succeeded") is only ever replaced by this attempt's own result;
+        # a job since removed from the spec keeps its entry, after the spec's jobs.
+        results = {j.name: j for j in previous.jobs} if previous else {}
+        names = [job.name for job in spec.jobs]
+        names += [name for name in results if name not in names]
+        for name in names[len(spec.jobs):]:
+            gone = "no longer in the spec: kept as the earlier attempt left it"
+            if gone not in results[name].notes:
+                results[name].notes.append(gone)
 
         def record(result: JobResult) -> None:
             results[result.name] = result

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from runner import __version__
+from runner.errors import SegrunError
 from runner.records.exchange import Body, Exchange
 from runner.records.sink import Sink
 
@@ -29,7 +30,7 @@ TRAILER = TRAILER_TEXT.encode()
 _SEPARATOR = ",\n"
 
 
-class TranscriptError(Exception):
+class TranscriptError(SegrunError):
     """The file to resume is not a segrun HAR transcript; refusing to touch it."""
 
 

@@ -12,9 +12,11 @@ import errno
 import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from runner import exitcodes
+from runner.durable import read_back
 from runner.records.sink import Sink, current
 
 JobStatus = Literal["succeeded", "failed", "skipped", "interrupted"]
@@ -59,6 +61,11 @@ class JobResult:
         names = {f.name for f in dataclasses.fields(cls)}
         for name, kinds in _JOB_TYPES.items():
             _expect(data, name, kinds, required=name in ("name", "segment_group", "status"))
+        mark = data.get("fingerprint")
+        if mark is not None and not (
+            isinstance(mark, dict) and all(isinstance(v, str) for v in mark.values())
+        ):
+            raise ValueError("job fingerprint should be an object of strings")
         notes = data.get("notes", [])
         if not all(isinstance(n, str) for n in notes):
             raise ValueError("job notes should be strings")
@@ -188,8 +195,8 @@ class RunReport:
     def load(cls, path: str | os.PathLike[str]) -> RunReport:
         """ValueError for anything that is not a report (bad UTF-8, bad JSON,
         absurd nesting, wrong shapes); OSError only for the file itself."""
-        with open(path, encoding="utf-8") as f:
-            try:
-                return cls.from_dict(json.load(f))
-            except (RecursionError, TypeError, KeyError) as e:
-                raise ValueError(f"not a segrun report ({type(e).__name__})") from None
+        text = read_back(Path(path))  # a FIFO or a planted link: refused, never read
+        try:
+            return cls.from_dict(json.loads(text))
+        except (RecursionError, TypeError, KeyError) as e:
+            raise ValueError(f"not a segrun report ({type(e).__name__})") from None

@@ -19,6 +19,7 @@ from cerberus.errors import ErrorDefinition
 
 from runner import api
 from runner.diagnostics import ERROR, WARNING
+from runner.outputs import RESERVED_SUFFIXES
 from runner.spec.names import job_name
 from runner.timestamps import TimestampError, parse_spec_datetime
 
@@ -353,6 +354,13 @@ class SpecValidator(Validator):
             )
         elif any(ord(c) < 32 or c == "\x7f" for c in value):
             self._spec_error(field, "output-path", "must not contain control characters")
+        elif parts[-1].endswith(RESERVED_SUFFIXES):
+            self._spec_error(
+                field,
+                "output-path",
+                f"must not end with {' or '.join(RESERVED_SUFFIXES)}: segrun names the files of "
+                "exports in progress so, and one would replace the other",
+            )
         elif parts[-1] in ("", "."):
             self._spec_error(
                 field,

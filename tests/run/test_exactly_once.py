@@ -113,7 +113,7 @@ def test_resume_after_the_spec_changed_starts_the_job_afresh(tmp_path):
         resumed = run(spec, tmp_path, out=None, resume=run_dir)
         result = job(resumed, "delta")
         assert result.status == "succeeded", result.error
-        assert any("the spec changed since this job was checkpointed (the segment group)" in n
+        assert any("the spec changed since this job was checkpointed (the segment group" in n
                    for n in result.notes)
         assert read_jsonl(run_dir / "exports" / "delta.jsonl") == sandbox.expected_records("VIP Customers")
         (entry,) = state_entries(spec).values()
@@ -212,10 +212,10 @@ def test_a_watermark_belongs_to_its_target_and_its_spec(tmp_path):
         assert job(run(other, tmp_path, out=tmp_path / "r3"), "delta").records == 120
         entries = state_entries(first)
         assert len(entries) == 3
-        assert {e["spec"] for e in entries.values()} == {"../spec.yaml", "../other.yaml"}
+        assert {e["spec"] for e in entries.values()} == {"path:../spec.yaml", "path:../other.yaml"}
         reset = cli("state", "reset", str(other))
         assert reset.returncode == 0 and "cleared: delta" in reset.stdout
-        assert {e["spec"] for e in state_entries(first).values()} == {"../spec.yaml"}
+        assert {e["spec"] for e in state_entries(first).values()} == {"path:../spec.yaml"}
         shown = cli("state", "show", str(first))
         assert "delta: 20" in shown.stdout  # this target's watermark
         assert "not this spec's current target" in shown.stdout  # and the rehearsal's, told apart
