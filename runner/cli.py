@@ -33,9 +33,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from runner.commands import plan, run, sandbox, schema, state, validate
+    from runner.commands import plan, report, run, sandbox, schema, state, validate
 
-    for module in (validate, plan, run, state, sandbox, schema):
+    for module in (validate, plan, run, report, state, sandbox, schema):
         cli.add_command(module.command)
 
 

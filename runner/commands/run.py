@@ -21,6 +21,7 @@ from runner.errors import SegrunError
 from runner.execute import JobRunner, Progress, StopFlag
 from runner.lifecycle import Lifecycle
 from runner.loading import load_for_run, select_jobs
+from runner.records.html import write_html_report_quietly
 from runner.records.junit import write_junit
 from runner.records.redact import Redactor
 from runner.records.report import JobResult, RunReport
@@ -160,6 +161,7 @@ def run_spec(
         report.settle(_iso(dt.datetime.now(UTC)))
         report.write(report_path)
         write_junit(run_dir / "junit.xml", report)
+        write_html_report_quietly(run_dir)  # derived from the two files above
         return RunOutcome(report, run_dir, target.sandbox)
 
 
