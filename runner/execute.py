@@ -19,7 +19,15 @@ import requests
 
 from runner import api, durable, timestamps
 from runner.checkpoint import COMPLETE, Checkpoint
-from runner.client import ApiClient, CallFailed, CallStats, Interrupted, NotSent, RetryPolicy
+from runner.client import (
+    ApiClient,
+    CallFailed,
+    CallStats,
+    Interrupted,
+    NotSent,
+    RetryNotice,
+    RetryPolicy,
+)
 from runner.lifecycle import ExportMissing, Lifecycle, fingerprint
 from runner.outputs import ExportWriter, part_path, profile_ids
 from runner.plan import (
@@ -65,6 +73,8 @@ class StopFlag:
 class Progress:
     """What the terminal is told while a job runs (a no-op by default)."""
 
+    def begin(self, jobs: Sequence[Job]) -> None: ...
+
     def start(self, job: Job) -> None: ...
 
     def status(self, job: Job, status: str) -> None: ...
@@ -74,6 +84,8 @@ class Progress:
     def advance(self, job: Job, records: int) -> None: ...
 
     def finish(self, job: Job, result: JobResult) -> None: ...
+
+    def retry(self, notice: RetryNotice) -> None: ...
 
 
 @dataclass

@@ -20,6 +20,7 @@ from runner.client import ApiClient
 from runner.errors import SegrunError
 from runner.execute import JobRunner, Progress, StopFlag
 from runner.lifecycle import Lifecycle
+from runner.live import progress_for
 from runner.loading import load_for_run, select_jobs
 from runner.records.html import write_html_report_quietly
 from runner.records.junit import write_junit
@@ -29,7 +30,7 @@ from runner.records.transcript import DEFAULT_BODY_CAP, Transcript
 from runner.spec.model import Spec
 from runner.state import StateFile, default_path, hold_lock
 from runner.target import is_loopback_url, open_target
-from runner.terminal import TerminalProgress, summary, verbose_observer
+from runner.terminal import summary, verbose_observer
 
 UTC = dt.timezone.utc
 
@@ -61,7 +62,7 @@ class RunOptions:
     resume: Path | None = None
     state: Path | None = None
     insecure: bool = False
-    progress: Progress | None = None  # None: a progress bar when stderr is a terminal
+    progress: Progress | None = None  # None: live lines on a terminal (runner/live.py)
 
 
 @dataclass
@@ -129,7 +130,9 @@ def run_spec(
             observer=observer,
         )
         held.callback(client.close)
-        progress = options.progress or TerminalProgress(enabled=False if options.quiet else None)
+        progress = options.progress or progress_for(quiet=options.quiet, verbose=options.verbose)
+        progress.begin(jobs)
+        client.on_retry = progress.retry
         names = [job.name for job in spec.jobs]
         # A resumed run starts from every entry of the earlier attempt, so an entry
         # (above all a "succeeded") is only ever replaced by this attempt's own result.

@@ -1,4 +1,5 @@
-"""What a person sees: a progress bar on a terminal, nothing when not one."""
+"""What a person sees: live lines on a terminal (tests/run/test_live_display.py), nothing when
+not one, and the summary."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import io
 
 from run_helpers import run, write_spec
 
-from runner.terminal import TerminalProgress
+from runner.execute import Progress
+from runner.live import LiveDisplay, progress_for
 
 
 class Terminal(io.StringIO):
@@ -14,21 +16,16 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_progress_bar_counts_records_of_rowcount_on_a_terminal(sandbox, tmp_path):
-    screen = Terminal()
-    spec = write_spec(tmp_path, sandbox.base_url, "- name: all\n  segment_group: All Profiles\n  page_size: 100\n")
-    run(spec, tmp_path, progress=TerminalProgress(screen))
-    drawn = screen.getvalue()
-    assert "all  [" + "#" * 8 + "." * 16 + "]  100/300 records" in drawn
-    assert "all  [" + "#" * 24 + "]  300/300 records" in drawn
-    assert drawn.endswith("\r\x1b[2K")  # the bar is wiped when the job ends
-
-
 def test_no_progress_when_not_a_terminal(sandbox, tmp_path):
     screen = io.StringIO()
     spec = write_spec(tmp_path, sandbox.base_url, "- segment_group: VIP Customers\n")
-    run(spec, tmp_path, progress=TerminalProgress(screen))
+    run(spec, tmp_path, progress=progress_for(screen, quiet=False, verbose=False))
     assert screen.getvalue() == ""
+
+
+def test_live_lines_on_a_terminal_and_none_when_quiet():
+    assert isinstance(progress_for(Terminal(), quiet=False, verbose=False), LiveDisplay)
+    assert type(progress_for(Terminal(), quiet=True, verbose=False)) is Progress
 
 
 def test_summary_names_every_job_and_where_things_are(segrun, sandbox, tmp_path):
