@@ -41,6 +41,7 @@ from runner.records.report import JobResult
 from runner.seen import SeenIds
 from runner.spec.model import Job, Spec
 from runner.state import StateFile, last_datetime_for, watermark_key
+from runner.tabular import too_many_rows
 
 #: seconds between durable checkpoints while retrieving (see _retrieve_all)
 CHECKPOINT_EVERY = 0.25
@@ -164,6 +165,8 @@ class JobRunner:
                     seen = SeenIds()
                 result.access_token = checkpoint.access_token
                 result.row_count = checkpoint.row_count = status["RowCount"]
+                if job.output_format == "xlsx" and too_many_rows(result.row_count):
+                    raise ResponseProblem(too_many_rows(result.row_count))
                 self.progress.total(job, result.row_count)
                 self.progress.advance(job, writer.records)
                 total = self._retrieve_all(job, policy, stats, checkpoint, writer, seen)

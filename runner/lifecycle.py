@@ -86,7 +86,8 @@ def fingerprint(spec: Spec, job: Job) -> dict[str, str]:
             [last if isinstance(last, str) or last is None else timestamps.to_wire(last),
              initiate_body(job, None)]
         ),
-        "output": _digest([job.output_format, job.output_path]),
+        "output": _digest([job.output_format, job.output_path,
+                           *([list(job.output_columns)] if job.output_columns else [])]),
     }
 
 
@@ -185,7 +186,7 @@ class Lifecycle:
         else:
             commit()  # 4
         if part.exists():
-            result.sha256 = place(part, final, job.output_format)  # 5
+            result.sha256 = place(part, final, job.output_format, job.output_columns)  # 5
         else:
             result.sha256 = sha256_of(final)
         result.output = str(final.relative_to(self.run_dir.resolve()))
@@ -214,7 +215,7 @@ class Lifecycle:
                 raise ExportMissing(f"{part.name} has changed since it was complete")
         elif not final.exists():
             raise ExportMissing(f"neither {final.name} nor {part.name} is in exports/")
-        elif job.output_format != "csv" and sha256_of(final) != checkpoint.sha256:
+        elif job.output_format == "jsonl" and sha256_of(final) != checkpoint.sha256:
             raise ExportMissing(f"{final.name} has changed since it was placed")
 
     # -- places ------------------------------------------------------------------------

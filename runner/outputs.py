@@ -6,7 +6,6 @@ only when the job succeeds, so an export file that exists is complete.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from runner import durable as _durable
+from runner.tabular import Columns, flatten, write_csv, write_xlsx
 
 PART_SUFFIX = ".part"
 
@@ -34,9 +34,9 @@ def _dump(record: object) -> bytes:
 
 
 class ExportWriter:
-    """Records as they arrive, as JSONL, into the part file. A CSV export needs
-    every column first, so its part file is a JSONL spool, turned into CSV
-    when the export is placed."""
+    """Records as they arrive, as JSONL, into the part file. A CSV or xlsx export
+    needs every column first, so its part file is a JSONL spool, turned into CSV
+    or xlsx when the export is placed."""
 
     def __init__(self, final_path: Path, fmt: str, *, append: bool = False) -> None:
         self.final_path = final_path
@@ -78,14 +78,15 @@ class ExportWriter:
             self._file.close()
 
 
-def place(part: Path, final: Path, fmt: str) -> str:
-    """Give a complete part file the export's name (a CSV is written from its
-    JSONL spool first); returns the sha256 of the file now at `final`."""
-    if fmt != "csv":
+def place(part: Path, final: Path, fmt: str, columns: Columns = ()) -> str:
+    """Give a complete part file the export's name (a CSV or xlsx is written from
+    its JSONL spool first, runner/tabular.py); returns the sha256 of the file now
+    at `final`."""
+    if fmt == "jsonl":
         _durable.rename(part, final)
         return sha256_of(final)
-    ready = final.with_name(final.name + ".csv-tmp")
-    _spool_to_csv(part, ready)
+    ready = final.with_name(f"{final.name}.{fmt}-tmp")
+    (write_xlsx if fmt == "xlsx" else write_csv)(part, ready, columns)
     digest = sha256_of(ready)
     _durable.rename(ready, final)
     _durable.unlink(part)
@@ -107,44 +108,6 @@ def profile_ids(part: Path) -> Iterator[tuple[int, object]]:
         for offset, line in enumerate(f, start=1):
             record = json.loads(line)
             yield offset, record.get("ProfileId") if isinstance(record, dict) else None
-
-
-def flatten(record: object, prefix: str = "") -> dict[str, object]:
-    """Nested mappings become dotted columns; lists stay whole, JSON-encoded."""
-    if not isinstance(record, dict):
-        return {prefix or "value": json.dumps(record, ensure_ascii=False)}
-    row: dict[str, object] = {}
-    for key, value in record.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict):
-            row.update(flatten(value, name))
-        elif isinstance(value, list):
-            row[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        elif value is None:
-            row[name] = ""
-        elif isinstance(value, bool):
-            row[name] = "true" if value else "false"
-        else:
-            row[name] = value
-    return row
-
-
-def _spool_to_csv(spool: Path, target: Path) -> None:
-    columns: dict[str, None] = {}
-    with open(spool, "rb") as f:
-        for line in f:
-            columns.update(dict.fromkeys(flatten(json.loads(line))))
-    # backslashreplace: a lone surrogate is written as its escape, never a crash
-    fd = _durable.open_new(target)
-    with open(spool, "rb") as src, open(
-        fd, "w", encoding="utf-8", errors="backslashreplace", newline=""
-    ) as dst:
-        writer = csv.DictWriter(dst, fieldnames=list(columns), extrasaction="raise")
-        writer.writeheader()
-        for line in src:
-            writer.writerow(flatten(json.loads(line)))
-        dst.flush()
-        _durable.fsync_file(dst.fileno(), target.name)
 
 
 __all__ = [

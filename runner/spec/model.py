@@ -42,6 +42,8 @@ class Job:
     retry_attempts: int
     retry_backoff: float
     retry_max_backoff: float
+    #: csv and xlsx: (column name, JMESPath expression) in order; () flattens records
+    output_columns: tuple[tuple[str, str], ...] = ()
 
     @property
     def incremental(self) -> bool:
@@ -107,4 +109,5 @@ def _job(index: int, job: dict, file_values: list[str] | None) -> Job:
         retry_attempts=job["retry"]["attempts"],
         retry_backoff=parse_duration(job["retry"]["backoff"]),
         retry_max_backoff=parse_duration(job["retry"]["max_backoff"]),
+        output_columns=tuple((output.get("columns") or {}).items()),
     )
