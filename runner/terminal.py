@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from runner.hints import resume_command, runtime_hint
 from runner.records.redact import Redactor
 from runner.records.report import RunReport
 
@@ -54,6 +55,10 @@ def summary(report: RunReport, run_dir: str) -> str:
         f"run {report.status}: {told}",
         f"  exports:    {run_dir}/exports/",
         f"  transcript: {run_dir}/transcript.har (readable: transcript.txt)",
-        f"  report:     {run_dir}/report.json (CI: junit.xml)",
+        f"  report:     {run_dir}/report.html (also report.json; CI: junit.xml)",
     ]
+    if report.status in ("failed", "interrupted"):
+        lines.append(f"  resume:     {resume_command(report.spec, run_dir)}")
+    helps = [(job.name, runtime_hint(job.error)) for job in report.jobs if job.error]
+    lines += [f"help: {name}: {hint}" for name, hint in helps if hint]
     return "\n".join(lines) + "\n"

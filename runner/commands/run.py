@@ -17,6 +17,7 @@ import click
 from runner import api, durable, exitcodes
 from runner.checkpoint import JOB_NAME, Checkpoints
 from runner.client import ApiClient
+from runner.commands.run_options import refuse_idle_options
 from runner.errors import SegrunError
 from runner.execute import JobRunner, Progress, StopFlag
 from runner.lifecycle import Lifecycle
@@ -29,7 +30,7 @@ from runner.records.report import JobResult, RunReport
 from runner.records.transcript import DEFAULT_BODY_CAP, Transcript
 from runner.spec.model import Spec
 from runner.state import StateFile, default_path, hold_lock
-from runner.target import is_loopback_url, open_target
+from runner.target import is_loopback_url, open_target, refuse_idle_sandbox_options
 from runner.terminal import summary, verbose_observer
 
 UTC = dt.timezone.utc
@@ -86,6 +87,7 @@ def run_spec(
     environ = os.environ if environ is None else environ
     stop = stop or StopFlag()
     spec = load_for_run(spec_path, environ)
+    refuse_idle_sandbox_options(spec, options.sandbox)
     jobs = select_jobs(spec, options.only)
     selected = {job.name for job in jobs}
     started = dt.datetime.now(UTC)
@@ -347,7 +349,8 @@ def _fault_plan(text: str | None):
     "--sandbox-faults",
     default=None,
     metavar="SPEC",
-    help="environment: sandbox: a fault plan to rehearse against (see `segrun sandbox --help`).",
+    help="environment: sandbox: a fault plan to rehearse against "
+    "(syntax: `segrun sandbox --help-faults`).",
 )
 def command(
     spec,
@@ -381,6 +384,7 @@ def command(
     durable page (or re-initiates them with the same parameters when their
     token has expired).
     """
+    refuse_idle_options(click.get_current_context())
     if dry_run:
         from runner.commands.plan import print_plan
 

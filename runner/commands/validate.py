@@ -25,7 +25,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-@click.command("validate")
+@click.command("validate", epilog=exitcodes.HELP)
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--format",
