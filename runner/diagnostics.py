@@ -1,4 +1,5 @@
-"""One type for every user-facing problem with a spec, and its two renderings."""
+"""One type for every user-facing problem with a spec, and its one-line and JSON
+renderings (the picture with the source line is runner/diagnostics_human.py)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,14 @@ class Diagnostic:
     message: str
     severity: str = ERROR
     rule: str = ""
+    help: str = ""  # what to do about it, when there is something (runner/diagnostic_help.py)
 
     def __str__(self) -> str:
+        """The one-line form (`--format text`, CI logs, pre-commit)."""
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         subject = f"{self.path}: " if self.path else ""
-        return f"{where}: {self.severity}: {subject}{self.message}"
+        advice = f" (help: {self.help})" if self.help else ""
+        return f"{where}: {self.severity}: {subject}{self.message}{advice}"
 
     @property
     def is_error(self) -> bool:

@@ -115,3 +115,16 @@ def test_verbose_off_a_terminal_prints_one_plain_line_per_event(segrun, tmp_path
     assert any(line.startswith("[sheet] 503 on Retrieve at offset 201: retrying in")
                and line.endswith("attempt 2 of 4") for line in lines)
     assert any(line.startswith("✓ sheet  succeeded  300 of 300 records") for line in lines)
+
+
+def test_spec_errors_of_plan_and_run_show_the_source_on_a_terminal(tmp_path):
+    spec = tmp_path / "jobs.yaml"
+    spec.write_text("version: 1\nclient_id: SanchezAssociates\njobs:\n  - name: no\n    segment_group: VIP\n")
+    for command in ("plan", "run"):
+        screens, code, _ = drive([*segrun_argv(), command, str(spec)], tmp_path)
+        shown = "\n".join(line.rstrip() for line in screens[-1])
+        assert code == 2
+        assert "error: jobs[0].name: must be a string, not true/false" in shown
+        assert f" --> {spec}:4:11" in shown
+        assert "4 |   - name: no\n  |           ^^\n" in shown
+        assert '  = help: YAML 1.1 reads no as false; for text, quote it: name: "no"' in shown
