@@ -59,6 +59,10 @@ def summary(report: RunReport, run_dir: str) -> str:
     ]
     if report.status in ("failed", "interrupted"):
         lines.append(f"  resume:     {resume_command(report.spec, run_dir)}")
-    helps = [(job.name, runtime_hint(job.error)) for job in report.jobs if job.error]
-    lines += [f"help: {name}: {hint}" for name, hint in helps if hint]
+    helps: dict[str, list[str]] = {}  # each piece of advice once, naming its jobs
+    for job in report.jobs:
+        hint = runtime_hint(job.error) if job.status == "failed" else None
+        if hint:
+            helps.setdefault(hint, []).append(job.name)
+    lines += [f"help: {', '.join(names)}: {hint}" for hint, names in helps.items()]
     return "\n".join(lines) + "\n"

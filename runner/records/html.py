@@ -150,14 +150,16 @@ def _jobs_table(report: RunReport, timelines: dict[str, JobTimeline]) -> str:
 
 
 def _errors(report: RunReport, run_dir: str) -> str:
-    items = []
+    items, told = [], set()
     for job in report.jobs:
         if not job.error:
             continue
         hint = runtime_hint(job.error)
+        shown = hint if hint and hint not in told else None  # each piece of advice once
+        told.add(hint)
         items.append(
             f'<li><b>{_e(job.name)}</b>: {_e(job.error)}'
-            + (f'<div class="help">help: {_e(hint)}</div>' if hint else "")
+            + (f'<div class="help">help: {_e(shown)}</div>' if shown else "")
             + "</li>"
         )
     out = []
