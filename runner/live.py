@@ -11,6 +11,7 @@ headers, so no secret can be printed; texts from the server are cut short.
 
 from __future__ import annotations
 
+import atexit
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -134,8 +135,8 @@ class _Lines(Progress):
         self.retry_event(running, text)
 
     def finish(self, job: Job, result: JobResult) -> None:
-        running, self.job = self.job, None
-        self.done_line(_outcome(result, running, self.name_width()))
+        self.job = None
+        self.done_line(_outcome(result, self.name_width()))
 
     def name_width(self) -> int:
         return 0
@@ -151,7 +152,7 @@ class _Lines(Progress):
     def refresh(self) -> None: ...
 
 
-def _outcome(result: JobResult, running: _Running | None, name_width: int = 0) -> str:
+def _outcome(result: JobResult, name_width: int = 0) -> str:
     """"✓ name  succeeded  2,000 of 2,000 records  3.1s  645 rec/s  1 retry"; a name
     longer than `name_width` (when given) is cut so the outcome still shows."""
     mark = _MARKS.get(result.status, "?")
@@ -201,6 +202,7 @@ class LiveDisplay(_Lines):
         self.console = Console(file=stream or sys.stderr, width=width, highlight=False,
                                soft_wrap=False, emoji=False, markup=False)
         self._live = None
+        self._stop_at_exit = False
 
     def start(self, job: Job) -> None:
         from rich.live import Live
@@ -210,9 +212,15 @@ class LiveDisplay(_Lines):
                           auto_refresh=True, refresh_per_second=4, redirect_stdout=False,
                           redirect_stderr=True)
         self._live.start()
+        if not self._stop_at_exit:  # a run that dies mid-job still gives the cursor back
+            atexit.register(self._stop)
+            self._stop_at_exit = True
 
     def finish(self, job: Job, result: JobResult) -> None:
         super().finish(job, result)
+        self._stop()
+
+    def _stop(self) -> None:
         if self._live is not None:
             self._live.stop()
             self._live = None
