@@ -55,7 +55,8 @@ def summary(report: RunReport, run_dir: str) -> str:
         f"run {report.status}: {told}",
         f"  exports:    {run_dir}/exports/",
         f"  transcript: {run_dir}/transcript.har (readable: transcript.txt)",
-        f"  report:     {run_dir}/report.html (also report.json; CI: junit.xml)",
+        f"  report:     {run_dir}/report.json (CI: junit.xml)",
+        f"  open:       {run_dir}/report.html",
     ]
     if report.status in ("failed", "interrupted"):
         lines.append(f"  resume:     {resume_command(report.spec, run_dir)}")

@@ -375,7 +375,7 @@ def command(
     pages of page_size with keepAlive=true, streaming records to the job's
     output; Commit; then check that the records written equal RowCount and
     TotalResults. The run directory receives exports/, transcript.har,
-    transcript.txt, report.json and junit.xml. A failing job does not stop the
+    transcript.txt, report.json, junit.xml and report.html. A failing job does not stop the
     ones after it unless --fail-fast.
 
     Ctrl-C (or SIGTERM) stops after the page in hand is written, marks the job

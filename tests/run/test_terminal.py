@@ -36,7 +36,7 @@ def test_summary_names_every_job_and_where_things_are(segrun, sandbox, tmp_path)
     assert lines[0].split() == ["job", "status", "records", "retries", "time", "output", "/", "error"]
     assert lines[1].split()[:2] == ["vip", "succeeded"] and lines[1].endswith("exports/vip.jsonl")
     assert lines[2].split()[:2] == ["nope", "failed"] and "HTTP 403" in lines[2]
-    assert f"report:     {tmp_path / 'r'}/report.html (also report.json; CI: junit.xml)" in result.stdout
+    assert f"report:     {tmp_path / 'r'}/report.json (CI: junit.xml)\n  open:       {tmp_path / 'r'}/report.html\n" in result.stdout
     assert f"  resume:     segrun run {spec} --resume {tmp_path / 'r'}\n" in result.stdout
     assert "help: nope: the user lacks permission for this segment group" in result.stdout
     quiet = segrun("run", "-q", str(spec), "--out", str(tmp_path / "q"))
