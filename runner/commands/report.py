@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -26,7 +25,7 @@ def command(run_dir: Path) -> None:
         raise SegrunError(f"{run_dir}: no report.json there; is it a segrun run directory?")
     try:
         path = write_html_report(run_dir)
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
         raise SegrunError(f"{run_dir}/report.json is not a report segrun wrote ({e})") from None
     except OSError as e:
         raise SegrunError(f"{run_dir}: cannot build report.html: {e.strerror or e}") from None

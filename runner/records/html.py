@@ -67,7 +67,7 @@ def write_html_report_quietly(run_dir: Path) -> Path | None:
     stands either way (`segrun report` can build it again)."""
     try:
         return write_html_report(run_dir)
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
         print(f"segrun: warning: report.html not written: {e}", file=sys.stderr)
         return None
 

@@ -238,3 +238,18 @@ def test_a_ten_thousand_page_transcript_folds_into_bands(tmp_path):
     page = render(report, timelines, "run")
     assert len(page) < 60_000
     assert_self_contained(page)
+
+
+def test_segrun_report_refuses_what_is_not_a_run_cleanly(segrun, tmp_path):
+    for content, said in [
+        (None, "no report.json there; is it a segrun run directory?"),
+        ('{"status": "succeeded"', "is not a report segrun wrote"),
+        ("[1, 2]", "is not a report segrun wrote"),
+        ("[" * 100_000, "is not a report segrun wrote"),
+    ]:
+        if content is not None:
+            (tmp_path / "report.json").write_text(content)
+        result = segrun("report", str(tmp_path))
+        assert result.returncode == 2, result.stderr
+        assert said in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / "report.html").exists()
