@@ -223,8 +223,9 @@ def _svg(t: JobTimeline) -> str:
         if f.wait:
             wx = x(f.end)
             shapes.append(
-                f'<rect x="{wx:.1f}" y="{y + 3}" width="{max(1.0, x(f.end + f.wait) - wx):.1f}" '
-                f'height="{_LANE - 12}" class="wait"><title>{_e(_failure_text(f))}</title></rect>'
+                # full height, over any band that the folding stretched across the wait
+                f'<rect x="{wx:.1f}" y="{y}" width="{max(1.0, x(f.end + f.wait) - wx):.1f}" '
+                f'height="{_LANE - 6}" class="wait"><title>{_e(_failure_text(f))}</title></rect>'
             )
         shapes.append(
             f'<rect x="{left:.1f}" y="{y - 2}" width="{max(3.0, x(f.end) - left):.1f}" '
@@ -416,7 +417,7 @@ svg .axis{font:11px system-ui,sans-serif;fill:var(--mute)}
 svg .track{fill:#f6f8fa}svg .tick{stroke:var(--line);stroke-width:1}
 svg .ok{fill:#2da44e}svg .ok.status{fill:#8c959f}svg .ok.initiate{fill:#0969da}
 svg .ok.commit{fill:#8250df}svg .fail{fill:var(--fail)}
-svg .wait{fill:#f5c518;fill-opacity:.85}
+svg .wait{fill:#f5c518}
 .legend{color:var(--mute);font-size:12px;margin:0 0 8px}
 .key{display:inline-block;width:12px;height:10px;margin:0 4px 0 10px;vertical-align:0}
 .key.ok{background:#2da44e}.key.fail{background:var(--fail)}.key.wait{background:#f5c518}
