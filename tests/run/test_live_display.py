@@ -85,6 +85,10 @@ def test_live_display_tells_rate_eta_retries_and_keeps_finished_jobs(tmp_path):
         for line in shown:
             assert not line[COLUMNS:].strip(), f"a line wider than {COLUMNS} columns: {line!r}"
     every = ["\n".join(line.rstrip() for line in s) for s in screens]
+    for shown in screens:  # nor wrapped by the program itself: a state line is whole or cut
+        for line in shown:
+            if line.lstrip().startswith(("Retrieving", "Committing", "Processing")):
+                assert "elapsed" in line or line.rstrip().endswith("…"), line
     assert any("rec/s" in s and "ETA" in s and "Retrieving" in s and "job 1 of 2" in s
                for s in every)
     assert any("job 2 of 2" in s for s in every)
