@@ -35,9 +35,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from runner.commands import endpoints, plan, run, sandbox, schema, state, validate
+    from runner.commands import endpoints, plan, report, run, sandbox, schema, state, validate
 
-    for module in (validate, plan, run, state, sandbox, schema, endpoints):
+    for module in (validate, plan, run, report, state, sandbox, schema, endpoints):
         cli.add_command(module.command)
 
 

@@ -110,6 +110,20 @@ class RetryPolicy:
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
+@dataclass(frozen=True)
+class RetryNotice:
+    """What a person is told before a wait: which call failed, how, and for how long."""
+
+    job: str
+    call: str
+    attempt: int  # the attempt about to be made
+    attempts: int
+    status: int | None  # the HTTP status that caused it, or None for a transport error
+    reason: str
+    wait: float
+    offset: int | None
+
+
 @dataclass
 class CallStats:
     """Attempts of one job's calls, for the report."""
@@ -179,6 +193,7 @@ class ApiClient:
         endpoint_source: str | None = None,
         deadline: float = DEFAULT_DEADLINE,
         max_page_bytes: int | None = None,
+        on_retry: Callable[[RetryNotice], None] | None = None,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.client_id = client_id
@@ -195,6 +210,7 @@ class ApiClient:
         self.endpoint_source = endpoint_source
         #: the server's clock, from the Date header of every response
         self.server_clock = ServerClock(clock)
+        self.on_retry = on_retry  # the live display's hook, told before each wait
         self.session = BaseUrlSession(base_url=self.base_url)
         self.session.auth = auth
         self.session.verify = verify
@@ -292,7 +308,13 @@ class ApiClient:
                 return response
             if attempt == policy.attempts:
                 break
-            self._sleep(wait if wait is not None else policy.delay(attempt, self._rng))
+            delay = wait if wait is not None else policy.delay(attempt, self._rng)
+            if self.on_retry is not None:
+                status = response.status_code if response is not None else None
+                offset = (query or {}).get("offset")
+                self.on_retry(RetryNotice(job, call, attempt + 1, policy.attempts, status,
+                                          reason, delay, offset if type(offset) is int else None))
+            self._sleep(delay)
         raise CallFailed(
             call,
             f"{call} failed after {policy.attempts} attempt{'s' * (policy.attempts > 1)}: {reason}",

@@ -1,4 +1,5 @@
-"""One type for every user-facing problem with a spec, and its two renderings."""
+"""One type for every user-facing problem with a spec, and its one-line and JSON
+renderings (the picture with the source line is runner/diagnostics_human.py)."""
 
 from __future__ import annotations
 
@@ -25,11 +26,14 @@ class Diagnostic(NamedTuple):
     message: str
     severity: str = ERROR
     rule: str = ""
+    help: str = ""  # what to do about it, when there is something (runner/diagnostic_help.py)
 
     def __str__(self) -> str:
+        """The one-line form (`--format text`, CI logs, pre-commit)."""
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         subject = f"{self.path}: " if self.path else ""
-        return f"{where}: {self.severity}: {subject}{self.message}"
+        advice = f" (help: {self.help})" if self.help else ""
+        return f"{where}: {self.severity}: {subject}{self.message}{advice}"
 
     @property
     def is_error(self) -> bool:
@@ -43,24 +47,32 @@ def sort_key(d: Diagnostic) -> tuple:
 def render_text(diagnostics: Iterable[Diagnostic], per_rule: int | None = None) -> str:
     """One line a diagnostic. With `per_rule`, at most that many of one rule in one
     file, then a count: 20,000 bad values are one problem to a reader, not a wall."""
+    return "".join(
+        f"{d}\n" if isinstance(d, Diagnostic) else d for d in capped(diagnostics, per_rule)
+    )
+
+
+def capped(diagnostics: Iterable[Diagnostic], per_rule: int | None) -> list[Diagnostic | str]:
+    """The diagnostics in order, at most `per_rule` of one rule in one file, each
+    group cut short followed by its count line (a str); every renderer shares it."""
     ordered = sorted(diagnostics, key=sort_key)
     if per_rule is None:
-        return "".join(f"{d}\n" for d in ordered)
+        return list(ordered)
     totals = Counter((d.file, d.rule, d.severity) for d in ordered)
     shown: Counter = Counter()
-    lines = []
+    out: list[Diagnostic | str] = []
     for d in ordered:
         group = (d.file, d.rule, d.severity)
         shown[group] += 1
         if shown[group] <= per_rule:
-            lines.append(f"{d}\n")
+            out.append(d)
         if shown[group] == per_rule and totals[group] > per_rule:
             more = totals[group] - per_rule
-            lines.append(
+            out.append(
                 f"{d.file}: note: and {more:,} more like this ({d.severity} {d.rule}); "
                 "--format json lists them all\n"
             )
-    return "".join(lines)
+    return out
 
 
 def render_json(diagnostics: Iterable[Diagnostic]) -> str:

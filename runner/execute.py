@@ -19,7 +19,15 @@ import requests
 
 from runner import api, durable, timestamps
 from runner.checkpoint import COMPLETE, Checkpoint
-from runner.client import ApiClient, CallFailed, CallStats, Interrupted, NotSent, RetryPolicy
+from runner.client import (
+    ApiClient,
+    CallFailed,
+    CallStats,
+    Interrupted,
+    NotSent,
+    RetryNotice,
+    RetryPolicy,
+)
 from runner.lifecycle import ExportMissing, Lifecycle, PathRefused
 from runner.outputs import ExportWriter, part_path, profile_ids
 from runner.plan import (
@@ -35,6 +43,7 @@ from runner.records.report import JobResult
 from runner.seen import SeenIds
 from runner.spec.model import Job, Spec
 from runner.state import StateFile, last_datetime_for, watermark_key
+from runner.tabular import too_many_rows
 
 #: seconds between durable checkpoints while retrieving (see _retrieve_all)
 CHECKPOINT_EVERY = 0.25
@@ -67,6 +76,8 @@ class StopFlag:
 class Progress:
     """What the terminal is told while a job runs (a no-op by default)."""
 
+    def begin(self, jobs: Sequence[Job]) -> None: ...
+
     def start(self, job: Job) -> None: ...
 
     def status(self, job: Job, status: str) -> None: ...
@@ -76,6 +87,8 @@ class Progress:
     def advance(self, job: Job, records: int) -> None: ...
 
     def finish(self, job: Job, result: JobResult) -> None: ...
+
+    def retry(self, notice: RetryNotice) -> None: ...
 
 
 @dataclass
@@ -155,12 +168,14 @@ class JobRunner:
                     seen = SeenIds()
                 result.access_token = checkpoint.access_token
                 result.row_count = checkpoint.row_count = status["RowCount"]
+                if job.output_format == "xlsx" and too_many_rows(result.row_count):
+                    raise ResponseProblem(too_many_rows(result.row_count))
                 self.progress.total(job, result.row_count)
                 self.progress.advance(job, writer.records)
                 total = self._retrieve_all(job, policy, stats, checkpoint, writer, seen)
                 result.notes += reconcile(writer.records, result.row_count, total, job.reconcile)
                 done, writer = writer, None  # closed by step 3, whatever happens there
-                self.life.complete(done, checkpoint, total)  # step 3
+                self.life.complete(job, done, checkpoint, total)  # step 3
                 continued = resume is not None and checkpoint is resume
                 self._finish(job, checkpoint, result, commit, tally, resumed=continued)
         except NotSent as sent:

@@ -7,5 +7,7 @@ INTERRUPTED = 130
 
 HELP = (
     "Exit codes: 0 every job succeeded (or the spec is valid); 1 a job failed; "
-    "2 the spec or the command line is invalid, nothing sent; 130 interrupted."
+    "2 the spec or the command line is invalid, nothing sent; 130 interrupted; "
+    "70 a bug in segrun."
 )
+BUG = 70

@@ -103,7 +103,8 @@ def fingerprint(
             [last if isinstance(last, str) or last is None else timestamps.to_wire(last),
              initiate_body(job, None)]
         ),
-        "output": _digest([job.output_format, job.output_path]),
+        "output": _digest([job.output_format, job.output_path,
+                           *([list(job.output_columns)] if job.output_columns else [])]),
         "watermark": mark,
     }
 
@@ -173,11 +174,13 @@ class Lifecycle:
         checkpoint.part_bytes = writer.flush(durable=True)
         self.checkpoints.save(checkpoint)
 
-    def complete(self, writer: ExportWriter, checkpoint: Checkpoint, total: int) -> None:
+    def complete(
+        self, job: Job, writer: ExportWriter, checkpoint: Checkpoint, total: int
+    ) -> None:
         checkpoint.sha256 = writer.finish()
         checkpoint.part_bytes = writer.part_path.stat().st_size
         if writer.fmt != "jsonl":
-            checkpoint.sha256 = make_ready(writer.final_path, writer.fmt)
+            checkpoint.sha256 = make_ready(writer.final_path, writer.fmt, job.output_columns)
         checkpoint.records, checkpoint.total = writer.records, total
         checkpoint.phase = COMPLETE
         self.checkpoints.save(checkpoint)
@@ -242,7 +245,10 @@ class Lifecycle:
         if final.exists() and not final.is_symlink() and sha256_of(final) == checkpoint.sha256:
             return
         spool = part_path(final)
-        if fmt != "jsonl" and spool.exists() and make_ready(final, fmt) == checkpoint.sha256:
+        rewritten = fmt != "jsonl" and spool.exists() and make_ready(
+            final, fmt, job.output_columns
+        )
+        if rewritten == checkpoint.sha256:
             return
         raise ExportMissing(f"{final.name} is not in exports/ as it was completed")
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from runner import exitcodes
 from runner.diagnostics import SHOWN_PER_RULE, render_text
+from runner.diagnostics_human import render_human, wants_color
 from runner.errors import SegrunError
 from runner.spec.check import check_file
 from runner.spec.model import Job, Spec
@@ -23,8 +24,11 @@ def load_for_run(path: str, environ: Mapping[str, str] | None = None) -> Spec:
     environ = os.environ if environ is None else environ
     result = check_file(path, environ=environ, unset_is_error=True)
     if not result.ok:
-        errors = [d for d in result.diagnostics if d.is_error]
-        sys.stderr.write(render_text(errors, per_rule=SHOWN_PER_RULE))
+        errors_only = [d for d in result.diagnostics if d.is_error]
+        if sys.stderr.isatty():  # the picture for a person, one line each for a log
+            sys.stderr.write(render_human(errors_only, color=wants_color(sys.stderr)))
+        else:
+            sys.stderr.write(render_text(errors_only, per_rule=SHOWN_PER_RULE))
         errors = sum(d.is_error for d in result.diagnostics)
         raise SpecInvalid(
             f"{path} is invalid ({errors} error{'s' * (errors != 1)}); nothing was sent"

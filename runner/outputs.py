@@ -6,7 +6,6 @@ only when the job succeeds, so an export file that exists is complete.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -15,11 +14,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from runner import durable as _durable
+from runner.tabular import Columns, flatten, write_csv, write_xlsx
 
 PART_SUFFIX = ".part"
-CSV_READY_SUFFIX = ".csv-tmp"
 #: names of files in progress beside an export: no export may be called so
-RESERVED_SUFFIXES = (PART_SUFFIX, CSV_READY_SUFFIX)
+RESERVED_SUFFIXES = (PART_SUFFIX, ".csv-tmp", ".xlsx-tmp")
 
 
 def part_path(final_path: Path) -> Path:
@@ -37,9 +36,9 @@ def _dump(record: object) -> bytes:
 
 
 class ExportWriter:
-    """Records as they arrive, as JSONL, into the part file. A CSV export needs
-    every column first, so its part file is a JSONL spool, turned into CSV
-    when the export is placed."""
+    """Records as they arrive, as JSONL, into the part file. A CSV or xlsx export
+    needs every column first, so its part file is a JSONL spool, turned into CSV
+    or xlsx when the export is placed."""
 
     def __init__(self, final_path: Path, fmt: str, *, append: bool = False) -> None:
         self.final_path = final_path
@@ -82,28 +81,29 @@ class ExportWriter:
 
 
 def ready_path(final: Path, fmt: str) -> Path:
-    """The file whose bytes become the export: the part file itself for JSONL,
-    the CSV written from the part file's JSONL spool for CSV."""
-    return final.with_name(final.name + CSV_READY_SUFFIX) if fmt == "csv" else part_path(final)
+    """The file whose bytes become the export: the part file itself for JSONL;
+    for CSV and xlsx, the sheet written beside it from the part file's JSONL spool."""
+    return part_path(final) if fmt == "jsonl" else final.with_name(f"{final.name}.{fmt}-tmp")
 
 
-def make_ready(final: Path, fmt: str) -> str:
-    """Write the export's final bytes beside it (CSV: from the spool), fsynced;
-    returns their sha256. Deterministic: a resume that writes it again gets the
-    same bytes."""
-    if fmt != "csv":
+def make_ready(final: Path, fmt: str, columns: Columns = ()) -> str:
+    """Write the export's final bytes beside it (CSV, xlsx: from the spool,
+    runner/tabular.py), fsynced; returns their sha256. A CSV written again
+    from the same spool has the same bytes (an xlsx does not: its zip keeps
+    times)."""
+    if fmt == "jsonl":
         return sha256_of(part_path(final))
     ready = ready_path(final, fmt)
-    _spool_to_csv(part_path(final), ready)
+    (write_xlsx if fmt == "xlsx" else write_csv)(part_path(final), ready, columns)
     return sha256_of(ready)
 
 
 def place(final: Path, fmt: str) -> None:
-    """Give the ready file the export's name; the spool of a CSV goes."""
+    """Give the ready file the export's name; the spool of a sheet goes."""
     ready = ready_path(final, fmt)
     if ready.exists():
         _durable.rename(ready, final)
-    if fmt == "csv" and part_path(final).exists():
+    if fmt != "jsonl" and part_path(final).exists():
         _durable.unlink(part_path(final))
 
 
@@ -122,44 +122,6 @@ def profile_ids(part: Path) -> Iterator[tuple[int, object]]:
         for offset, line in enumerate(f, start=1):
             record = json.loads(line)
             yield offset, record.get("ProfileId") if isinstance(record, dict) else None
-
-
-def flatten(record: object, prefix: str = "") -> dict[str, object]:
-    """Nested mappings become dotted columns; lists stay whole, JSON-encoded."""
-    if not isinstance(record, dict):
-        return {prefix or "value": json.dumps(record, ensure_ascii=False)}
-    row: dict[str, object] = {}
-    for key, value in record.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict):
-            row.update(flatten(value, name))
-        elif isinstance(value, list):
-            row[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        elif value is None:
-            row[name] = ""
-        elif isinstance(value, bool):
-            row[name] = "true" if value else "false"
-        else:
-            row[name] = value
-    return row
-
-
-def _spool_to_csv(spool: Path, target: Path) -> None:
-    columns: dict[str, None] = {}
-    with open(spool, "rb") as f:
-        for line in f:
-            columns.update(dict.fromkeys(flatten(json.loads(line))))
-    # backslashreplace: a lone surrogate is written as its escape, never a crash
-    fd = _durable.open_new(target)
-    with open(spool, "rb") as src, open(
-        fd, "w", encoding="utf-8", errors="backslashreplace", newline=""
-    ) as dst:
-        writer = csv.DictWriter(dst, fieldnames=list(columns), extrasaction="raise")
-        writer.writeheader()
-        for line in src:
-            writer.writerow(flatten(json.loads(line)))
-        dst.flush()
-        _durable.fsync_file(dst.fileno(), target.name)
 
 
 __all__ = [

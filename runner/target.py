@@ -60,6 +60,24 @@ def missing_credentials(spec: Spec, environ: Mapping[str, str]) -> list[str]:
     ]
 
 
+def embeds_sandbox(spec: Spec) -> bool:
+    """A run of this spec starts the embedded sandbox (and only then do the
+    --sandbox-* options of `segrun run` mean anything)."""
+    return spec.environment == "sandbox" and not spec.base_url
+
+
+def refuse_idle_sandbox_options(spec: Spec, options: Mapping[str, object]) -> None:
+    """--sandbox-profiles/-seed/-faults with a spec that starts no sandbox do
+    nothing, which is an error rather than a rehearsal that silently is not one."""
+    if options and not embeds_sandbox(spec):
+        given = ", ".join(f"--sandbox-{name}" for name in options)
+        where = f"base_url {spec.base_url}" if spec.base_url else f"environment: {spec.environment}"
+        raise SegrunError(
+            f"{given} only applies to the embedded sandbox (environment: sandbox without "
+            f"base_url); this spec runs against {where}"
+        )
+
+
 @contextlib.contextmanager
 def open_target(
     spec: Spec,
@@ -76,7 +94,7 @@ def open_target(
     problems = missing_credentials(spec, environ)
     if problems:
         raise SegrunError(problems[0])
-    embedded = spec.environment == "sandbox" and not spec.base_url
+    embedded = embeds_sandbox(spec)
     if embedded and dry_run:
         yield Target(SANDBOX_PLACEHOLDER_URL, _auth(spec, environ, redactor, dry_run=True))
         return

@@ -1,8 +1,8 @@
-"""What a person sees on the terminal during and after a run.
+"""What a person sees on the terminal after a run, and the -v request lines.
 
-Progress goes to stderr and only when stderr is a terminal; the summary goes to
-stdout. Both streams are the redaction gate's (`runner.records.sink`) for the
-whole command, so an error text quoting a server cannot print a secret.
+The live display during a run is runner/live.py; the summary goes to stdout.
+Both streams are the redaction gate's (`runner.records.sink`) for the whole
+command, so an error text quoting a server cannot print a secret.
 """
 
 from __future__ import annotations
@@ -10,54 +10,9 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from runner.execute import Progress
+from runner.hints import resume_command, runtime_hint
 from runner.records.redact import Redactor
 from runner.records.report import RunReport
-from runner.spec.model import Job
-
-BAR = 24
-
-
-class TerminalProgress(Progress):
-    def __init__(self, stream: TextIO | None = None, *, enabled: bool | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self._done = 0
-        self._total: int | None = None
-        self._state = ""
-
-    def start(self, job: Job) -> None:
-        self._done, self._total, self._state = 0, None, "Initiate"
-        self._draw(job)
-
-    def status(self, job: Job, status: str) -> None:
-        self._state = status
-        self._draw(job)
-
-    def total(self, job: Job, row_count: int) -> None:
-        self._total = row_count
-        self._draw(job)
-
-    def advance(self, job: Job, records: int) -> None:
-        self._done += records
-        self._draw(job)
-
-    def finish(self, job: Job, result) -> None:
-        if self.enabled:
-            self.stream.write("\r\x1b[2K")
-            self.stream.flush()
-
-    def _draw(self, job: Job) -> None:
-        if not self.enabled:
-            return
-        if self._total:
-            filled = min(BAR, BAR * self._done // self._total)
-            bar = "#" * filled + "." * (BAR - filled)
-            text = f"{job.name}  [{bar}]  {self._done:,}/{self._total:,} records"
-        else:
-            text = f"{job.name}  {self._state}..."
-        self.stream.write("\r\x1b[2K" + text)
-        self.stream.flush()
 
 
 def verbose_observer(redactor: Redactor, stream: TextIO | None = None):
@@ -109,5 +64,14 @@ def summary(report: RunReport, run_dir: str) -> str:
         f"  exports:    {run_dir}/exports/",
         f"  transcript: {run_dir}/transcript.har (readable: transcript.txt)",
         f"  report:     {run_dir}/report.json (CI: junit.xml)",
+        f"  open:       {run_dir}/report.html",
     ]
+    if report.status in ("failed", "interrupted"):
+        lines.append(f"  resume:     {resume_command(report.spec, run_dir)}")
+    helps: dict[str, list[str]] = {}  # each piece of advice once, naming its jobs
+    for job in report.jobs:
+        hint = runtime_hint(job.error) if job.status == "failed" else None
+        if hint:
+            helps.setdefault(hint, []).append(job.name)
+    lines += [f"help: {', '.join(names)}: {hint}" for hint, names in helps.items()]
     return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from runner import endpoint_map
+from runner import endpoint_map, exitcodes
 from runner.client import ApiClient, DryRunAdapter
 from runner.execute import JobRunner
 from runner.loading import load_for_run, select_jobs
@@ -125,7 +125,7 @@ def render_json(planned: list[PlannedJob]) -> str:
     return json.dumps({"jobs": [p.to_json() for p in planned]}, indent=2, ensure_ascii=False) + "\n"
 
 
-@click.command("plan")
+@click.command("plan", epilog=exitcodes.HELP)
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--only", multiple=True, metavar="NAME", help="Plan only this job (repeatable).")
 @click.option(

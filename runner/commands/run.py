@@ -17,18 +17,21 @@ import click
 from runner import durable, endpoint_map, exitcodes
 from runner.checkpoint import JOB_NAME, Checkpoints
 from runner.client import DEFAULT_DEADLINE, ApiClient, Interrupted
+from runner.commands.run_options import refuse_idle_options
 from runner.errors import SegrunError, describe_os_error
 from runner.execute import JobRunner, Progress, StopFlag
 from runner.lifecycle import Lifecycle
+from runner.live import progress_for
 from runner.loading import load_for_run, select_jobs
+from runner.records.html import write_html_report_quietly
 from runner.records.junit import write_junit
 from runner.records.report import JobResult, RunReport
 from runner.records.sink import current, keep_private
 from runner.records.transcript import DEFAULT_BODY_CAP, Transcript
 from runner.spec.model import Spec
 from runner.state import StateFile, default_path, hold_lock
-from runner.target import is_loopback_url, open_target
-from runner.terminal import TerminalProgress, summary, verbose_observer
+from runner.target import is_loopback_url, open_target, refuse_idle_sandbox_options
+from runner.terminal import summary, verbose_observer
 from runner.timestamps import utc_now
 from runner.watchdog import interrupt_wait
 
@@ -66,7 +69,7 @@ class RunOptions:
     endpoints: Path | None = None
     #: this machine's clock (tests inject a wrong one); signing, transcript, watermark
     clock: Callable[[], dt.datetime] = utc_now
-    progress: Progress | None = None  # None: a progress bar when stderr is a terminal
+    progress: Progress | None = None  # None: live lines on a terminal (runner/live.py)
     #: transcripts keep a Retrieve page's envelope only, or its records too ("full")
     transcript_bodies: str = "envelope"
     #: seconds one request attempt may take in total
@@ -96,6 +99,7 @@ def run_spec(
     environ = os.environ if environ is None else environ
     stop = stop or StopFlag()
     spec = load_for_run(spec_path, environ)
+    refuse_idle_sandbox_options(spec, options.sandbox)
     jobs = select_jobs(spec, options.only)
     selected = {job.name for job in jobs}
     endpoints = endpoint_map.for_spec(spec, options.endpoints)
@@ -162,7 +166,9 @@ def run_spec(
             max_page_bytes=options.max_page_bytes,
         )
         held.callback(client.close)
-        progress = options.progress or TerminalProgress(enabled=False if options.quiet else None)
+        progress = options.progress or progress_for(quiet=options.quiet, verbose=options.verbose)
+        progress.begin(jobs)
+        client.on_retry = progress.retry
         # A resumed run starts from every entry of the earlier attempt, so an entry
         # (above all a "succeeded") is only ever replaced by this attempt's own result;
         # a job since removed from the spec keeps its entry, after the spec's jobs.
@@ -203,6 +209,7 @@ def run_spec(
             report.settle(_iso(dt.datetime.now(UTC)))
             report.write(report_path)
             write_junit(run_dir / "junit.xml", report)
+            write_html_report_quietly(run_dir)  # derived from the two files above
         except BaseException as e:
             _abandon(report, report_path, e)
             if isinstance(e, OSError):  # the disk failed us after requests were sent
@@ -347,29 +354,6 @@ def _fault_plan(text: str | None):
         raise click.BadParameter(str(e), param_hint="--sandbox-faults") from None
 
 
-def _refuse_run_only_flags(*, out, resume, fail_fast, insecure, quiet, verbose, sandbox) -> None:
-    """A flag that changes only what a run does is a mistake with --dry-run, not a no-op."""
-    given = [
-        flag
-        for flag, value in (
-            ("--out", out),
-            ("--resume", resume),
-            ("--fail-fast", fail_fast),
-            ("--insecure-skip-tls-verify", insecure),
-            ("-q/--quiet", quiet),
-            ("-v/--verbose", verbose),
-            ("--sandbox-*", any(v is not None for v in sandbox)),
-        )
-        if value
-    ]
-    if given:
-        one = len(given) == 1
-        raise click.UsageError(
-            f"{', '.join(given)} only change{'s' if one else ''} a real run, and --dry-run "
-            f"sends nothing: drop {'it' if one else 'them'} or --dry-run"
-        )
-
-
 @click.command("run", epilog=exitcodes.HELP)
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option(
@@ -463,7 +447,8 @@ def _refuse_run_only_flags(*, out, resume, fail_fast, insecure, quiet, verbose, 
     "--sandbox-faults",
     default=None,
     metavar="SPEC",
-    help="environment: sandbox: a fault plan to rehearse against (see `segrun sandbox --help`).",
+    help="environment: sandbox: a fault plan to rehearse against "
+    "(syntax: `segrun sandbox --help-faults`).",
 )
 def command(
     spec,
@@ -493,7 +478,7 @@ def command(
     pages of page_size with keepAlive=true, streaming records to the job's
     output; Commit; then check that the records written equal RowCount and
     TotalResults. The run directory receives exports/, transcript.har,
-    transcript.txt, report.json and junit.xml. A failing job does not stop the
+    transcript.txt, report.json, junit.xml and report.html. A failing job does not stop the
     ones after it unless --fail-fast.
 
     Ctrl-C (or SIGTERM) stops after the page in hand is written, marks the job
@@ -502,17 +487,8 @@ def command(
     durable page (or re-initiates them with the same parameters when their
     token has expired).
     """
-    if quiet and verbose:
-        raise click.UsageError("-q/--quiet and -v/--verbose contradict each other; give one")
-    if fmt == "json" and not dry_run:
-        raise click.UsageError(
-            "--format json only applies with --dry-run (a run's record is report.json)"
-        )
+    refuse_idle_options(click.get_current_context())
     if dry_run:
-        _refuse_run_only_flags(
-            out=out, resume=resume, fail_fast=fail_fast, insecure=insecure, quiet=quiet,
-            verbose=verbose, sandbox=(sandbox_profiles, sandbox_seed, sandbox_faults),
-        )
         from runner.commands.plan import print_plan
 
         print_plan(spec, only, fmt, state, endpoints_file)

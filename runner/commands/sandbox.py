@@ -11,6 +11,7 @@ from runner import api, exitcodes
 from runner.endpoint_map import load_file
 from runner.errors import UsageError
 from runner.sandbox import DEMO, FaultPlan, FaultSyntaxError, Sandbox, SandboxDataError
+from runner.sandbox.faults import FAULT_HELP
 from runner.sandbox.sandbox import DEFAULT_PROFILES, DEFAULT_TOKEN_LIFETIME
 
 
@@ -27,7 +28,13 @@ def _is_loopback(host: str) -> bool:
             return False
 
 
-@click.command("sandbox")
+def _print_fault_help(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(FAULT_HELP, nl=False)
+        ctx.exit(exitcodes.OK)
+
+
+@click.command("sandbox", epilog=exitcodes.HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
     "--port",
@@ -55,7 +62,15 @@ def _is_loopback(host: str) -> bool:
     default="",
     metavar="PLAN",
     help='Fault plan, e.g. "429=0.05,retrieve:503=0.1,drop=0.02,expire=0.1,seed=7" '
-    "(see docs/sandbox.md).",
+    "(the syntax: --help-faults).",
+)
+@click.option(
+    "--help-faults",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_print_fault_help,
+    help="Print the fault plan syntax and exit.",
 )
 @click.option(
     "--endpoints",

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from runner import exitcodes
 from runner.spec.jsonschema import json_schema
 
 
@@ -13,7 +14,7 @@ def render() -> str:
     return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
-@click.command("schema")
+@click.command("schema", epilog=exitcodes.HELP)
 def command() -> None:
     """Print the job-spec format as JSON Schema (draft 2020-12).
 

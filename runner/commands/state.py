@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from runner import exitcodes
 from runner.errors import SegrunError
 from runner.loading import load_for_run, select_jobs
 from runner.state import StateFile, default_path, spec_identity, watermark_key
@@ -16,7 +17,7 @@ def _state_for(spec_path: str, state: Path | None):
     return spec, StateFile(state or default_path(spec.path))
 
 
-@click.group("state")
+@click.group("state", epilog=exitcodes.HELP)
 def command() -> None:
     """See or clear the watermarks that `last_datetime: last_success` uses.
 
@@ -33,7 +34,7 @@ _STATE_OPTION = click.option(
 )
 
 
-@command.command("show")
+@command.command("show", epilog=exitcodes.HELP)
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.argument("jobs", nargs=-1)
 @_STATE_OPTION
@@ -67,7 +68,7 @@ def show(spec: str, jobs: tuple[str, ...], state: Path | None) -> None:
             )
 
 
-@command.command("reset")
+@command.command("reset", epilog=exitcodes.HELP)
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.argument("jobs", nargs=-1)
 @_STATE_OPTION

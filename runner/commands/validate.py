@@ -9,6 +9,7 @@ import click
 
 from runner import exitcodes
 from runner.diagnostics import ERROR, SHOWN_PER_RULE, render_json, render_text
+from runner.diagnostics_human import render_human, wants_color
 from runner.records.sink import current
 from runner.spec.check import check_file
 from runner.spec.loader import MAX_BYTES
@@ -32,15 +33,16 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-@click.command("validate")
+@click.command("validate", epilog=exitcodes.HELP)
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: file:line:col: severity: path: message. json: a list of objects.",
+    type=click.Choice(["human", "text", "json"]),
+    default=None,
+    help="human: each problem with its source line, a caret and help (the default on a "
+    "terminal). text: one line each, file:line:col: severity: path: message (the default "
+    "otherwise). json: a list of objects.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only, no warnings or summary.")
 @click.option(
@@ -63,14 +65,16 @@ def command(specs: tuple[str, ...], fmt: str, quiet: bool, max_bytes: int) -> No
     diagnostics = validate_files(list(specs), max_bytes=max_bytes)
     if quiet:
         diagnostics = [d for d in diagnostics if d.severity == ERROR]
-    out = (
-        render_json(diagnostics)
-        if fmt == "json"
-        else render_text(diagnostics, per_rule=SHOWN_PER_RULE)
-    )
+    fmt = fmt or ("human" if sys.stdout.isatty() else "text")
+    if fmt == "json":
+        out = render_json(diagnostics)
+    elif fmt == "human":
+        out = render_human(diagnostics, color=wants_color(sys.stdout), per_rule=SHOWN_PER_RULE)
+    else:
+        out = render_text(diagnostics, per_rule=SHOWN_PER_RULE)
     sys.stdout.write(out)
     errors = sum(d.is_error for d in diagnostics)
-    if fmt == "text" and not quiet:
+    if fmt != "json" and not quiet:
         warnings = len(diagnostics) - errors
         bad = len({d.file for d in diagnostics if d.is_error})
         state = f"{bad} invalid" if bad else "all valid"

@@ -23,6 +23,29 @@ from runner.sandbox.counters import Counters
 from runner.sandbox.lies import LIES
 from runner.sandbox.profiles import _mix
 
+#: `segrun sandbox --help-faults` (docs/sandbox.md has the same table)
+FAULT_HELP = """\
+A fault plan (--faults, or `segrun run --sandbox-faults`) is a comma-separated list
+of KEY=VALUE:
+
+  429=P            a share P of requests is answered 429 Too Many Requests (Retry-After)
+  503=P            503 with the documented "temporary condition" message
+  drop=P           the connection is closed without an answer
+  truncate=P       the real answer, cut to half its body (Content-Length promises more)
+  slow=P           answered normally after slow_seconds
+  CALL:KIND=P      the same, only for that call: initiate, status, retrieve, commit
+  CALL+CALL:KIND=P ... for several calls; overrides the unprefixed share for them
+  expire=P         a share P of new exports expire early, after expire_after pages
+  error=P          a share P of new exports end with Status Error
+  seed=N           the fault seed (default 0): the same plan gives the same faults
+  retry_after=N    the 429's Retry-After seconds (default 1); retry_after=none omits it
+  slow_seconds=S   the delay of slow (default 1.0)
+  expire_after=N   pages an expire export serves before expiring (default 1)
+
+The shares of one call add up to 1 at most. Example:
+
+  segrun sandbox --faults "429=0.05,retrieve:503=0.1,drop=0.02,expire=0.1,seed=7"
+"""
 REQUEST_FAULTS = ("429", "503", "drop", "truncate", "slow")
 EXPORT_FAULTS = ("expire", "error")
 SCRIPT_ANSWERS = (*REQUEST_FAULTS, *LIES, "ok")

@@ -18,6 +18,7 @@ from pathlib import Path
 from cerberus import errors as ce
 
 from runner import api
+from runner.diagnostic_help import explain, read_source
 from runner.diagnostics import ERROR, WARNING, Diagnostic, sort_key
 from runner.spec import envsubst
 from runner.spec.loader import MAX_BYTES, LoadProblem, Mark, SpecList, SpecMap, load_file
@@ -40,7 +41,15 @@ class CheckResult:
         return not any(d.is_error for d in self.diagnostics)
 
 
-def check_file(
+def check_file(path: str | os.PathLike, **options) -> CheckResult:
+    """Every problem of the spec at `path`, each with what to do where known."""
+    result = _check_file(path, **options)
+    if result.diagnostics:
+        result.diagnostics = explain(result.diagnostics, read_source(str(path)))
+    return result
+
+
+def _check_file(
     path: str | os.PathLike,
     *,
     environ: Mapping[str, str] | None = None,

@@ -92,6 +92,8 @@ def _field(rules: dict) -> dict:
         out["maxItems" if array else "maxLength"] = rules["maxlength"]
     if rules.get("base_url"):
         out["format"] = "uri"
+    if rules.get("columns"):
+        out["additionalProperties"] = {"type": "string", "minLength": 1}
     inner = rules.get("schema")
     if isinstance(inner, dict):
         if kind == "list" and "type" in inner:

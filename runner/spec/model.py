@@ -46,6 +46,8 @@ class Job:
     retry_max_backoff: float
     reconcile: str = "warn"  # or "strict": a RowCount unlike the records fails the job
     callback_url: str | None = None
+    #: csv and xlsx: (column name, JMESPath expression) in order; () flattens records
+    output_columns: tuple[tuple[str, str], ...] = ()
 
     @property
     def incremental(self) -> bool:
@@ -126,4 +128,5 @@ def _job(index: int, job: dict, file_values: list[str] | None) -> Job:
         retry_max_backoff=parse_duration(job["retry"]["max_backoff"]),
         reconcile=job.get("reconcile", "warn"),
         callback_url=job.get("callback_url"),
+        output_columns=tuple((output.get("columns") or {}).items()),
     )

@@ -369,6 +369,23 @@ class SpecValidator(Validator):
                 f"{'/' if value.rstrip('/.') else ''}{{job}}.jsonl",
             )
 
+    def _validate_columns(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if not constraint or not isinstance(value, dict):
+            return
+        from runner.tabular import column_problem  # jmespath, only when a spec has columns
+
+        if self.document.get("format") == "jsonl":
+            self._spec_error(
+                field, "columns", "applies to csv and xlsx; jsonl writes records whole"
+            )
+        if not value:
+            self._spec_error(field, "columns", "name at least one column, or leave columns out")
+        for name, expression in value.items():
+            problem = column_problem(name, expression)
+            if problem:
+                self._spec_error(field, "columns", problem, (name,))
+
     def _validate_path_template(self, constraint, field, value):
         """{'type': 'boolean'}"""
         if not constraint or not isinstance(value, str):

@@ -27,6 +27,7 @@ class Liar:
         self.total = total
         self.retrieves = 0
         self.commits = 0
+        self.rowcount = total  # what Status says (a liar may say less)
 
     def page(self, offset: int, limit: int) -> dict:
         self.retrieves += 1
@@ -95,7 +96,7 @@ def running_liar(mode: str, total: int = 25) -> Iterator[tuple[str, Liar]]:
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             if url.path.endswith("/Status"):
-                self._answer(200, {"Status": "Complete", "RowCount": liar.total})
+                self._answer(200, {"Status": "Complete", "RowCount": liar.rowcount})
                 return
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             self._answer(200, liar.page(int(query["offset"]), int(query["limit"])))

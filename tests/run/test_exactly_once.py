@@ -348,3 +348,131 @@ def test_a_damaged_partial_export_is_fetched_again_not_trusted(tmp_path):
         assert result.status == "succeeded"
         assert any("does not match its checkpoint; re-initiated" in n for n in result.notes)
         assert read_jsonl(tmp_path / "run" / "exports" / "vip.jsonl") == sandbox.expected_records("All Profiles")
+
+
+# -- found by attacking the lifecycle (each failed before its fix) ----------------------------
+
+def test_an_export_named_like_another_jobs_part_file_is_refused_by_validate(tmp_path):
+    spec = write_spec(tmp_path, None, """
+    - name: y
+      segment_group: VIP Customers
+      output: {path: a.jsonl.part}
+    - name: a
+      segment_group: VIP Customers
+""")
+    result = cli("validate", str(spec))
+    assert result.returncode == 2
+    assert "must not end with .part or .csv-tmp or .xlsx-tmp" in result.stdout
+
+
+def test_a_spec_renamed_between_a_crash_and_the_resume_starts_the_job_afresh(tmp_path):
+    """The spec's identity keys the watermark: a resume under another identity must not
+    finish a delta taken from the old identity's watermark and store it under the new."""
+    from runner.state import FORMAT, watermark_fields, watermark_key
+    earlier = "2026-01-01T00:00:00.123Z"
+    with running_sandbox(profiles=200, seed=3) as sandbox:
+        spec = write_spec(tmp_path, sandbox.base_url, DELTA)
+        state = tmp_path / ".segrun" / "state.json"
+        loaded = load_for_run(str(spec), {})
+        state.parent.mkdir()
+        state.write_text(json.dumps({"format": FORMAT, "watermarks": {
+            watermark_key(loaded, loaded.jobs[0], state): {
+                **watermark_fields(loaded, loaded.jobs[0], state), "last_success": earlier, "stored": earlier}}}))
+        run_dir = tmp_path / "run"
+        killed = cli("run", "-q", str(spec), "--out", str(run_dir),
+                     env={durable.CRASH_ENV: "rename delta.jsonl.part -> delta.jsonl#1"})
+        assert killed.returncode == -9, killed.stderr
+        spec.write_text("name: nightly\n" + spec.read_text())
+        assert cli("run", "-q", str(spec), "--resume", str(run_dir)).returncode == 0
+        result = RunReport.load(run_dir / "report.json").jobs[0]
+        assert any("the watermark's identity" in n for n in result.notes), result.notes
+        # under its new identity the job has no watermark: a full export, as uninterrupted
+        assert read_jsonl(run_dir / "exports" / "delta.jsonl") == sandbox.expected_records("All Profiles")
+
+
+def test_a_job_removed_from_the_spec_keeps_its_entry_and_is_never_exported_over(tmp_path):
+    with running_sandbox(profiles=100) as sandbox:
+        both = "- name: a\n  segment_group: VIP Customers\n- name: b\n  segment_group: All Profiles\n"
+        spec = write_spec(tmp_path, sandbox.base_url, both)
+        run_dir = tmp_path / "run"
+        first = job(run(spec, tmp_path, out=run_dir), "a")
+        spec.write_text(spec.read_text().replace("  - name: a\n    segment_group: VIP Customers\n", ""))
+        middle = run(spec, tmp_path, out=None, resume=run_dir)
+        kept = job(middle, "a")
+        assert (kept.status, kept.sha256) == ("succeeded", first.sha256)
+        assert any("no longer in the spec" in n for n in kept.notes)
+        spec.write_text(spec.read_text().replace("jobs:\n", "jobs:\n  - name: a\n    segment_group: VIP Customers\n"))
+        last = job(run(spec, tmp_path, out=None, resume=run_dir), "a")
+        assert (last.status, last.sha256) == ("succeeded", first.sha256)
+
+
+def test_float_profile_ids_repeated_are_caught(tmp_path):
+    import liar_server
+
+    original = liar_server.record
+    liar_server.record = lambda n, **extra: {**original(n, **extra), "ProfileId": float(n)}
+    try:
+        with running_liar("same_records", total=25) as (base_url, _):
+            spec = write_spec(tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n")
+            result = job(run(spec, tmp_path), "lie")
+    finally:
+        liar_server.record = original
+    assert result.status == "failed" and "ProfileId 1.0 at record 11" in result.error
+
+
+def test_strict_reconcile_stops_a_server_that_sends_past_rowcount(tmp_path):
+    with running_liar("hasmore_forever", total=25) as (base_url, liar):
+        liar.rowcount = 12
+        spec = write_spec(tmp_path, base_url,
+                          "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n  reconcile: strict\n")
+        result = job(run(spec, tmp_path), "lie")
+    assert result.status == "failed" and "more than RowCount 12 (reconcile: strict)" in result.error
+    assert liar.retrieves == 2
+
+
+def test_two_specs_cannot_share_an_identity_through_a_file_name(tmp_path):
+    from runner.spec.model import Spec
+    from runner.state import spec_identity
+
+    named = Spec(tmp_path / "a.yaml", 1, "c", "sandbox", None, None, declared_name="nightly")
+    odd = Spec(tmp_path / "name:nightly", 1, "c", "sandbox", None, None)
+    state = tmp_path / "state.json"
+    assert spec_identity(named, state) != spec_identity(odd, state)
+
+
+@pytest.mark.parametrize("where", ["checkpoints/vip.json", "report.json", ".lock"])
+def test_a_fifo_or_link_planted_in_the_run_directory_never_hangs(tmp_path, where):
+    with running_sandbox(profiles=100) as sandbox:
+        spec = write_spec(tmp_path, sandbox.base_url, "- name: vip\n  segment_group: All Profiles\n  page_size: 10\n")
+        stop = StopFlag()
+        run_spec_with(spec, tmp_path / "run", stop=stop, progress=StopAfterFirstPage(stop))
+        target = tmp_path / "run" / where
+        target.unlink()
+        if where == ".lock":
+            target.symlink_to(tmp_path / "elsewhere")
+        else:
+            os.mkfifo(target)
+        result = cli("run", "-q", str(spec), "--resume", str(tmp_path / "run"))
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+        assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.parametrize("entry", [
+    {"job": ["x"]}, {"stored": None}, {"last_success": "0001-01-01T00:00:00.000Z"},
+    {"last_success": "9999-12-31T23:59:59.999Z"},
+])
+def test_a_state_entry_segrun_did_not_write_is_exit_2_for_run_plan_and_state(tmp_path, entry):
+    from runner.state import FORMAT, watermark_fields, watermark_key
+    spec = write_spec(tmp_path, None, DELTA)
+    loaded = load_for_run(str(spec), {})
+    state = tmp_path / ".segrun" / "state.json"
+    state.parent.mkdir()
+    good = {**watermark_fields(loaded, loaded.jobs[0], state),
+            "last_success": "2026-01-01T00:00:00.000Z", "stored": "2026-01-01T00:00:00.000Z"}
+    state.write_text(json.dumps({"format": FORMAT, "watermarks": {
+        watermark_key(loaded, loaded.jobs[0], state): {**good, **entry}}}))
+    for command in (["run", "-q"], ["plan"], ["state", "show"]):
+        result = cli(*command, str(spec))
+        assert result.returncode == 2, (command, result.stderr)
+        assert str(state) in result.stderr and "internal error" not in result.stderr

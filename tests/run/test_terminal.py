@@ -1,4 +1,5 @@
-"""What a person sees: a progress bar on a terminal, nothing when not one."""
+"""What a person sees: live lines on a terminal (tests/run/test_live_display.py), nothing when
+not one, and the summary."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import io
 
 from run_helpers import run, write_spec
 
-from runner.terminal import TerminalProgress
+from runner.execute import Progress
+from runner.live import LiveDisplay, progress_for
 
 
 class Terminal(io.StringIO):
@@ -14,21 +16,16 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_progress_bar_counts_records_of_rowcount_on_a_terminal(sandbox, tmp_path):
-    screen = Terminal()
-    spec = write_spec(tmp_path, sandbox.base_url, "- name: all\n  segment_group: All Profiles\n  page_size: 100\n")
-    run(spec, tmp_path, progress=TerminalProgress(screen))
-    drawn = screen.getvalue()
-    assert "all  [" + "#" * 8 + "." * 16 + "]  100/300 records" in drawn
-    assert "all  [" + "#" * 24 + "]  300/300 records" in drawn
-    assert drawn.endswith("\r\x1b[2K")  # the bar is wiped when the job ends
-
-
 def test_no_progress_when_not_a_terminal(sandbox, tmp_path):
     screen = io.StringIO()
     spec = write_spec(tmp_path, sandbox.base_url, "- segment_group: VIP Customers\n")
-    run(spec, tmp_path, progress=TerminalProgress(screen))
+    run(spec, tmp_path, progress=progress_for(screen, quiet=False, verbose=False))
     assert screen.getvalue() == ""
+
+
+def test_live_lines_on_a_terminal_and_none_when_quiet():
+    assert isinstance(progress_for(Terminal(), quiet=False, verbose=False), LiveDisplay)
+    assert type(progress_for(Terminal(), quiet=True, verbose=False)) is Progress
 
 
 def test_summary_names_every_job_and_where_things_are(segrun, sandbox, tmp_path):
@@ -39,6 +36,38 @@ def test_summary_names_every_job_and_where_things_are(segrun, sandbox, tmp_path)
     assert lines[0].split() == ["job", "status", "records", "retries", "time", "output", "/", "error"]
     assert lines[1].split()[:2] == ["vip", "succeeded"] and lines[1].endswith("exports/vip.jsonl")
     assert lines[2].split()[:2] == ["nope", "failed"] and "HTTP 403" in lines[2]
-    assert f"report:     {tmp_path / 'r'}/report.json" in result.stdout
+    assert f"report:     {tmp_path / 'r'}/report.json (CI: junit.xml)\n  open:       {tmp_path / 'r'}/report.html\n" in result.stdout
+    assert f"  resume:     segrun run {spec} --resume {tmp_path / 'r'}\n" in result.stdout
+    assert "help: nope: the user lacks permission for this segment group" in result.stdout
     quiet = segrun("run", "-q", str(spec), "--out", str(tmp_path / "q"))
     assert quiet.returncode == 1 and quiet.stdout == ""
+
+
+def test_options_that_would_do_nothing_are_errors(segrun, sandbox, tmp_path):
+    remote = write_spec(tmp_path, sandbox.base_url, "- segment_group: VIP Customers\n")
+    for args, said in [
+        (["--sandbox-faults", "503=0.5", str(remote)], "--sandbox-faults only applies to the embedded sandbox (environment: sandbox without base_url); this spec runs against base_url"),
+        (["--sandbox-seed", "3", "--sandbox-profiles", "9", str(remote)], "--sandbox-profiles, --sandbox-seed only applies"),
+        (["--format", "json", str(remote)], "--format applies to --dry-run"),
+        (["--dry-run", "--out", str(tmp_path / "o"), str(remote)], "--out does nothing with --dry-run"),
+        (["--dry-run", "-q", str(remote)], "--quiet does nothing with --dry-run"),
+        (["-q", "-v", str(remote)], "--quiet and --verbose contradict each other"),
+    ]:
+        result = segrun("run", *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert said in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
+    assert sandbox.counters.requests("initiate") == 0  # nothing was sent
+
+
+def test_every_help_names_every_exit_code_and_the_fault_syntax_is_reachable(segrun):
+    for command in ([], ["validate"], ["plan"], ["run"], ["report"], ["state"], ["state", "show"],
+                    ["state", "reset"], ["sandbox"], ["schema"]):
+        text = " ".join(segrun(*command, "--help").stdout.split())
+        for code in ("0 every job succeeded", "1 a job failed", "2 the spec or the command line is invalid", "130 interrupted", "70 a bug in segrun"):
+            assert code in text, (command, code)
+    faults = segrun("sandbox", "--help-faults")
+    assert faults.returncode == 0
+    assert "retrieve:503=0.1" in faults.stdout and "retry_after=N" in faults.stdout
+    assert "--help-faults" in segrun("run", "--help").stdout

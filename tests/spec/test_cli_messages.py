@@ -95,11 +95,11 @@ def test_state_names_the_job_argument_not_only(segrun, tmp_path):
 @pytest.mark.parametrize(
     ("flags", "words"),
     [
-        (("--format", "json"), "--format json only applies with --dry-run"),
-        (("-q", "-v"), "-q/--quiet and -v/--verbose"),
-        (("--quiet", "--verbose"), "-q/--quiet and -v/--verbose"),
-        (("--dry-run", "-q"), "-q/--quiet only changes a real run"),
-        (("--dry-run", "--fail-fast", "--out", "x"), "--out, --fail-fast only change a real run"),
+        (("--format", "json"), "--format applies to --dry-run"),
+        (("-q", "-v"), "--quiet and --verbose contradict each other"),
+        (("--quiet", "--verbose"), "--quiet and --verbose contradict each other"),
+        (("--dry-run", "-q"), "--quiet does nothing with --dry-run, which sends nothing: drop it"),
+        (("--dry-run", "--fail-fast", "--out", "x"), "--fail-fast, --out do nothing with --dry-run"),
     ],
 )
 def test_run_flags_that_would_do_nothing_are_errors(segrun, tmp_path, flags, words):

@@ -228,7 +228,7 @@ def test_validate_json_format_and_quiet(segrun, tmp_path):
     assert result.returncode == 2
     rows = json.loads(result.stdout)
     assert {r["severity"] for r in rows} == {"error", "warning"}
-    assert set(rows[0]) == {"file", "line", "column", "path", "severity", "message", "rule"}
+    assert set(rows[0]) == {"file", "line", "column", "path", "severity", "message", "rule", "help"}
     quiet = segrun("validate", "-q", str(path))
     assert "warning" not in quiet.stdout and "error" in quiet.stdout and quiet.stderr == ""
 
