@@ -8,25 +8,19 @@ simulator must never reach out to the network, whatever a caller sends it.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
 from runner.sandbox.counters import Counters
+from runner.spec.rules import is_loopback_host
 
 TIMEOUT_SECONDS = 10.0
 
 
 def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url).hostname)
 
 
 def post_status(url: str, status: dict, counters: Counters) -> None:
