@@ -124,7 +124,7 @@ class Lifecycle:
     state: StateFile | None
     #: writes the job's entry into report.json (durably)
     record: Callable[[JobResult], None]
-    #: the endpoint map the run uses, as {call: [method, path]}
+    #: the endpoint map the run uses ({call: api.Endpoint}), spec block, file or option
     endpoints: Mapping[str, object] = field(default_factory=dict)
 
     def fingerprint(self, job: Job) -> dict[str, str]:
@@ -154,16 +154,12 @@ class Lifecycle:
         now = self.fingerprint(job)
         if checkpoint.fingerprint != now:
             changed = ", ".join(differences(checkpoint.fingerprint, now)) or "its identity"
-            self._discard(job, checkpoint)
+            self.checkpoints.clear(job.name)  # the fresh export starts its part file over
             return None, [
                 f"resume: the spec changed since this job was checkpointed ({changed}), so "
                 f"token {checkpoint.access_token} was abandoned and the job started afresh"
             ]
         return checkpoint, []
-
-    def _discard(self, job: Job, checkpoint: Checkpoint) -> None:
-        # The fresh export recreates its part file from empty (durable.open_new).
-        self.checkpoints.clear(job.name)
 
     # -- steps 1 to 3 ------------------------------------------------------------------
     def initiated(self, checkpoint: Checkpoint) -> None:
