@@ -163,15 +163,20 @@ def retry_after(response: requests.Response, now: dt.datetime) -> float | None:
 
 
 def api_message(response: requests.Response) -> str:
-    """The API's `{"Message": ...}`, or the start of whatever it said instead."""
+    """The API's `{"Message": ...}`, or the start of whatever it said instead.
+    Redacted BEFORE it is cut short: a cut through a secret would leave half of
+    it for the gate not to recognise."""
+    from runner.records.sink import current
+
+    scan = current().text
     try:
         body = response.json()
     except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("Message"), str):
-        return body["Message"][:500]
-    text = (response.content or b"")[:200].decode("utf-8", "replace").strip()
-    return text if text else (response.reason or "no message")[:200]
+        return scan(body["Message"])[:500]
+    text = scan((response.content or b"").decode("utf-8", "replace")).strip()[:200]
+    return text if text else scan(response.reason or "no message")[:200]
 
 
 class ApiClient:

@@ -316,7 +316,7 @@ class JobRunner:
         while True:
             body = _json_object("Status", self._call(job, policy, stats, "status", token))
             status = body.get("Status")
-            if status not in known:
+            if not isinstance(status, str) or status not in known:
                 raise ResponseProblem(f"Status: unknown status {status!r}")
             self.progress.status(job, status)
             if known[status]["ready"]:

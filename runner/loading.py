@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from runner import exitcodes
 from runner.diagnostics import SHOWN_PER_RULE, render_text
 from runner.diagnostics_human import render_human, wants_color
+from runner.durable import read_back
 from runner.errors import SegrunError
+from runner.records.sink import current
 from runner.spec.check import check_file
+from runner.spec.loader import MAX_BYTES
 from runner.spec.model import Job, Spec
 
 
@@ -18,10 +23,29 @@ class SpecInvalid(SegrunError):
     exit_code = exitcodes.INVALID
 
 
+#: `auth` keys that name the variable holding a secret (specs/jobspec.yaml)
+_SECRET_NAMES = re.compile(
+    r"""(?m)\b(?:secret_env|client_id_env|client_secret_env)\s*:\s*["']?([A-Za-z_][A-Za-z0-9_]*)"""
+)
+
+
+def register_named_secrets(path: str, environ: Mapping[str, str]) -> None:
+    """Tell the redaction gate the secrets a spec names, read from its text, so
+    even a spec too broken to load cannot print one in a diagnostic (a value
+    quoting `${MYPREF_SECRET}`, say). Best effort: an unreadable file names none."""
+    try:
+        text = read_back(Path(path), follow=True, cap=MAX_BYTES)
+    except (OSError, ValueError):
+        return
+    values = [environ.get(name) for name in _SECRET_NAMES.findall(text)]
+    current().redactor.add(*(v for v in values if v))
+
+
 def load_for_run(path: str, environ: Mapping[str, str] | None = None) -> Spec:
     """The valid spec, or its diagnostics on stderr and SpecInvalid (exit 2).
     Unset ${VARS} are errors here: a run must not send half-substituted values."""
     environ = os.environ if environ is None else environ
+    register_named_secrets(path, environ)
     result = check_file(path, environ=environ, unset_is_error=True)
     if not result.ok:
         errors_only = [d for d in result.diagnostics if d.is_error]

@@ -117,6 +117,15 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
             raise CallFailed(
                 "oauth-token", f"oauth-token: the token endpoint failed: {e}"
             ) from None
+        try:
+            body = response.json()
+        except (ValueError, RecursionError):
+            body = None
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if isinstance(token, str) and token:
+            # Known to the gate before the exchange is recorded: the server may echo
+            # the token elsewhere too (a header, a cookie), in any spelling.
+            self._redactor.add(token)
         if self.transcript is not None:
             self.transcript.record(
                 response.request,
@@ -128,14 +137,8 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
             )
         if response.status_code != 200:
             raise CallFailed("oauth-token", f"oauth-token answered HTTP {response.status_code}")
-        try:
-            body = response.json()
-        except (ValueError, RecursionError):
-            body = None
-        token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise CallFailed("oauth-token", "oauth-token: the answer holds no access_token")
-        self._redactor.add(token)  # first, whatever else is wrong with it
         token = token.strip()  # "tok\n": a token endpoint's trailing newline
         if not _HEADER_SAFE.fullmatch(token):
             raise CallFailed(
@@ -144,7 +147,12 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
                 "(it is empty or holds spaces or control characters)",
             )
         lifetime = body.get("expires_in")
-        lifetime = float(lifetime) if isinstance(lifetime, (int, float)) else 300.0
+        try:  # an int too big for a float (1e400) or NaN: the default lifetime
+            lifetime = float(lifetime) if isinstance(lifetime, (int, float)) else 300.0
+        except OverflowError:
+            lifetime = 300.0
+        if not 0 <= lifetime <= 86_400 * 366:
+            lifetime = 300.0
         self._token = token
         self._expires_at = self._monotonic() + max(0.0, lifetime - 30)
 

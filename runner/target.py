@@ -6,6 +6,7 @@ only here; their values go to the signer and to the redactor, nowhere else.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import sys
 import time
@@ -127,6 +128,9 @@ def _auth(
         client_id = environ[a.client_id_env]
         secret = environ[a.client_secret_env] if a.client_secret_env else None
         redactor.add(client_id, *([secret] if secret else []))
+        if secret:  # the Basic header the token request carries, as a server may echo it
+            basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+            redactor.add(basic)
         if secret:
             _warn_if_short(a.client_secret_env, secret)
         scope = api.facts()["auth"]["oauth2"]["scope"].format(

@@ -28,6 +28,7 @@ from runner.records.junit import write_junit
 from runner.records.report import JobResult, RunReport
 from runner.records.sink import current, keep_private
 from runner.records.transcript import DEFAULT_BODY_CAP, Transcript
+from runner.sandbox.profiles import MAX_PROFILES
 from runner.spec.model import Spec
 from runner.state import StateFile, default_path, hold_lock
 from runner.target import is_loopback_url, open_target, refuse_idle_sandbox_options
@@ -438,7 +439,7 @@ def _fault_plan(text: str | None):
 )
 @click.option(
     "--sandbox-profiles",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_PROFILES),
     default=None,
     help="environment: sandbox: how many synthetic profiles it holds.",
 )

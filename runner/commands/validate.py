@@ -10,6 +10,7 @@ import click
 from runner import exitcodes
 from runner.diagnostics import ERROR, SHOWN_PER_RULE, render_json, render_text
 from runner.diagnostics_human import render_human, wants_color
+from runner.loading import register_named_secrets
 from runner.records.sink import current
 from runner.spec.check import check_file
 from runner.spec.loader import MAX_BYTES
@@ -20,6 +21,7 @@ def validate_files(paths: list[str], *, max_bytes: int = MAX_BYTES) -> list:
     because pre-commit hooks run where the secrets are not."""
     diagnostics = []
     for path in paths:
+        register_named_secrets(path, os.environ)
         result = check_file(path, max_bytes=max_bytes)
         if result.spec is not None and result.spec.auth is not None:
             from runner.target import secret_values  # only specs with auth pay for it

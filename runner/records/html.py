@@ -9,17 +9,15 @@ Policy blocks them), and every string from the spec or the server goes through
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import html
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 from runner.hints import resume_command, runtime_hint
 from runner.records.report import JobResult, RunReport
+from runner.records.sink import current
 from runner.records.timeline import Band, Failure, JobTimeline, read_timelines
 
 HTML_NAME = "report.html"
@@ -49,16 +47,9 @@ def write_html_report(run_dir: Path, *, display_dir: str | None = None) -> Path:
     timelines = read_timelines(run_dir / "transcript.har")
     page = render(report, timelines, display_dir or str(run_dir))
     target = run_dir / HTML_NAME
-    fd, tmp = tempfile.mkstemp(prefix=f".{HTML_NAME}.", suffix=".tmp", dir=run_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(page.encode("utf-8"))
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    # Through the gate like every file: its sources were redacted, but a run's
+    # redactor may know a secret that a decoded message now spells plainly.
+    current().write_atomic(target, page)
     return target
 
 

@@ -19,9 +19,11 @@ the run as it becomes known (configured secrets, tokens issued, signatures).
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
+import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -181,7 +183,12 @@ class RedactedStream(io.TextIOBase):
 
 
 def _no_follow(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW, 0o666)
+    """Only a regular file, never through a planted link, never blocking on a FIFO."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", path)
+    return fd
 
 
 def _umask() -> int:

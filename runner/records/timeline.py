@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,10 +138,14 @@ def _entries(har: Path) -> Iterator[dict]:
     cut is found by markers that cannot occur inside a JSON string (each
     starts with an unescaped quote), so it never lands inside the body.
     """
-    try:
-        f = open(har, "rb")  # noqa: SIM115 - closed below
+    try:  # a FIFO or device planted as the transcript must not hang the report
+        fd = os.open(har, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return
+    f = os.fdopen(fd, "rb")
     with f:
         for raw in f:
             line = raw.rstrip(b"\r\n")

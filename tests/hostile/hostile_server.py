@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -22,7 +23,6 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 from runner import api  # noqa: E402
-from segrun_testing import segrun_argv
 
 LONG_SECRET = "h0stile-S3cr3t/with+odd=chars&q"
 FOUR_CHAR_SECRET = "Zq8#"
@@ -313,6 +313,21 @@ CONFIRMED_ENDPOINTS = "".join(
 ).join(("endpoints:\n", ""))
 
 
+#: runs `segrun` (runner.cli:main, the console script's target) and, as it exits,
+#: writes its own VmHWM: exec starts a new address space, so the mark is segrun's
+_OWN_PEAK = """
+import atexit, sys
+def _peak(path=sys.argv[1]):
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            open(path, "w").write(line.split()[1])
+atexit.register(_peak)
+sys.argv = ["segrun", *sys.argv[2:]]
+from runner.cli import main
+main()
+"""
+
+
 def spec_text(base_url: str, *, oauth: bool = False, jobs: str | None = None) -> str:
     """A staging spec aimed at the hostile server (http is allowed for loopback)."""
     if oauth:
@@ -400,8 +415,12 @@ def run_segrun(
     full_env = {**os.environ, "HOSTILE_SECRET": secret, "HOSTILE_CLIENT_ID": OAUTH_CLIENT_ID}
     full_env.update(env or {})
     full_env.pop("SEGRUN_DEBUG", None)
-    argv = [*segrun_argv(), "run", str(spec_path), "--out", str(run_dir),
-            "--state", str(state_dir / "state.json"), *args]
+    peak_file = tmp_path / "peak-kib"
+    # The child's peak must be its own: wait4's ru_maxrss also counts the pytest
+    # process it was forked from (hundreds of MB late in a full run), so the
+    # child reports the high-water mark of its own address space as it exits.
+    argv = [sys.executable, "-c", _OWN_PEAK, str(peak_file), "run", str(spec_path),
+            "--out", str(run_dir), "--state", str(state_dir / "state.json"), *args]
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
     out: list[bytes] = []
@@ -432,7 +451,9 @@ def run_segrun(
         stdout=b"".join(out).decode("utf-8", "replace"),
         stderr=b"".join(err).decode("utf-8", "replace"),
         seconds=time.monotonic() - started,
-        peak_rss_mib=rusage.ru_maxrss / 1024,
+        peak_rss_mib=(
+            int(peak_file.read_text()) if peak_file.exists() else rusage.ru_maxrss
+        ) / 1024,
         run_dir=run_dir,
         state_dir=state_dir,
     )
