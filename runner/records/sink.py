@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from runner.durable import current_umask
 from runner.records.atomic import write_atomic
 from runner.records.redact import Redactor
 
@@ -191,13 +192,7 @@ def _no_follow(path: str, flags: int) -> int:
     return fd
 
 
-def _umask() -> int:
-    mask = os.umask(0o077)
-    os.umask(mask)
-    return mask
-
-
-_STARTING_UMASK = _umask()
+_STARTING_UMASK = current_umask()
 
 
 def keep_private(share_with_group: bool = False) -> None:
