@@ -24,6 +24,8 @@ from requests_toolbelt.sessions import BaseUrlSession
 from requests_toolbelt.utils.user_agent import user_agent
 
 from runner import __version__, api
+from runner.page import Page
+from runner.page import scan as scan_page
 from runner.records.transcript import Transcript
 from runner.server_clock import WARN_SECONDS, ServerClock
 from runner.timestamps import utc_now
@@ -134,6 +136,19 @@ class CallStats:
     ambiguous_initiates: int = 0
     #: what the job's report should say about its calls (clock skew, re-signing)
     notes: list[str] = field(default_factory=list)
+    #: answers that asked to slow down (429, 503)
+    throttled: int = 0
+    #: told of each such answer at once (the pages-in-flight window shrinks)
+    on_throttle: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+    def merge(self, other: CallStats) -> None:
+        """Add the figures of a call made with its own stats (a page fetched
+        by a worker thread) to the job's."""
+        self.attempts += other.attempts
+        self.retries += other.retries
+        self.ambiguous_initiates += other.ambiguous_initiates
+        self.throttled += other.throttled
+        self.notes.extend(n for n in other.notes if n not in self.notes)
 
 
 _DELAY_SECONDS = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?", re.ASCII)
@@ -300,6 +315,10 @@ class ApiClient:
                 if call == "initiate" and not _never_sent(error):
                     stats.ambiguous_initiates += 1
             elif response.status_code == 429 or response.status_code >= 500:
+                if response.status_code in (429, 503):
+                    stats.throttled += 1
+                    if stats.on_throttle is not None:
+                        stats.on_throttle()
                 reason = f"HTTP {response.status_code}: {api_message(response)}"
                 wait = retry_after(response, self._clock())
             elif response.status_code >= 300:
@@ -353,6 +372,8 @@ class ApiClient:
                 )
                 read_body(response, cap, time.monotonic() + self.deadline, self.deadline)
             install_json(response, call)
+            if call == "retrieve":
+                install_page(response)
         except NotSent:
             raise
         except (*_TRANSIENT_ERRORS, ResponseTooLarge, requests.RequestException) as e:
@@ -490,6 +511,21 @@ def install_json(response: requests.Response, call: str) -> None:
         return cache[0]
 
     response.json = parse  # type: ignore[method-assign]
+
+
+def install_page(response: requests.Response) -> None:
+    """`response.segrun_page()`: the page scanned once (runner/page.py), shared
+    by the transcript (its envelope) and the executor (its records), so a
+    page's records are never decoded into a whole page of Python objects."""
+    cache: list[Page] = []
+    content = response.content or b""
+
+    def scanned() -> Page:
+        if not cache:
+            cache.append(scan_page(content))
+        return cache[0]
+
+    response.segrun_page = scanned  # type: ignore[attr-defined]
 
 
 def _never_sent(error: BaseException) -> bool:

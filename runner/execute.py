@@ -28,8 +28,10 @@ from runner.client import (
     RetryNotice,
     RetryPolicy,
 )
+from runner.inflight import PageStream
 from runner.lifecycle import ExportMissing, Lifecycle, PathRefused
 from runner.outputs import ExportWriter, part_path, profile_ids
+from runner.page import RECORDS, Page, PageNotJSON
 from runner.plan import (
     COMMIT_QUERY,
     PlannedJob,
@@ -106,6 +108,7 @@ class JobRunner:
     state: StateFile | None = None
 
     def __post_init__(self) -> None:
+        self._stats_lock = threading.Lock()
         if self.sleep is None:
             self.sleep = self.stop.sleep
 
@@ -336,67 +339,100 @@ class JobRunner:
     ) -> int:
         """Every page from the checkpoint's offset on; returns TotalResults.
 
-        A server that lies is stopped at the first page that proves it: more
-        records than TotalResults, HasMore past it, a TotalResults that moves,
-        or a ProfileId served twice. Nothing beyond the proof is written.
+        Pages may be fetched ahead (`concurrency`, runner/inflight.py) but are
+        taken, checked, written and checkpointed here, one at a time, in
+        offset order. A server that lies is stopped at the first page that
+        proves it: more records than TotalResults, HasMore past it, a
+        TotalResults that moves, or a ProfileId served twice. Nothing beyond
+        the proof is written.
         """
         offset = checkpoint.next_offset
         total = checkpoint.total
         if _all_pages_in(checkpoint):  # a resume after the last page was durable
             return total
-        synced = self.monotonic()
-        strict = job.reconcile == "strict"
-        while True:
-            query = retrieve_query(offset, job.page_size)
-            response = self._call(
-                job, policy, stats, "retrieve", checkpoint.access_token, query=query
-            )
-            page = _retrieve_page(response, offset, job.page_size)
-            records = page["UserProfilePreferences"]
-            if total is not None and page["TotalResults"] != total:
-                raise ResponseProblem(
-                    f"Retrieve at offset {offset}: TotalResults changed from {total} to "
-                    f"{page['TotalResults']} during the export"
+        with self._pages(job, policy, stats, checkpoint) as pages:
+            synced = self.monotonic()
+            strict = job.reconcile == "strict"
+            while True:
+                page = pages.take(offset)
+                count = page.count
+                if total is not None and page.fields["TotalResults"] != total:
+                    raise ResponseProblem(
+                        f"Retrieve at offset {offset}: TotalResults changed from {total} to "
+                        f"{page.fields['TotalResults']} during the export"
+                    )
+                total = checkpoint.total = page.fields["TotalResults"]
+                if offset - 1 + count > total:
+                    raise ResponseProblem(
+                        f"Retrieve at offset {offset}: {count} more records would make "
+                        f"{offset - 1 + count}, more than TotalResults {total}"
+                    )
+                if strict and offset - 1 + count > (checkpoint.row_count or 0):
+                    raise ResponseProblem(
+                        f"Retrieve at offset {offset}: {count} more records would make "
+                        f"{offset - 1 + count}, more than RowCount {checkpoint.row_count} "
+                        "(reconcile: strict)"
+                    )
+                self._check_repeats(writer, seen, page.ids, offset)
+                writer.write_jsonl(page.jsonl, count)
+                offset += count
+                pages.next(offset, total)
+                checkpoint.part_bytes = writer.flush()
+                checkpoint.records, checkpoint.next_offset = writer.records, offset
+                # Group commit (step 2): pages are fsynced and checkpointed together at
+                # most every CHECKPOINT_EVERY seconds (and whenever the job stops). The
+                # checkpoint never names a page that is not durable: a crash re-fetches,
+                # never skips.
+                if self.monotonic() - synced >= CHECKPOINT_EVERY:
+                    self.life.pages_durable(writer, checkpoint)
+                    synced = self.monotonic()
+                self.progress.advance(job, count)
+                if not page.fields["HasMore"]:
+                    return total
+                if not count:
+                    raise ResponseProblem(
+                        f"Retrieve: an empty page at offset {offset} says HasMore"
+                    )
+                if offset > total:
+                    raise ResponseProblem(
+                        f"Retrieve at offset {offset - count}: HasMore is true, but the next "
+                        f"offset {offset} passes TotalResults {total}"
+                    )
+                if self.stop.requested:
+                    raise Interrupted()
+
+    def _pages(self, job, policy, stats, checkpoint: Checkpoint):
+        """Where the pages come from: this thread, one at a time (`concurrency: 1`,
+        and the network wait is bounded by the watchdog's alarm), or a stream
+        of pages fetched ahead by workers."""
+        token, size = checkpoint.access_token, job.page_size
+
+        def fetch(offset: int, throttled=None) -> Page:
+            mine = CallStats(on_throttle=throttled)  # merged below: workers share `stats`
+            try:
+                response = self._call(
+                    job, policy, mine, "retrieve", token, query=retrieve_query(offset, size)
                 )
-            total = checkpoint.total = page["TotalResults"]
-            if offset - 1 + len(records) > total:
-                raise ResponseProblem(
-                    f"Retrieve at offset {offset}: {len(records)} more records would make "
-                    f"{offset - 1 + len(records)}, more than TotalResults {total}"
-                )
-            if strict and offset - 1 + len(records) > (checkpoint.row_count or 0):
-                raise ResponseProblem(
-                    f"Retrieve at offset {offset}: {len(records)} more records would make "
-                    f"{offset - 1 + len(records)}, more than RowCount {checkpoint.row_count} "
-                    "(reconcile: strict)"
-                )
-            self._check_repeats(writer, seen, records, offset)
-            writer.write_page(records)
-            offset += len(records)
-            checkpoint.part_bytes = writer.flush()
-            checkpoint.records, checkpoint.next_offset = writer.records, offset
-            # Group commit (step 2): pages are fsynced and checkpointed together at most
-            # every CHECKPOINT_EVERY seconds (and whenever the job stops). The checkpoint
-            # never names a page that is not durable: a crash re-fetches, never skips.
-            if self.monotonic() - synced >= CHECKPOINT_EVERY:
-                self.life.pages_durable(writer, checkpoint)
-                synced = self.monotonic()
-            self.progress.advance(job, len(records))
-            if not page["HasMore"]:
-                return total
-            if not records:
-                raise ResponseProblem(f"Retrieve: an empty page at offset {offset} says HasMore")
-            if offset > total:
-                raise ResponseProblem(
-                    f"Retrieve at offset {offset - len(records)}: HasMore is true, but the next "
-                    f"offset {offset} passes TotalResults {total}"
-                )
-            if self.stop.requested:
-                raise Interrupted()
+                return _retrieve_page(response, offset, size)
+            finally:
+                with self._stats_lock:
+                    stats.merge(mine)
+
+        concurrency = job.concurrency
+        if concurrency <= 1:
+            return _OneAtATime(fetch)
+        bound = checkpoint.total if checkpoint.total is not None else checkpoint.row_count
+        return PageStream(
+            fetch,
+            start=checkpoint.next_offset,
+            page_size=size,
+            concurrency=concurrency,
+            bound=bound,
+            stopped=lambda: self.stop.requested,
+        )
 
     @staticmethod
-    def _check_repeats(writer: ExportWriter, seen: SeenIds, records: list, offset: int) -> None:
-        ids = [r.get("ProfileId") if isinstance(r, dict) else None for r in records]
+    def _check_repeats(writer: ExportWriter, seen: SeenIds, ids: list, offset: int) -> None:
         for index in seen.add_all(ids):
             repeated = ids[index]
             first = next((i for i, p in enumerate(ids[:index]) if p == repeated
@@ -476,25 +512,54 @@ _PAGE_FIELDS = {
     "Limit": int,
     "Offset": int,
     "TotalResults": int,
-    "UserProfilePreferences": list,
 }
 
 
-def _retrieve_page(response: requests.Response, offset: int, limit: int) -> dict:
-    page = _json_object("Retrieve", response)
+def _retrieve_page(response: requests.Response, offset: int, limit: int) -> Page:
+    try:
+        page = response.segrun_page()  # scanned once, with the transcript (runner/page.py)
+    except PageNotJSON as e:
+        why = e.detail or response.headers.get("Content-Type", "no type")
+        raise ResponseProblem(f"Retrieve: the response is not JSON ({why})") from None
+    if page.top != "dict":
+        raise ResponseProblem(f"Retrieve: expected a JSON object, got {page.top}")
     for name, kind in _PAGE_FIELDS.items():
-        value = page.get(name)
+        value = page.fields.get(name)
         if type(value) is not kind:
             raise ResponseProblem(f"Retrieve: {name} should be {kind.__name__}, got {value!r}")
-    if page["Offset"] != offset:
+    if page.records_type != "list":
         raise ResponseProblem(
-            f"Retrieve: asked for offset {offset}, got a page at {page['Offset']}"
+            f"Retrieve: {RECORDS} should be list, got "
+            + ("nothing" if page.records_type is None else f"a {page.records_type}")
         )
-    if page["Count"] != len(page["UserProfilePreferences"]):
+    if page.fields["Offset"] != offset:
         raise ResponseProblem(
-            f"Retrieve: Count says {page['Count']} but the page holds "
-            f"{len(page['UserProfilePreferences'])} records"
+            f"Retrieve: asked for offset {offset}, got a page at {page.fields['Offset']}"
         )
-    if page["Count"] > limit:
-        raise ResponseProblem(f"Retrieve: {page['Count']} records on a page of at most {limit}")
+    if page.fields["Count"] != page.count:
+        raise ResponseProblem(
+            f"Retrieve: Count says {page.fields['Count']} but the page holds "
+            f"{page.count} records"
+        )
+    if page.count > limit:
+        raise ResponseProblem(f"Retrieve: {page.count} records on a page of at most {limit}")
     return page
+
+
+class _OneAtATime:
+    """The pages of `concurrency: 1`: each fetched when the job asks for it."""
+
+    def __init__(self, fetch: Callable[[int], Page]) -> None:
+        self._fetch = fetch
+
+    def take(self, offset: int) -> Page:
+        return self._fetch(offset)
+
+    def next(self, offset: int, bound: int | None) -> None:
+        pass
+
+    def __enter__(self) -> _OneAtATime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass

@@ -26,15 +26,6 @@ def part_path(final_path: Path) -> Path:
     return final_path.with_name(final_path.name + PART_SUFFIX)
 
 
-def _dump(record: object) -> bytes:
-    try:
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-    except UnicodeEncodeError:
-        # A lone UTF-16 surrogate (sent escaped, as "\\ud800") has no UTF-8 form:
-        # written escaped, as received, rather than crashing the run.
-        return json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
-
-
 class ExportWriter:
     """Records as they arrive, as JSONL, into the part file. A CSV or xlsx export
     needs every column first, so its part file is a JSONL spool, turned into CSV
@@ -53,12 +44,13 @@ class ExportWriter:
         # a resumed file was partly written by another process: hashed at the end.
         self._digest = None if append else hashlib.sha256()
 
-    def write_page(self, records: list) -> None:
-        data = b"".join(map(_dump, records))
+    def write_jsonl(self, data: bytes, records: int) -> None:
+        """`records` lines of JSONL, written as they are: the server's own text
+        of each record (runner/page.py), never re-encoded."""
         self._file.write(data)
         if self._digest is not None:
             self._digest.update(data)
-        self.records += len(records)
+        self.records += records
 
     def flush(self, durable: bool = False) -> int:
         """Push written records to the OS (and to the disk when `durable`);

@@ -15,13 +15,13 @@ from urllib.parse import urlsplit
 
 import requests
 
+from runner.page import ENVELOPE, RECORDS, PageNotJSON, scan
 from runner.records.redact import Redactor
 
 _HTTP_VERSIONS = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}
 
-#: what a transcript keeps of a Retrieve page by default: the protocol, not the people
-ENVELOPE = ("Count", "HasMore", "Limit", "Offset", "TotalResults")
-RECORDS = "UserProfilePreferences"
+# What a transcript keeps of a Retrieve page by default (ENVELOPE, the count of
+# RECORDS): the protocol, not the people.
 #: `--transcript-bodies`: "envelope" (the default) or "full" (records too, capped)
 BODY_MODES = ("envelope", "full")
 
@@ -253,17 +253,17 @@ def _envelope(response: requests.Response, content: bytes) -> Body:
     transcript is for debugging the protocol."""
     mime = response.headers.get("Content-Type", "") or ""
     size = len(content)
+    scanned = getattr(response, "segrun_page", None)  # the client's: scanned once
     try:
-        page = response.json()
-    except (ValueError, RecursionError):
+        page = scanned() if scanned is not None else scan(content)
+    except (PageNotJSON, RecursionError):
         page = None
-    if not isinstance(page, dict):
+    if page is None or page.top != "dict":
         note = f"a {size}-byte body that is not a JSON object; not kept (--transcript-bodies full)"
         return Body(text="", size=size, shown=0, mime_type=mime, note=note)
-    kept = {name: _small(page[name]) for name in ENVELOPE if name in page}
-    records = page.get(RECORDS)
-    count = len(records) if isinstance(records, list) else None
-    if RECORDS in page:
+    kept = {name: _small(page.fields[name]) for name in ENVELOPE if name in page.fields}
+    count = page.count if page.records_type == "list" else None
+    if page.records_type is not None:
         kept[RECORDS] = f"<{count if count is not None else 'not a list of'} records: not kept>"
     note = (
         f"{count if count is not None else 'no list of'} records in a {size}-byte body; "

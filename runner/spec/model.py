@@ -48,6 +48,8 @@ class Job:
     callback_url: str | None = None
     #: csv and xlsx: (column name, JMESPath expression) in order; () flattens records
     output_columns: tuple[tuple[str, str], ...] = ()
+    #: Retrieve pages in flight at once (runner/inflight.py)
+    concurrency: int = 1
 
     @property
     def incremental(self) -> bool:
@@ -129,4 +131,5 @@ def _job(index: int, job: dict, file_values: list[str] | None) -> Job:
         reconcile=job.get("reconcile", "warn"),
         callback_url=job.get("callback_url"),
         output_columns=tuple((output.get("columns") or {}).items()),
+        concurrency=job["concurrency"],
     )
