@@ -483,7 +483,8 @@ def read_body(response: requests.Response, cap: int, deadline_at: float, deadlin
         raise requests.exceptions.ChunkedEncodingError(e) from None
     except (urllib3.exceptions.HTTPError, OSError) as e:
         raise requests.ConnectionError(e) from None
-    response._content = bytes(body)
+    # The bytearray itself, not a copy: a 10,000-record page is not held twice.
+    response._content = body
     response._content_consumed = True
 
 

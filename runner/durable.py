@@ -152,8 +152,10 @@ def read_back(path: Path, *, follow: bool = False, cap: int = READ_BACK_CAP) -> 
             raise ValueError(f"{path} is not a regular file")
         if info.st_size > cap:
             raise ValueError(f"{path} is over {cap:,} bytes")
-        with os.fdopen(os.dup(fd), "rb") as f:
-            data = f.read(cap + 1)
+        with os.fdopen(os.dup(fd), "rb") as f:  # sized by the file, not the cap
+            data = f.read(min(info.st_size, cap) + 1)
+            if len(data) > info.st_size:  # it grew since: read on, to the cap
+                data += f.read(cap + 1 - len(data))
     finally:
         os.close(fd)
     if len(data) > cap:

@@ -374,7 +374,9 @@ class JobRunner:
                         "(reconcile: strict)"
                     )
                 self._check_repeats(writer, seen, page.ids, offset)
-                writer.write_jsonl(page.jsonl, count)
+                writer.write_page(page)
+                more = page.fields["HasMore"]
+                del page  # the next page is read into the room this one leaves
                 offset += count
                 pages.next(offset, total)
                 checkpoint.part_bytes = writer.flush()
@@ -387,7 +389,7 @@ class JobRunner:
                     self.life.pages_durable(writer, checkpoint)
                     synced = self.monotonic()
                 self.progress.advance(job, count)
-                if not page.fields["HasMore"]:
+                if not more:
                     return total
                 if not count:
                     raise ResponseProblem(

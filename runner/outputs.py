@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from runner import durable as _durable
+from runner.page import Page
 from runner.tabular import Columns, flatten, write_csv, write_xlsx
 
 PART_SUFFIX = ".part"
@@ -44,13 +45,15 @@ class ExportWriter:
         # a resumed file was partly written by another process: hashed at the end.
         self._digest = None if append else hashlib.sha256()
 
-    def write_jsonl(self, data: bytes, records: int) -> None:
-        """`records` lines of JSONL, written as they are: the server's own text
-        of each record (runner/page.py), never re-encoded."""
-        self._file.write(data)
-        if self._digest is not None:
-            self._digest.update(data)
-        self.records += records
+    def write_page(self, page: Page) -> None:
+        """A page's records, one JSONL line each: the server's own text of each
+        record (runner/page.py), never re-encoded, written a chunk at a time."""
+        write, digest = self._file.write, self._digest
+        for chunk in page.chunks():
+            write(chunk)
+            if digest is not None:
+                digest.update(chunk)
+        self.records += page.count
 
     def flush(self, durable: bool = False) -> int:
         """Push written records to the OS (and to the disk when `durable`);

@@ -17,11 +17,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 #: the envelope's fields, as the documentation names them
 ENVELOPE = ("Count", "HasMore", "Limit", "Offset", "TotalResults")
 RECORDS = "UserProfilePreferences"
+
+#: bytes of JSONL handed to the writer at a time
+CHUNK = 1 << 20
 
 _DECODER = json.JSONDecoder()
 _VALUE = _DECODER.raw_decode  # the C scanner: (value, end) of the value at an index
@@ -43,36 +48,65 @@ class PageNotJSON(ValueError):
 
 @dataclass
 class Page:
-    """What segrun needs of a page, and nothing it does not."""
+    """What segrun needs of a page, and nothing it does not: the body's bytes
+    and where each record lies in them, not the records decoded."""
 
     #: every top-level field but the records, decoded (a duplicate name: the last)
     fields: dict
-    #: "list" when the records field is a list (its records are in `jsonl`), else
-    #: the type name of what stood there, or None when the page has no such field
+    #: "list" when the records field is a list (its records are in `chunks()`),
+    #: else the type name of what stood there, or None when there is no such field
     records_type: str | None
-    #: the records as JSONL, one line each, in the server's own text
-    jsonl: bytes
     #: each record's ProfileId (None where a record is not an object or has none)
     ids: list
     #: the type name of the whole body's value: "dict" for a JSON object
     top: str = "dict"
+    #: UTF-8 bytes holding the records, and each record's [start, end) in them
+    body: bytes = b""
+    starts: array = field(default_factory=lambda: array("q"))
+    ends: array = field(default_factory=lambda: array("q"))
+    #: a record holds a raw line break (a pretty-printing server)
+    breaks: bool = False
 
     @property
     def count(self) -> int:
         return len(self.ids)
 
+    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        """The records as JSONL, one line each, in pieces of about `size`
+        bytes: a 10,000-record page is never copied whole."""
+        view = memoryview(self.body)
+        starts, ends, breaks, count = self.starts, self.ends, self.breaks, len(self.starts)
+        first = 0
+        while first < count:
+            last = first
+            limit = starts[first] + size
+            while last < count and (last == first or ends[last] <= limit):
+                last += 1
+            lines = [view[starts[i] : ends[i]] for i in range(first, last)]
+            if breaks:
+                lines = [bytes(x).replace(b"\r", b" ").replace(b"\n", b" ") for x in lines]
+            lines.append(b"")
+            yield b"\n".join(lines)
+            first = last
+        view.release()
+
+    @property
+    def jsonl(self) -> bytes:
+        """All of `chunks()` at once (for tests and tools; a run writes the chunks)."""
+        return b"".join(self.chunks())
 
 
 def scan(content: bytes) -> Page:
     """The page in `content`, or PageNotJSON. Valid JSON of another shape is a
     Page too (`top` names the type of a top level that is not an object); the
     caller decides what a wrong shape means."""
+    encoding = json.detect_encoding(content)
     try:
-        text = content.decode(json.detect_encoding(content), "surrogatepass")
+        text = content.decode(encoding, "surrogatepass")
     except UnicodeDecodeError as e:
-        raise PageNotJSON(f"not UTF-8 text: {e}"[:200]) from None
+        raise PageNotJSON(f"not {encoding.upper()} text: {e}"[:200]) from None
     try:
-        return _walk(text, content)
+        return _walk(text, content, encoding)
     except RecursionError:
         why = "JSON nested too deeply (over ~1,000 levels)"
         raise PageNotJSON(why, why) from None
@@ -84,12 +118,12 @@ def _error(text: str, at: int, what: str) -> json.JSONDecodeError:
     return json.JSONDecodeError(what, text, at)
 
 
-def _walk(text: str, content: bytes) -> Page:
+def _walk(text: str, content: bytes, encoding: str) -> Page:
     at = _SPACE(text, 0).end()
     if not text.startswith("{", at):
         value, end = _VALUE(text, at)  # valid JSON of another shape, or the error
         _end_of_text(text, end)
-        return Page({}, None, b"", [], top=type(value).__name__)
+        return Page({}, None, [], top=type(value).__name__)
     fields: dict = {}
     records_type: str | None = None
     listed = False  # the records field is present and a list
@@ -98,7 +132,7 @@ def _walk(text: str, content: bytes) -> Page:
     at = _SPACE(text, at + 1).end()
     if text.startswith("}", at):
         _end_of_text(text, at + 1)
-        return Page(fields, None, b"", [])
+        return Page(fields, None, [])
     while True:
         if not text.startswith('"', at):
             raise _error(text, at, "Expecting property name enclosed in double quotes")
@@ -125,7 +159,10 @@ def _walk(text: str, content: bytes) -> Page:
             _end_of_text(text, at + 1)
             break
         raise _error(text, at, "Expecting ',' delimiter")
-    return Page(fields, "list" if listed else records_type, _jsonl(text, content, spans), ids)
+    page = Page(fields, "list" if listed else records_type, ids)
+    if spans:
+        _locate(page, text, content, encoding, spans)
+    return page
 
 
 def _records(text: str, at: int) -> tuple[list[tuple[int, int]], list, int]:
@@ -169,24 +206,35 @@ def _end_of_text(text: str, at: int) -> None:
         raise _error(text, at, "Extra data")
 
 
-def _jsonl(text: str, content: bytes, spans: list[tuple[int, int]]) -> bytes:
-    if not spans:
-        return b""
+def _locate(page: Page, text: str, content: bytes, encoding: str, spans: list) -> None:
+    """Where each record lies in UTF-8 bytes: the body's own when it is UTF-8
+    (character offsets are byte offsets when every character is one byte),
+    else the records' text encoded once."""
     first, last = spans[0][0], spans[-1][1]
-    if len(text) == len(content):  # one byte a character: slice the bytes themselves
-        view = memoryview(content)
-        out = b"\n".join([view[a:b] for a, b in spans]) + b"\n"
-        view.release()
-    else:
-        out = ("\n".join([text[a:b] for a, b in spans]) + "\n").encode("utf-8", "surrogatepass")
-    if text.find("\n", first, last) >= 0 or text.find("\r", first, last) >= 0:
-        # Pretty-printed records: one line each (a raw line break is never inside a string).
-        out = b"\n".join(
-            line.replace(b"\r", b" ").replace(b"\n", b" ") for line in _lines(text, spans)
-        ) + b"\n"
-    return out
-
-
-def _lines(text: str, spans: list[tuple[int, int]]):
-    for a, b in spans:
-        yield text[a:b].encode("utf-8", "surrogatepass")
+    page.breaks = text.find("\n", first, last) >= 0 or text.find("\r", first, last) >= 0
+    starts, ends = page.starts, page.ends
+    if len(text) == len(content):  # ASCII: one byte a character
+        page.body = content
+        for a, b in spans:
+            starts.append(a)
+            ends.append(b)
+        return
+    if encoding in ("utf-8", "utf-8-sig"):
+        page.body = content
+        at = 3 if encoding == "utf-8-sig" else 0  # the byte offset of character `done`
+        done = 0
+        for a, b in spans:
+            at += len(text[done:a].encode("utf-8", "surrogatepass"))
+            starts.append(at)
+            at += len(text[a:b].encode("utf-8", "surrogatepass"))
+            ends.append(at)
+            done = b
+        return
+    # UTF-16 or UTF-32: the records' text, in UTF-8 (an export is UTF-8).
+    pieces = [text[a:b].encode("utf-8", "surrogatepass") for a, b in spans]
+    at = 0
+    for piece in pieces:
+        starts.append(at)
+        at += len(piece)
+        ends.append(at)
+    page.body = b"".join(pieces)
