@@ -25,7 +25,7 @@ from runner.spec.loader import MAX_BYTES, LoadProblem, Mark, SpecList, SpecMap, 
 from runner.spec.model import Spec, build_spec
 from runner.spec.names import job_name, output_path
 from runner.spec.rules import Finding, SpecValidator, auth_scheme_names, value_problem
-from runner.spec.schema import job_schema, spec_schema
+from runner.spec.schema import job_schema, spec_schema, trusted_spec_schema
 from runner.spec.values_file import MISSING, ValuesFileProblem, read_values
 from runner.timestamps import utc_now
 
@@ -89,7 +89,7 @@ def _check_file(
         )
 
     merged = _merge_defaults(root)
-    validator = SpecValidator(spec_schema(), now=now or utc_now(), findings=[])
+    validator = SpecValidator(trusted_spec_schema(), now=now or utc_now(), findings=[])
     validator.validate(merged)
     locator = _Locator(merged)
     for error in _most_useful(_leaves(validator._errors)):
