@@ -111,25 +111,20 @@ def auth_scheme_names() -> list[str]:
 #: values that `value_problem` surely accepts, matched whole (a `$` would let
 #: a trailing newline through); a value they miss is asked the slow way
 _SURELY_VALID = {
-    "EmailAddress": _EMAIL,
+    "EmailAddress": re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+"),
     "PhoneNumber": re.compile(r"[-+.() \t]*(?:[0-9][-+.() \t]*){7,15}"),
 }
 
 
-def _maybe_invalid(criteria: str, values: list) -> list[int]:
-    """The indexes of `values` that `value_problem` must look at: a list of
-    100,000 values is checked in one quick pass instead of one call each."""
-    surely = _SURELY_VALID.get(criteria)
-    if surely is not None:
-        match = surely.fullmatch
-        return [i for i, v in enumerate(values) if type(v) is not str or not match(v)]
-    if criteria == "ProfileId":
-        return [i for i, v in enumerate(values) if type(v) is not int and not _filled(v)]
-    return [i for i, v in enumerate(values) if not _filled(v)]
-
-
-def _filled(value: object) -> bool:
-    return type(value) is str and bool(value.strip())
+def _surely_valid(criteria: str, values: list) -> bool:
+    """True when `value_problem` accepts every one of `values`, found in one
+    quick sweep, so a list of 100,000 good values costs no call per value.
+    False means only: ask each value."""
+    kinds = set(map(type, values))
+    if kinds == {str}:
+        surely = _SURELY_VALID.get(criteria)
+        return all(map(surely.fullmatch if surely else str.strip, values))
+    return kinds == {int} and criteria == "ProfileId"
 
 
 def value_problem(criteria: str, value: object) -> str | None:
@@ -231,12 +226,8 @@ class SpecValidator(Validator):
             or criteria not in _canonical("match_criteria").values()
         ):
             return
-        if len(set(map(str, value))) == len(value):  # no duplicates: the common, long case
-            for index in _maybe_invalid(criteria, value):
-                problem = value_problem(criteria, value[index])
-                if problem:
-                    self._spec_error(field, "value-format", problem, index)
-            return
+        if _surely_valid(criteria, value) and len(set(map(str, value))) == len(value):
+            return  # the common, long case: no problem, no duplicate
         seen: dict = {}
         for index, item in enumerate(value):
             problem = value_problem(criteria, item)
