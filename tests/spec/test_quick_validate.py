@@ -162,3 +162,12 @@ def test_a_long_list_with_one_bad_value_names_it(tmp_path, criteria, good, bad):
     )
     found = [d for d in check_file(spec, environ={}).diagnostics if d.is_error]
     assert [(d.line, d.rule) for d in found] == [(1241 + bool(extra), "value-format")], found
+
+
+def test_plain_scalars_resolve_as_pyyaml_resolves_them():
+    """The loader tries Resolver's implicit resolvers itself; that is all of
+    Resolver.resolve only while it has no wildcard or path resolvers."""
+    from yaml.resolver import Resolver
+
+    assert None not in Resolver.yaml_implicit_resolvers
+    assert not Resolver.yaml_path_resolvers
