@@ -1,9 +1,13 @@
 """The command line: parses arguments and dispatches, nothing more.
 
-Each command's logic lives in `runner/commands/<name>.py`.
+Each command's logic lives in `runner/commands/<name>.py`, imported only when
+that command runs (or when help lists them all): `segrun validate` in a
+pre-commit hook must not pay for requests, the sandbox or the report writers.
 """
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
@@ -11,8 +15,22 @@ from runner import __version__, exitcodes
 from runner.errors import error_handler
 from runner.records.sink import current, keep_private
 
+#: each command NAME is `runner.commands.NAME.command`
+COMMANDS = ("validate", "plan", "run", "report", "state", "sandbox", "schema", "endpoints")
+
 
 class _Group(click.Group):
+    """Loads a command's module on first use (the LazyGroup of click's docs)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module = importlib.import_module(f"runner.commands.{cmd_name}")
+            self.add_command(module.command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context):  # every command's failures pass here
         keep_private()  # `run --share-with-group` loosens it for its run
         with error_handler():
@@ -32,16 +50,6 @@ def cli() -> None:
     exact requests with `segrun plan`, and run them with `segrun run`.
     `segrun sandbox` serves a local simulator of the API to rehearse against.
     """
-
-
-def _register() -> None:
-    from runner.commands import endpoints, plan, report, run, sandbox, schema, state, validate
-
-    for module in (validate, plan, run, report, state, sandbox, schema, endpoints):
-        cli.add_command(module.command)
-
-
-_register()
 
 
 def main() -> None:

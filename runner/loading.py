@@ -37,6 +37,8 @@ def register_named_secrets(path: str, environ: Mapping[str, str]) -> None:
         text = read_back(Path(path), follow=True, cap=MAX_BYTES)
     except (OSError, ValueError):
         return
+    if "_env" not in text:  # every name ends so; skips the slow scan of a long file
+        return
     values = [environ.get(name) for name in _SECRET_NAMES.findall(text)]
     current().redactor.add(*(v for v in values if v))
 

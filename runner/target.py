@@ -40,11 +40,7 @@ class Target:
 
 def secret_values(spec: Spec, environ: Mapping[str, str]) -> list[str]:
     """The values of the variables the spec's auth names: what must never be printed."""
-    if spec.auth is None:
-        return []
-    a = spec.auth
-    names = (a.secret_env, a.client_id_env, a.client_secret_env)
-    return [environ[name] for name in names if name and environ.get(name)]
+    return spec.auth.secret_values(environ) if spec.auth is not None else []
 
 
 def missing_credentials(spec: Spec, environ: Mapping[str, str]) -> list[str]:

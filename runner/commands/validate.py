@@ -24,9 +24,7 @@ def validate_files(paths: list[str], *, max_bytes: int = MAX_BYTES) -> list:
         register_named_secrets(path, os.environ)
         result = check_file(path, max_bytes=max_bytes)
         if result.spec is not None and result.spec.auth is not None:
-            from runner.target import secret_values  # only specs with auth pay for it
-
-            current().redactor.add(*secret_values(result.spec, os.environ))
+            current().redactor.add(*result.spec.auth.secret_values(os.environ))
         diagnostics.extend(result.diagnostics)
     return diagnostics
 

@@ -164,7 +164,6 @@ class _Composer:
         self.anchors: dict[str, tuple[object, int]] = {}
         self.aliases = 0
         self.expanded = 0
-        self._resolver = Resolver()
         self._implicit = Resolver.yaml_implicit_resolvers
         self._constructor = SafeConstructor()
 
@@ -358,10 +357,14 @@ class _Composer:
         elif event.style or not event.implicit[0]:
             return value  # quoted, literal or folded: always text
         else:
-            candidates = self._implicit.get(value[:1] if value else "", ())
-            if not candidates and value:
+            # Resolver.resolve for a plain scalar, without its call: every value
+            # that starts like a number (a ProfileId, a +1 phone) comes here.
+            # (Resolver has no wildcard or path resolvers to try after these.)
+            for tag, regexp in self._implicit.get(value[:1] if value else "", ()):  # noqa: B007
+                if regexp.match(value):
+                    break
+            else:
                 return value
-            tag = self._resolver.resolve(ScalarNode, value, (True, False))
         if tag == STR:
             return value
         if tag == _TIMESTAMP:

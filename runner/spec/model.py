@@ -6,6 +6,7 @@ Built only from a document that passed validation, so nothing here re-checks.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,11 @@ class Auth:
     client_secret_env: str | None = None
     client_cert_file: str | None = None  # paths, relative to the spec
     client_key_file: str | None = None
+
+    def secret_values(self, environ: Mapping[str, str]) -> list[str]:
+        """The values of the variables this auth names: what must never be printed."""
+        names = (self.secret_env, self.client_id_env, self.client_secret_env)
+        return [environ[name] for name in names if name and environ.get(name)]
 
 
 @dataclass(frozen=True)

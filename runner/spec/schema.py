@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from functools import cache
 
+from cerberus.schema import DefinitionSchema, UnvalidatedSchema
+
 from runner import api
 from runner.spec.rules import auth_scheme_names
 from runner.specfiles import load_spec_yaml
@@ -71,3 +73,16 @@ def defaults_schema() -> dict:
 def spec_schema() -> dict:
     raw = load_spec_yaml("jobspec.yaml")
     return _resolve(copy.deepcopy(raw["spec"]), _api_facts(), defaults_schema())
+
+
+@cache
+def _expanded_spec_schema() -> dict:
+    return DefinitionSchema.expand(spec_schema())
+
+
+def trusted_spec_schema() -> UnvalidatedSchema:
+    """`spec_schema()` as cerberus takes it without checking it against
+    cerberus' own rules again: that check costs a new process about 0.1 s, a
+    third of validating a small spec, for a schema that only changes with
+    segrun. tests/spec/test_quick_validate.py makes the check once instead."""
+    return UnvalidatedSchema(_expanded_spec_schema())
