@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 
 import requests
 import urllib3
-from requests.adapters import BaseAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from requests_toolbelt.sessions import BaseUrlSession
 from requests_toolbelt.utils.user_agent import user_agent
 
 from runner import __version__, api
+from runner.pacing import RateBudget
 from runner.records.transcript import Transcript
 from runner.server_clock import WARN_SECONDS, ServerClock
 from runner.timestamps import utc_now
@@ -42,6 +43,8 @@ PAGE_BYTES_PER_RECORD = 16 * 1024
 MIN_PAGE_BYTES = 16 * 1024 * 1024
 #: bytes of any other answer (Initiate, Status, Commit, errors, a token)
 MAX_SMALL_BODY = 1024 * 1024
+#: idle connections kept for reuse: threads (jobs x pages in flight) share them
+DEFAULT_POOL_SIZE = 64
 _CHUNK = 64 * 1024
 # The content a transient failure leaves: nothing to parse, try again.
 _TRANSIENT_ERRORS = (
@@ -199,6 +202,8 @@ class ApiClient:
         deadline: float = DEFAULT_DEADLINE,
         max_page_bytes: int | None = None,
         on_retry: Callable[[RetryNotice], None] | None = None,
+        budget: RateBudget | None = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.client_id = client_id
@@ -216,15 +221,18 @@ class ApiClient:
         #: the server's clock, from the Date header of every response
         self.server_clock = ServerClock(clock)
         self.on_retry = on_retry  # the live display's hook, told before each wait
+        #: the run's rate budget (runner/pacing.py): asked before every send
+        self.budget = budget or RateBudget(sleep=sleep)
         self.session = BaseUrlSession(base_url=self.base_url)
         self.session.auth = auth
         self.session.verify = verify
         self.session.trust_env = False  # no proxy or netrc credentials sneak in
         self.session.headers["User-Agent"] = user_agent("segrun", __version__)
         self.session.headers["Accept"] = "application/json"
-        if adapter is not None:
-            self.session.mount("http://", adapter)
-            self.session.mount("https://", adapter)
+        if adapter is None:  # threads share the session: pool enough connections for all
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, pool_size))
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
 
     def close(self) -> None:
         self.session.close()
@@ -277,6 +285,7 @@ class ApiClient:
             stats.attempts += 1
             if attempt > 1:
                 stats.retries += 1
+            self.budget.acquire()  # before signing: a long wait must not age the signature
             try:
                 prepared = self.prepare(call, params, query, body)  # signed afresh
             except (requests.RequestException, ValueError) as e:  # a URL requests refuses
@@ -285,6 +294,7 @@ class ApiClient:
             response, error = self._send(prepared, job, call, attempt, cap)
             if error is None and self._correct_clock(response, stats):
                 stats.attempts += 1  # re-signed once with the server's time
+                self.budget.acquire()
                 prepared = self.prepare(call, params, query, body)
                 note = f"re-signed: {self.server_clock.describe()}"
                 response, error = self._send(prepared, job, call, attempt, cap, note=note)
@@ -302,6 +312,8 @@ class ApiClient:
             elif response.status_code == 429 or response.status_code >= 500:
                 reason = f"HTTP {response.status_code}: {api_message(response)}"
                 wait = retry_after(response, self._clock())
+                if response.status_code == 429 and wait is not None:
+                    self.budget.pause(wait)  # the limit is the client's: every job waits
             elif response.status_code >= 300:
                 raise CallFailed(
                     call,
@@ -357,15 +369,10 @@ class ApiClient:
             raise
         except (*_TRANSIENT_ERRORS, ResponseTooLarge, requests.RequestException) as e:
             error = e
-            if response is not None:
-                response.close()
+            _discard(response)
             response = None
-            # An interrupted read may leave a pooled connection mid-body: start clean.
-            self.session.close()
         except BaseException:
-            if response is not None:
-                response.close()
-            self.session.close()
+            _discard(response)
             raise
         finally:
             elapsed = time.perf_counter() - t0
@@ -432,6 +439,15 @@ class ApiClient:
             f"Initiate path itself may be wrong; endpoint map in use: "
             f"{self.endpoint_source or 'the inferred map (specs/endpoints.yaml)'})"
         )
+
+
+def _discard(response: requests.Response | None) -> None:
+    """Close the connection of an answer not read to its end, so no one reuses it
+    mid-body. Only this one: threads share the session, and closing the session
+    would cut their requests too. (A request that failed before its answer left
+    nothing pooled: urllib3 closes the connection of any failed urlopen.)"""
+    if response is not None:
+        response.close()  # unconsumed: the raw stream, hence the connection, is closed
 
 
 def read_body(response: requests.Response, cap: int, deadline_at: float, deadline: float) -> None:
