@@ -221,8 +221,9 @@ class ApiClient:
         #: the server's clock, from the Date header of every response
         self.server_clock = ServerClock(clock)
         self.on_retry = on_retry  # the live display's hook, told before each wait
-        #: the run's rate budget (runner/pacing.py): asked before every send
-        self.budget = budget or RateBudget(sleep=sleep)
+        #: the run's rate budget (runner/pacing.py), asked before every send; a run
+        #: always gives one (it must wait on the run's clock and stop flag), else none
+        self.budget = budget
         self.session = BaseUrlSession(base_url=self.base_url)
         self.session.auth = auth
         self.session.verify = verify
@@ -285,7 +286,8 @@ class ApiClient:
             stats.attempts += 1
             if attempt > 1:
                 stats.retries += 1
-            self.budget.acquire()  # before signing: a long wait must not age the signature
+            if self.budget is not None:  # before signing: a wait must not age the signature
+                self.budget.acquire()
             try:
                 prepared = self.prepare(call, params, query, body)  # signed afresh
             except (requests.RequestException, ValueError) as e:  # a URL requests refuses
@@ -294,7 +296,8 @@ class ApiClient:
             response, error = self._send(prepared, job, call, attempt, cap)
             if error is None and self._correct_clock(response, stats):
                 stats.attempts += 1  # re-signed once with the server's time
-                self.budget.acquire()
+                if self.budget is not None:
+                    self.budget.acquire()
                 prepared = self.prepare(call, params, query, body)
                 note = f"re-signed: {self.server_clock.describe()}"
                 response, error = self._send(prepared, job, call, attempt, cap, note=note)
@@ -312,7 +315,7 @@ class ApiClient:
             elif response.status_code == 429 or response.status_code >= 500:
                 reason = f"HTTP {response.status_code}: {api_message(response)}"
                 wait = retry_after(response, self._clock())
-                if response.status_code == 429 and wait is not None:
+                if response.status_code == 429 and wait is not None and self.budget is not None:
                     self.budget.pause(wait)  # the limit is the client's: every job waits
             elif response.status_code >= 300:
                 raise CallFailed(
