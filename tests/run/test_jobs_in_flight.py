@@ -16,7 +16,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from run_helpers import run, write_spec
+from run_helpers import read_jsonl, run, write_spec
 
 from runner.records.report import RunReport
 from runner.sandbox import Sandbox
@@ -217,3 +217,24 @@ def _token(path: str) -> str | None:
     parts = path.split("/")
     token = parts[parts.index("Export") + 1]
     return token if token.isdigit() else None
+
+
+def test_a_dropped_connection_in_one_job_leaves_the_others_whole(tmp_path):
+    """Transport errors close only their own connection: the jobs beside them
+    go on over the shared session, and every export is exactly the ground truth."""
+    faults = "retrieve:drop=0.1,retrieve:truncate=0.1,status:drop=0.1,seed=5"
+    with recording_sandbox(profiles=400, seed=7, faults=faults) as sandbox:
+        spec = write_spec(tmp_path, sandbox.base_url, """
+            - {name: all, segment_group: All Profiles, page_size: 13, retry: {attempts: 10}}
+            - {name: vip, segment_group: VIP Customers, page_size: 5, retry: {attempts: 10}}
+            - {name: email, segment_group: Email Subscribers, page_size: 7,
+               retry: {attempts: 10}}
+        """)
+        outcome = run(spec, tmp_path, jobs=3)
+        truth = {name: sandbox.expected_records(group) for name, group in (
+            ("all", "All Profiles"), ("vip", "VIP Customers"), ("email", "Email Subscribers"))}
+        faulted = sandbox.counters.faults()
+    assert faulted >= 5  # the rehearsal did break connections
+    assert [j.status for j in outcome.report.jobs] == ["succeeded"] * 3
+    for name, records in truth.items():
+        assert read_jsonl(tmp_path / "run" / "exports" / f"{name}.jsonl") == records
