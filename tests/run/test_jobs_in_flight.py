@@ -11,6 +11,8 @@ import contextlib
 import datetime as dt
 import itertools
 import json
+import signal
+import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -20,7 +22,7 @@ from run_helpers import read_jsonl, run, write_spec
 
 from runner.records.report import RunReport
 from runner.sandbox import Sandbox
-from segrun_testing import assert_no_traceback
+from segrun_testing import assert_no_traceback, segrun_argv
 
 JOBS = """
 - name: vip
@@ -238,3 +240,33 @@ def test_a_dropped_connection_in_one_job_leaves_the_others_whole(tmp_path):
     assert [j.status for j in outcome.report.jobs] == ["succeeded"] * 3
     for name, records in truth.items():
         assert read_jsonl(tmp_path / "run" / "exports" / f"{name}.jsonl") == records
+
+
+def test_ctrl_c_stops_every_job_in_flight_and_resume_finishes(tmp_path):
+    groups = ["All Profiles", "Email Subscribers", "VIP Customers"]
+    jobs = "".join(f"- {{name: j{i}, segment_group: {g}, page_size: 20}}\n"
+                   for i, g in enumerate(groups))
+    with recording_sandbox(profiles=600, seed=2,
+                           faults="retrieve:slow=1,slow_seconds=0.1") as sandbox:
+        spec = write_spec(tmp_path, sandbox.base_url, jobs)
+        run_dir = tmp_path / "run"
+        argv = [*segrun_argv(), "run", "-q", str(spec), "--jobs", "3"]
+        proc = subprocess.Popen([*argv, "--out", str(run_dir)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(
+            {_token(p) for _, p, _ in list(sandbox.arrivals) if "Status" not in p} - {None}
+        ) < 3:  # every job is retrieving
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130  # each job stopped after its page in hand
+        assert "Traceback" not in proc.stderr.read()
+        report = RunReport.load(run_dir / "report.json")
+        assert report.status == "interrupted"
+        assert [j.status for j in report.jobs] == ["interrupted"] * 3
+        again = subprocess.run([*argv, "--resume", str(run_dir)], capture_output=True,
+                               text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+        for i, group in enumerate(groups):
+            assert read_jsonl(run_dir / "exports" / f"j{i}.jsonl") == \
+                sandbox.expected_records(group)
