@@ -13,17 +13,19 @@ import email.utils
 import json
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import requests
 import urllib3
-from requests.adapters import BaseAdapter, HTTPAdapter
+from requests.adapters import BaseAdapter
 from requests_toolbelt.sessions import BaseUrlSession
 from requests_toolbelt.utils.user_agent import user_agent
 
 from runner import __version__, api
+from runner.abortable import AbortableAdapter
 from runner.pacing import RateBudget
 from runner.records.transcript import Transcript
 from runner.server_clock import WARN_SECONDS, ServerClock
@@ -231,12 +233,21 @@ class ApiClient:
         self.session.headers["User-Agent"] = user_agent("segrun", __version__)
         self.session.headers["Accept"] = "application/json"
         if adapter is None:  # threads share the session: pool enough connections for all
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, pool_size))
+            adapter = AbortableAdapter(pool_connections=4, pool_maxsize=max(10, pool_size))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self._adapter = adapter
+        self._aborted = threading.Event()
 
     def close(self) -> None:
         self.session.close()
+
+    def abort(self) -> None:
+        """The run is stopping: end every wait on a server now, in every thread.
+        An attempt cut this way raises Interrupted (the page was not in hand)."""
+        self._aborted.set()
+        if isinstance(self._adapter, AbortableAdapter):
+            self._adapter.abort()
 
     def server_now(self) -> dt.datetime:
         """The server's time now (estimate minus its uncertainty; the client's
@@ -374,6 +385,8 @@ class ApiClient:
             error = e
             _discard(response)
             response = None
+            if self._aborted.is_set():  # cut on purpose: the run is stopping
+                raise Interrupted() from None
         except BaseException:
             _discard(response)
             raise

@@ -4,7 +4,8 @@ the spec's order.
 With N = 1 the jobs run one after the other in the calling (main) thread,
 exactly as before; that thread is also the only one where a network wait can
 be cut short by an alarm (runner/watchdog.py). With N > 1 each job runs in a
-worker thread, which checks its request deadline between reads instead.
+worker thread, which checks its request deadline between reads instead, and
+whose wait a stop cuts by shutting its connection down (runner/abortable.py).
 
 The workers are daemon threads, not a `concurrent.futures` pool: the pool's
 threads are joined when the interpreter exits, so a second Ctrl-C could not

@@ -178,6 +178,9 @@ def run_spec(
             pool_size=max(DEFAULT_POOL_SIZE, options.jobs * MAX_PAGES_IN_FLIGHT),
         )
         held.callback(client.close)
+        if options.jobs > 1:  # a worker's wait on a server is cut by its socket, not an alarm
+            stop.on_request.append(client.abort)
+            held.callback(stop.on_request.remove, client.abort)
         progress = options.progress or progress_for(quiet=options.quiet, verbose=options.verbose)
         progress.begin(jobs)
         client.on_retry = progress.retry

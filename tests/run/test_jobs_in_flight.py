@@ -270,3 +270,28 @@ def test_ctrl_c_stops_every_job_in_flight_and_resume_finishes(tmp_path):
         for i, group in enumerate(groups):
             assert read_jsonl(run_dir / "exports" / f"j{i}.jsonl") == \
                 sandbox.expected_records(group)
+
+
+def test_one_ctrl_c_ends_the_waits_of_every_job_on_a_silent_server(tmp_path):
+    """Worker threads get no alarm: their sockets are shut down instead."""
+    with recording_sandbox(profiles=100, faults="retrieve:slow=1,slow_seconds=60") as sandbox:
+        spec = write_spec(tmp_path, sandbox.base_url, """
+            - {name: a, segment_group: All Profiles}
+            - {name: b, segment_group: VIP Customers}
+            - {name: c, segment_group: Email Subscribers}
+        """)
+        proc = subprocess.Popen(
+            [*segrun_argv(), "run", "-q", str(spec), "--jobs", "3", "--out", str(tmp_path / "run")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sandbox.counters.requests("retrieve") < 3:
+            time.sleep(0.05)
+        time.sleep(0.2)  # every job is now waiting on its first page, 60 s away
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130  # not 60 s: the waits were cut
+        assert "Traceback" not in proc.stderr.read()
+    report = RunReport.load(tmp_path / "run" / "report.json")
+    assert [j.status for j in report.jobs] == ["interrupted"] * 3
+    har = _har(tmp_path / "run")
+    cut = [e for e in har["log"]["entries"] if e["_call"] == "retrieve"]
+    assert len(cut) == 3 and all(e["response"]["status"] == 0 for e in cut)
