@@ -48,7 +48,14 @@ class AbortableAdapter(HTTPAdapter):
         """Shut every open connection down. Safe in a signal handler: no lock is
         taken, and the set is copied in one step (C code, under the GIL). A
         connection idle in the pool is found dropped and replaced when next used."""
-        for ref in tuple(self._opened.data):
+        refs: tuple = ()
+        for _ in range(3):  # a collection mid-copy may drop a connection from the set
+            try:
+                refs = tuple(self._opened.data)
+                break
+            except RuntimeError:
+                continue
+        for ref in refs:
             conn = ref()
             sock = getattr(conn, "sock", None) if conn is not None else None
             if sock is None:

@@ -90,12 +90,6 @@ class _Lines(Progress):
         self.running: dict[str, _Running] = {}
         self.lock = threading.RLock()
 
-    @property
-    def job(self) -> _Running | None:
-        """The job that started last of those running (one, unless --jobs)."""
-        with self.lock:
-            return next(reversed(self.running.values()), None)
-
     def begin(self, jobs: Sequence[Job]) -> None:
         self.order = {job.name: i for i, job in enumerate(jobs, start=1)}
 
