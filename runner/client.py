@@ -13,6 +13,7 @@ import email.utils
 import json
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from requests_toolbelt.sessions import BaseUrlSession
 from requests_toolbelt.utils.user_agent import user_agent
 
 from runner import __version__, api
+from runner.abortable import AbortableAdapter
+from runner.pacing import RateBudget
 from runner.page import Page
 from runner.page import scan as scan_page
 from runner.records.transcript import Transcript
@@ -44,6 +47,8 @@ PAGE_BYTES_PER_RECORD = 16 * 1024
 MIN_PAGE_BYTES = 16 * 1024 * 1024
 #: bytes of any other answer (Initiate, Status, Commit, errors, a token)
 MAX_SMALL_BODY = 1024 * 1024
+#: idle connections kept for reuse: threads (jobs x pages in flight) share them
+DEFAULT_POOL_SIZE = 64
 _CHUNK = 64 * 1024
 # The content a transient failure leaves: nothing to parse, try again.
 _TRANSIENT_ERRORS = (
@@ -214,6 +219,8 @@ class ApiClient:
         deadline: float = DEFAULT_DEADLINE,
         max_page_bytes: int | None = None,
         on_retry: Callable[[RetryNotice], None] | None = None,
+        budget: RateBudget | None = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.client_id = client_id
@@ -231,18 +238,31 @@ class ApiClient:
         #: the server's clock, from the Date header of every response
         self.server_clock = ServerClock(clock)
         self.on_retry = on_retry  # the live display's hook, told before each wait
+        #: the run's rate budget (runner/pacing.py), asked before every send; a run
+        #: always gives one (it must wait on the run's clock and stop flag), else none
+        self.budget = budget
         self.session = BaseUrlSession(base_url=self.base_url)
         self.session.auth = auth
         self.session.verify = verify
         self.session.trust_env = False  # no proxy or netrc credentials sneak in
         self.session.headers["User-Agent"] = user_agent("segrun", __version__)
         self.session.headers["Accept"] = "application/json"
-        if adapter is not None:
-            self.session.mount("http://", adapter)
-            self.session.mount("https://", adapter)
+        if adapter is None:  # threads share the session: pool enough connections for all
+            adapter = AbortableAdapter(pool_connections=4, pool_maxsize=max(10, pool_size))
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._adapter = adapter
+        self._aborted = threading.Event()
 
     def close(self) -> None:
         self.session.close()
+
+    def abort(self) -> None:
+        """The run is stopping: end every wait on a server now, in every thread.
+        An attempt cut this way raises Interrupted (the page was not in hand)."""
+        self._aborted.set()
+        if isinstance(self._adapter, AbortableAdapter):
+            self._adapter.abort()
 
     def server_now(self) -> dt.datetime:
         """The server's time now (estimate minus its uncertainty; the client's
@@ -292,6 +312,8 @@ class ApiClient:
             stats.attempts += 1
             if attempt > 1:
                 stats.retries += 1
+            if self.budget is not None:  # before signing: a wait must not age the signature
+                self.budget.acquire()
             try:
                 prepared = self.prepare(call, params, query, body)  # signed afresh
             except (requests.RequestException, ValueError) as e:  # a URL requests refuses
@@ -300,6 +322,8 @@ class ApiClient:
             response, error = self._send(prepared, job, call, attempt, cap)
             if error is None and self._correct_clock(response, stats):
                 stats.attempts += 1  # re-signed once with the server's time
+                if self.budget is not None:
+                    self.budget.acquire()
                 prepared = self.prepare(call, params, query, body)
                 note = f"re-signed: {self.server_clock.describe()}"
                 response, error = self._send(prepared, job, call, attempt, cap, note=note)
@@ -321,6 +345,9 @@ class ApiClient:
                         stats.on_throttle()
                 reason = f"HTTP {response.status_code}: {api_message(response)}"
                 wait = retry_after(response, self._clock())
+                if response.status_code in (429, 503) and wait is not None and self.budget:
+                    # The limit is the client's: every page and every job waits.
+                    self.budget.pause(wait)
             elif response.status_code >= 300:
                 raise CallFailed(
                     call,
@@ -378,15 +405,12 @@ class ApiClient:
             raise
         except (*_TRANSIENT_ERRORS, ResponseTooLarge, requests.RequestException) as e:
             error = e
-            if response is not None:
-                response.close()
+            _discard(response)
             response = None
-            # An interrupted read may leave a pooled connection mid-body: start clean.
-            self.session.close()
+            if self._aborted.is_set():  # cut on purpose: the run is stopping
+                raise Interrupted() from None
         except BaseException:
-            if response is not None:
-                response.close()
-            self.session.close()
+            _discard(response)
             raise
         finally:
             elapsed = time.perf_counter() - t0
@@ -453,6 +477,15 @@ class ApiClient:
             f"Initiate path itself may be wrong; endpoint map in use: "
             f"{self.endpoint_source or 'the inferred map (specs/endpoints.yaml)'})"
         )
+
+
+def _discard(response: requests.Response | None) -> None:
+    """Close the connection of an answer not read to its end, so no one reuses it
+    mid-body. Only this one: threads share the session, and closing the session
+    would cut their requests too. (A request that failed before its answer left
+    nothing pooled: urllib3 closes the connection of any failed urlopen.)"""
+    if response is not None:
+        response.close()  # unconsumed: the raw stream, hence the connection, is closed
 
 
 def read_body(response: requests.Response, cap: int, deadline_at: float, deadline: float) -> None:

@@ -61,6 +61,9 @@ class StopFlag:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        #: called once a stop is requested, e.g. to cut the network waits of
+        #: jobs in worker threads (ApiClient.abort); they must be signal-safe
+        self.on_request: list[Callable[[], None]] = []
 
     @property
     def requested(self) -> bool:
@@ -68,6 +71,8 @@ class StopFlag:
 
     def request(self) -> None:
         self._event.set()
+        for hook in tuple(self.on_request):
+            hook()
 
     def sleep(self, seconds: float) -> None:
         if self._event.wait(seconds):

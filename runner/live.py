@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -77,75 +78,85 @@ def _seconds(value: float) -> str:
 
 
 class _Lines(Progress):
-    """The facts both displays share; subclasses decide how they reach the screen."""
+    """The facts both displays share; subclasses decide how they reach the screen.
+
+    Several jobs may run at once (`--jobs`), each telling its facts from its own
+    thread: one lock orders them, so a line is never drawn from half-updated facts."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.order: dict[str, int] = {}
-        self.job: _Running | None = None
+        #: the jobs running now, in the order they started
+        self.running: dict[str, _Running] = {}
+        self.lock = threading.RLock()
 
     def begin(self, jobs: Sequence[Job]) -> None:
         self.order = {job.name: i for i, job in enumerate(jobs, start=1)}
 
     def start(self, job: Job) -> None:
-        now = self.clock()
-        index = self.order.get(job.name, len(self.order) + 1)
-        self.job = _Running(job.name, index, max(len(self.order), index), now,
-                            fmt=job.output_format, since=now)
-        self.event(f"job {index} of {self.job.count}: Initiate")
+        with self.lock:
+            now = self.clock()
+            index = self.order.get(job.name, len(self.order) + 1)
+            running = _Running(job.name, index, max(len(self.order), index), now,
+                               fmt=job.output_format, since=now)
+            self.running[job.name] = running
+            self.event(running, f"job {index} of {running.count}: Initiate")
 
     def status(self, job: Job, status: str) -> None:
-        running = self.job
-        if running is None:
-            return
-        if status != running.state:
-            running.state, running.since = status, self.clock()
-            self.event(f"Status {status}")
+        with self.lock:
+            running = self.running.get(job.name)
+            if running is not None and status != running.state:
+                running.state, running.since = status, self.clock()
+                self.event(running, f"Status {status}")
 
     def total(self, job: Job, row_count: int) -> None:
-        running = self.job
-        if running is None:
-            return
-        running.total, running.state, running.since = row_count, "Retrieving", self.clock()
-        self.event(f"RowCount {row_count:,}: retrieving")
+        with self.lock:
+            running = self.running.get(job.name)
+            if running is None:
+                return
+            running.total, running.state, running.since = row_count, "Retrieving", self.clock()
+            self.event(running, f"RowCount {row_count:,}: retrieving")
 
     def advance(self, job: Job, records: int) -> None:
-        running = self.job
-        if running is None:
-            return
-        running.done += records
-        if running.base is None:  # from the first page on (a resumed job starts part-way)
-            running.base = (self.clock(), running.done)
-        finished = running.total is not None and running.done >= running.total
-        if finished and running.state != "Committing":
-            running.state, running.since = "Committing", self.clock()
-            self.event(f"{running.done:,} records retrieved: committing")
+        with self.lock:
+            running = self.running.get(job.name)
+            if running is None:
+                return
+            running.done += records
+            if running.base is None:  # from the first page on (a resumed job starts part-way)
+                running.base = (self.clock(), running.done)
+            finished = running.total is not None and running.done >= running.total
+            if finished and running.state != "Committing":
+                running.state, running.since = "Committing", self.clock()
+                self.event(running, f"{running.done:,} records retrieved: committing")
         self.refresh()
 
     def retry(self, notice: RetryNotice) -> None:
-        running = self.job
-        if running is None or running.name != notice.job:
-            return
-        text = (
-            f"{retry_text(notice)}: retrying in {_seconds(notice.wait)}, "
-            f"attempt {notice.attempt} of {notice.attempts}"
-        )
-        running.retries += 1
-        running.notice, running.notice_until = text, self.clock() + notice.wait
-        self.retry_event(running, text)
+        with self.lock:
+            running = self.running.get(notice.job)
+            if running is None:
+                return
+            text = (
+                f"{retry_text(notice)}: retrying in {_seconds(notice.wait)}, "
+                f"attempt {notice.attempt} of {notice.attempts}"
+            )
+            running.retries += 1
+            running.notice, running.notice_until = text, self.clock() + notice.wait
+            self.retry_event(running, text)
 
     def finish(self, job: Job, result: JobResult) -> None:
-        self.job = None
-        self.done_line(_outcome(result, self.name_width()))
+        with self.lock:
+            self.running.pop(job.name, None)
+            self.done_line(_outcome(result, self.name_width()))
 
     def name_width(self) -> int:
         return 0
 
-    # how the facts reach the screen
-    def event(self, text: str) -> None: ...
+    # how the facts reach the screen (called with the lock held)
+    def event(self, running: _Running, text: str) -> None: ...
 
     def retry_event(self, running: _Running, text: str) -> None:
-        self.event(text)
+        self.event(running, text)
 
     def done_line(self, text: str) -> None: ...
 
@@ -179,9 +190,8 @@ class EventLines(_Lines):
         super().__init__(clock)
         self.stream = stream or sys.stderr
 
-    def event(self, text: str) -> None:
-        name = self.job.name if self.job is not None else "?"
-        self._write(f"[{name}] {text}")
+    def event(self, running: _Running, text: str) -> None:
+        self._write(f"[{running.name}] {text}")
 
     def done_line(self, text: str) -> None:
         self._write(text)
@@ -208,17 +218,22 @@ class LiveDisplay(_Lines):
         from rich.live import Live
 
         super().start(job)
-        self._live = Live(console=self.console, get_renderable=self._render, transient=True,
-                          auto_refresh=True, refresh_per_second=4, redirect_stdout=False,
-                          redirect_stderr=True)
-        self._live.start()
-        if not self._stop_at_exit:  # a run that dies mid-job still gives the cursor back
-            atexit.register(self._stop)
-            self._stop_at_exit = True
+        with self.lock:  # one live area for all the jobs running at once
+            if self._live is not None:
+                return
+            self._live = Live(console=self.console, get_renderable=self._render,
+                              transient=True, auto_refresh=True, refresh_per_second=4,
+                              redirect_stdout=False, redirect_stderr=True)
+            self._live.start()
+            if not self._stop_at_exit:  # a run that dies mid-job still gives the cursor back
+                atexit.register(self._stop)
+                self._stop_at_exit = True
 
     def finish(self, job: Job, result: JobResult) -> None:
         super().finish(job, result)
-        self._stop()
+        with self.lock:
+            if not self.running:
+                self._stop()
 
     def _stop(self) -> None:
         if self._live is not None:
@@ -254,27 +269,31 @@ class LiveDisplay(_Lines):
         self.console.print(line, crop=True, soft_wrap=False)
 
     def _render(self):
-        """Two lines: which job, then what it is doing (the least telling figures last,
-        so a narrow terminal cuts those)."""
+        """Two lines a running job, in the spec's order: which job, then what it is
+        doing (the least telling figures last, so a narrow terminal cuts those).
+
+        Called by rich with its own lock held, so it takes no lock of ours (a job
+        printing a line holds ours and waits for rich's): it reads a copy."""
         from rich.console import Group
         from rich.text import Text
 
-        running = self.job
-        if running is None:
+        jobs = sorted(list(self.running.values()), key=lambda r: r.index)
+        if not jobs:
             return Text("")
         now = self.clock()
-        head = Text(f"job {running.index} of {running.count}  {running.name}", style="bold",
-                    no_wrap=True, overflow="ellipsis")
-        if running.notice is not None and now < running.notice_until:
-            left = running.notice_until - now
-            line = [
-                Text(part, style="yellow", no_wrap=True, overflow="ellipsis")
-                for part in _fold(f"  {running.notice} ({_seconds(left)} left)", self.console.width)
-            ]
-        else:
-            line = [Text("  " + self._state_text(running, now), no_wrap=True,
-                         overflow="ellipsis")]
-        return Group(head, *line)
+        lines = []
+        for running in jobs:
+            lines.append(Text(f"job {running.index} of {running.count}  {running.name}",
+                              style="bold", no_wrap=True, overflow="ellipsis"))
+            if running.notice is not None and now < running.notice_until:
+                left = running.notice_until - now
+                text = f"  {running.notice} ({_seconds(left)} left)"
+                lines += [Text(part, style="yellow", no_wrap=True, overflow="ellipsis")
+                          for part in _fold(text, self.console.width)]
+            else:
+                lines.append(Text("  " + self._state_text(running, now), no_wrap=True,
+                                  overflow="ellipsis"))
+        return Group(*lines)
 
     @staticmethod
     def _state_text(running: _Running, now: float) -> str:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,6 +83,8 @@ class StateFile:
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         #: what reading the file had to say (e.g. entries of an older format ignored)
         self.notes: list[str] = []
+        #: jobs in flight (--jobs) store at once: each read-change-write is whole
+        self._changing = threading.Lock()
 
     def read(self) -> dict:
         try:
@@ -125,24 +128,26 @@ class StateFile:
         return {k: e for k, e in self.read()["watermarks"].items() if e.get("spec") == spec}
 
     def store(self, key: str, fields: dict[str, str], moment: dt.datetime) -> None:
-        data = self.read()
-        data["watermarks"][key] = {
-            **fields,
-            "last_success": timestamps.to_wire(moment),
-            "stored": timestamps.to_wire(timestamps.utc_now()),
-        }
-        self._write(data)
+        with self._changing:
+            data = self.read()
+            data["watermarks"][key] = {
+                **fields,
+                "last_success": timestamps.to_wire(moment),
+                "stored": timestamps.to_wire(timestamps.utc_now()),
+            }
+            self._write(data)
 
     def reset(self, keys: list[str]) -> list[str]:
         """Forget these watermarks; returns the keys removed."""
-        data = self.read()
-        marks = data["watermarks"]
-        removed = [k for k in keys if k in marks]
-        for key in removed:
-            del marks[key]
-        if removed:
-            self._write(data)
-        return removed
+        with self._changing:
+            data = self.read()
+            marks = data["watermarks"]
+            removed = [k for k in keys if k in marks]
+            for key in removed:
+                del marks[key]
+            if removed:
+                self._write(data)
+            return removed
 
     def _write(self, data: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

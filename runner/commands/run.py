@@ -8,6 +8,7 @@ import itertools
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +17,15 @@ import click
 
 from runner import durable, endpoint_map, exitcodes
 from runner.checkpoint import JOB_NAME, Checkpoints
-from runner.client import DEFAULT_DEADLINE, ApiClient, Interrupted
+from runner.client import DEFAULT_DEADLINE, DEFAULT_POOL_SIZE, ApiClient, Interrupted
 from runner.commands.run_options import refuse_idle_options
 from runner.errors import SegrunError, describe_os_error
 from runner.execute import JobRunner, Progress, StopFlag
+from runner.jobpool import MAX_JOBS, run_each
 from runner.lifecycle import Lifecycle
 from runner.live import progress_for
 from runner.loading import load_for_run, select_jobs
+from runner.pacing import RateBudget
 from runner.records.html import write_html_report_quietly
 from runner.records.junit import write_junit
 from runner.records.report import JobResult, RunReport
@@ -48,6 +51,10 @@ RUN_ENTRIES = frozenset(
     {"report.json", "junit.xml", "transcript.har", "transcript.txt", "exports", "checkpoints",
      ".lock"}
 )
+
+#: the most pages one job may have in flight (the job key `concurrency`): with
+#: --jobs, the shared session pools a connection for each
+MAX_PAGES_IN_FLIGHT = 32
 
 
 def default_run_dir(spec: Spec, now: dt.datetime) -> Path:
@@ -77,6 +84,8 @@ class RunOptions:
     request_timeout: float = DEFAULT_DEADLINE
     #: the most bytes one Retrieve page may have (None: scaled by page_size)
     max_page_bytes: int | None = None
+    #: jobs run at once (--jobs); 1: one after the other, in this thread
+    jobs: int = 1
 
 
 @dataclass
@@ -165,8 +174,13 @@ def run_spec(
             clock=options.clock,
             deadline=options.request_timeout,
             max_page_bytes=options.max_page_bytes,
+            budget=RateBudget(spec.requests_per_second, sleep=stop.sleep),
+            pool_size=max(DEFAULT_POOL_SIZE, options.jobs * MAX_PAGES_IN_FLIGHT),
         )
         held.callback(client.close)
+        if options.jobs > 1:  # a worker's wait on a server is cut by its socket, not an alarm
+            stop.on_request.append(client.abort)
+            held.callback(stop.on_request.remove, client.abort)
         progress = options.progress or progress_for(quiet=options.quiet, verbose=options.verbose)
         progress.begin(jobs)
         client.on_retry = progress.retry
@@ -181,10 +195,13 @@ def run_spec(
             if gone not in results[name].notes:
                 results[name].notes.append(gone)
 
+        recording = threading.Lock()  # jobs in flight finish at once; one report
+
         def record(result: JobResult) -> None:
-            results[result.name] = result
-            report.jobs = [results[name] for name in names if name in results]
-            report.write(report_path)
+            with recording:
+                results[result.name] = result
+                report.jobs = [results[name] for name in names if name in results]
+                report.write(report_path)
 
         life = Lifecycle(spec, run_dir, checkpoints, state, record, endpoints.endpoints)
         runner = JobRunner(
@@ -192,27 +209,34 @@ def run_spec(
         )
         report.jobs = [results[name] for name in names if name in results]
         report.write(report_path)
-        failed = False
+        failed = threading.Event()  # set by the first job that fails (for --fail-fast)
         tls_note = [] if verify else ["TLS verification was OFF (--insecure-skip-tls-verify)"]
+
+        def one(job) -> None:
+            """A job's whole turn: kept, skipped or run, its report entry written."""
+            earlier = results.get(job.name)
+            if earlier is not None and earlier.status == "succeeded":
+                record(life.keep(job, earlier))
+                return
+            fail_fast = options.fail_fast and failed.is_set()
+            skipped = _skip_reason(job, selected, earlier, fail_fast, stop)
+            if skipped is not None:
+                record(skipped)
+                return
+            resume, notes = life.resume_point(job) if options.resume else (None, [])
+            result = runner.run_job(job, resume, [*notes, *tls_note])
+            if result.status == "failed":
+                failed.set()
+
         try:
-            for job in spec.jobs:
-                earlier = results.get(job.name)
-                if earlier is not None and earlier.status == "succeeded":
-                    record(life.keep(job, earlier))
-                    continue
-                skipped = _skip_reason(job, selected, earlier, options.fail_fast and failed, stop)
-                if skipped is not None:
-                    record(skipped)
-                    continue
-                resume, notes = life.resume_point(job) if options.resume else (None, [])
-                result = runner.run_job(job, resume, [*notes, *tls_note])
-                failed = failed or result.status == "failed"
+            run_each(spec.jobs, one, options.jobs)
             report.settle(_iso(dt.datetime.now(UTC)))
             report.write(report_path)
             write_junit(run_dir / "junit.xml", report)
             write_html_report_quietly(run_dir)  # derived from the two files above
         except BaseException as e:
-            _abandon(report, report_path, e)
+            with _held(recording):  # a job still in flight must not write over this
+                _abandon(report, report_path, e)
             if isinstance(e, OSError):  # the disk failed us after requests were sent
                 raise SegrunError(
                     f"{describe_os_error(e)}; the run stopped (report: {report_path})",
@@ -220,6 +244,18 @@ def run_spec(
                 ) from None
             raise
         return RunOutcome(report, run_dir, target.sandbox)
+
+
+@contextlib.contextmanager
+def _held(lock: threading.Lock, seconds: float = 5.0):
+    """The lock if it comes within `seconds`; else go on without it (a job
+    thread stuck mid-write must not keep a stopping run from saying so)."""
+    got = lock.acquire(timeout=seconds)
+    try:
+        yield
+    finally:
+        if got:
+            lock.release()
 
 
 def _abandon(report: RunReport, path: Path, error: BaseException) -> None:
@@ -390,6 +426,14 @@ def _fault_plan(text: str | None):
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this job (repeatable).")
 @click.option("--fail-fast", is_flag=True, help="Skip the remaining jobs after one fails.")
 @click.option(
+    "--jobs",
+    type=click.IntRange(min=1, max=MAX_JOBS),
+    default=1,
+    show_default=True,
+    help="Jobs run at once (at most 32). The report keeps the spec's order; every "
+    "request of the run shares the spec's rate_limit.",
+)
+@click.option(
     "--insecure-skip-tls-verify",
     "insecure",
     is_flag=True,
@@ -460,6 +504,7 @@ def command(
     state,
     only,
     fail_fast,
+    jobs,
     insecure,
     quiet,
     verbose,
@@ -473,7 +518,7 @@ def command(
     sandbox_faults,
     endpoints_file,
 ) -> None:
-    """Run the jobs of SPEC in order through the export flow.
+    """Run the jobs of SPEC in order (or --jobs N at once) through the export flow.
 
     For each job: Initiate; Status every poll.interval until Complete; Retrieve
     pages of page_size with keepAlive=true, streaming records to the job's
@@ -520,6 +565,7 @@ def command(
         transcript_bodies=transcript_bodies,
         request_timeout=request_timeout,
         max_page_bytes=max_page_bytes,
+        jobs=jobs,
     )
     keep_private(share_with_group)
     stop = StopFlag()

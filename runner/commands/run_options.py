@@ -16,6 +16,7 @@ _FLAGS = {
     "sandbox_faults": "--sandbox-faults", "endpoints_file": "--endpoints",
     "transcript_bodies": "--transcript-bodies", "request_timeout": "--request-timeout",
     "max_page_bytes": "--max-page-bytes", "share_with_group": "--share-with-group",
+    "jobs": "--jobs",
 }
 
 

@@ -5,6 +5,12 @@ entry is written over that trailer and the trailer written again after it.
 So a run killed at any moment leaves at worst one torn entry at the end, which
 `HarFile(..., resume=True)` cuts off before carrying on. Each entry is one
 line, which is what makes finding the torn one cheap.
+
+Entries are grouped by job as HAR `pages`: one page per job (id = the job's
+name), named by each of its entries' `pageref`. The pages are known only as
+jobs start, so they live in the trailer, after `entries` (one line, starting
+with `]`, rewritten with every entry; key order means nothing in JSON). Jobs
+in flight at once interleave their entries; each entry is still written whole.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ HEADER_TEXT = (
 )
 HEADER = HEADER_TEXT.encode()
 TRAILER_TEXT = "\n]}}\n"
-TRAILER = TRAILER_TEXT.encode()
+TRAILER = TRAILER_TEXT.encode()  # the trailer of a transcript with no pages
 _SEPARATOR = ",\n"
 
 
@@ -44,16 +50,19 @@ class HarFile:
         self.path = Path(path)
         self._fsync = fsync
         self._count = 0
+        #: HAR pages by id (a job's name), in the order the jobs started
+        self._pages: dict[str, dict] = {}
         if resume and self.path.exists() and self.path.stat().st_size > 0:
             self._file = sink.open_log(self.path, "r+b")
             self._count, end = _repair(self._file, self.path)
+            self._pages = _pages_kept(self._file, self._count, end)
             self._file.seek(end)
             self._file.truncate()
-            trailer = self._file.write(TRAILER_TEXT)
+            trailer = self._file.write(self._trailer())
         else:
             self._file = sink.open_log(self.path, "w+b")
             self._file.write(HEADER_TEXT)
-            trailer = self._file.write(TRAILER_TEXT)
+            trailer = self._file.write(self._trailer())
         self._end = self._file.tell() - trailer
         self._sync()
 
@@ -62,13 +71,26 @@ class HarFile:
         return self._count
 
     def append(self, exchange: Exchange) -> None:
+        record = entry(exchange)
+        job = exchange.job
+        if job is not None:
+            if job not in self._pages:
+                self._pages[job] = page(job, record["startedDateTime"])
+            record["pageref"] = job
         self._file.seek(self._end)
         if self._count:
             self._end += self._file.write(_SEPARATOR)
-        self._end += self._file.write_json_line(entry(exchange))
-        self._file.write(TRAILER_TEXT)
+        self._end += self._file.write_json_line(record)
+        self._file.write(self._trailer())
+        self._file.truncate()  # never shorter today; a stale tail would be worse
         self._count += 1
         self._sync()
+
+    def _trailer(self) -> str:
+        if not self._pages:
+            return TRAILER_TEXT
+        pages = json.dumps(list(self._pages.values()), ensure_ascii=False)
+        return f'\n], "pages": {pages}}}}}\n'  # one line, starting with "]"
 
     def close(self) -> None:
         if not self._file.closed:
@@ -79,6 +101,11 @@ class HarFile:
         self._file.flush()
         if self._fsync:
             os.fsync(self._file.fileno())
+
+
+def page(job: str, started: str) -> dict:
+    """A HAR 1.2 page for one job: started when its first request did."""
+    return {"startedDateTime": started, "id": job, "title": f"job {job}", "pageTimings": {}}
 
 
 def entry(x: Exchange) -> dict:
@@ -182,3 +209,32 @@ def _repair(f, path: Path) -> tuple[int, int]:
             continue  # the torn entry
         return index + 1, end
     return 0, len(first)
+
+
+def _pages_kept(f, count: int, end: int) -> dict[str, dict]:
+    """The pages of a transcript being resumed: from its trailer when that is
+    whole, else rebuilt from its entries (a page starts with its first entry)."""
+    f.seek(end)
+    rest = f.read().decode("utf-8", "replace")
+    try:
+        kept = json.loads('{"entries": [' + rest.rstrip("\n").removesuffix("}"))
+        pages = kept.get("pages", [])
+        if isinstance(pages, list) and all(isinstance(p, dict) and "id" in p for p in pages):
+            return {p["id"]: p for p in pages}
+    except ValueError:
+        pass
+    pages: dict[str, dict] = {}
+    if not count:
+        return pages
+    f.seek(0)
+    f.readline()
+    for _ in range(count):
+        line = f.readline().rstrip(b"\r\n").removesuffix(b",")
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        ref = record.get("pageref") if isinstance(record, dict) else None
+        if isinstance(ref, str) and ref not in pages:
+            pages[ref] = page(ref, record.get("startedDateTime", ""))
+    return pages

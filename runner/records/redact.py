@@ -105,10 +105,11 @@ class Redactor:
 
     def _signature_run(self, run: str, marker: str) -> str:
         """`run` whole, or the marker when a known signature is inside it."""
-        if len(run) < min(self._signature_lengths):
+        lengths = tuple(self._signature_lengths)  # a copy: another thread may add one
+        if len(run) < min(lengths):
             return run
         plain = unquote(run.replace("\\/", "/"))
-        for length in self._signature_lengths:
+        for length in lengths:
             for start in range(len(plain) - length + 1):
                 if plain[start : start + length] in self._signatures:
                     return marker

@@ -83,6 +83,8 @@ def _field(rules: dict) -> dict:
     for cerberus_rule, number_rule in (("min", "minimum"), ("max", "maximum")):
         if cerberus_rule in rules:
             out[number_rule] = rules[cerberus_rule]
+    if rules.get("more_than_zero"):
+        out["exclusiveMinimum"] = 0
     array = kind == "list"
     if "minlength" in rules:
         out["minItems" if array else "minLength"] = rules["minlength"]

@@ -75,6 +75,8 @@ class Spec:
     endpoints_file: str | None = None
     jobs: tuple[Job, ...] = ()
     declared_name: str | None = None  # the spec's top-level `name:`
+    #: `rate_limit: {requests_per_second: R}`: one budget for every request (runner/pacing.py)
+    requests_per_second: float | None = None
 
     @property
     def name(self) -> str:
@@ -96,6 +98,7 @@ def build_spec(path: Path, document: dict, file_values: dict[int, list[str]]) ->
         endpoints_file=_endpoint_file(document),
         jobs=tuple(_job(i, j, file_values.get(i)) for i, j in enumerate(document["jobs"])),
         declared_name=document.get("name"),
+        requests_per_second=(document.get("rate_limit") or {}).get("requests_per_second"),
     )
 
 

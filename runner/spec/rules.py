@@ -269,6 +269,13 @@ class SpecValidator(Validator):
                 field, "duration", f"must be at most {constraint['max']}, not {value.strip()}"
             )
 
+    def _validate_more_than_zero(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        # cerberus' min is inclusive, and NaN passes every comparison: say it here
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if constraint and number and not value > 0:
+            self._spec_error(field, "more-than-zero", f"must be more than 0, not {value!r}")
+
     def _validate_base_url(self, constraint, field, value):
         """{'type': 'boolean'}"""
         if not constraint or not isinstance(value, str):

@@ -132,3 +132,46 @@ def test_spec_errors_of_plan_and_run_show_the_source_on_a_terminal(tmp_path):
         assert f" --> {spec}:4:11" in shown
         assert "4 |   - name: no\n  |           ^^\n" in shown
         assert '  = help: YAML 1.1 reads no as false; for text, quote it: name: "no"' in shown
+
+
+THREE = """
+- {name: first, segment_group: All Profiles, page_size: 100}
+- {name: second, segment_group: VIP Customers, page_size: 50}
+- {name: third, segment_group: Email Subscribers, page_size: 50}
+"""
+
+
+def test_jobs_in_flight_are_drawn_together_and_each_line_stays_whole(tmp_path):
+    with running_sandbox(profiles=1500, seed=5, faults="slow_seconds=0.05,retrieve:slow=0.5",
+                         processing_seconds=0.3) as sandbox:
+        spec = write_spec(tmp_path, sandbox.base_url, THREE)
+        screens, code, summary = drive(
+            [*segrun_argv(), "run", str(spec), "--jobs", "3", "--out", "run"], tmp_path)
+    assert code == 0, "\n".join(screens[-1])
+    every = ["\n".join(line.rstrip() for line in s) for s in screens]
+    # at some moment, several running jobs, each with its two lines
+    assert any(sum(f"job {n} of 3" in s for n in (1, 2, 3)) >= 2 for s in every)
+    for shown in screens:
+        for line in shown:
+            assert not line[COLUMNS:].strip(), f"a line wider than {COLUMNS} columns: {line!r}"
+    last = every[-1]
+    for name in ("first", "second", "third"):
+        assert sum(line.startswith(f"✓ {name}  succeeded") for line in last.splitlines()) == 1
+    rows = [line.split()[0] for line in summary.splitlines()[1:4]]
+    assert rows == ["first", "second", "third"]
+
+
+def test_verbose_lines_of_jobs_in_flight_never_mix(segrun, tmp_path):
+    with running_sandbox(profiles=600, seed=5) as sandbox:
+        spec = write_spec(tmp_path, sandbox.base_url, THREE)
+        loud = segrun("run", "-v", "--jobs", "3", str(spec), "--out", str(tmp_path / "v"))
+    assert loud.returncode == 0, loud.stderr
+    names = ("first", "second", "third")
+    lines = loud.stderr.splitlines()
+    assert len(lines) > 30
+    for line in lines:  # each line one whole event of one job
+        assert line.startswith(tuple(f"[{n}] " for n in names)) or line.startswith("✓ "), line
+        assert not any(f"[{n}] " in line[1:] for n in names), line  # no second one inside
+    for name in names:
+        assert f"[{name}] RowCount" in loud.stderr
+        assert sum(line.startswith(f"✓ {name}  succeeded") for line in lines) == 1

@@ -1,0 +1,65 @@
+"""A transport whose open connections can all be cut at once, from any thread.
+
+A job in a worker thread (`--jobs` 2 or more) blocked on a silent server
+cannot be reached by the alarm that cuts the main thread's waits short
+(runner/watchdog.py): signals are delivered to the main thread only. What can
+reach it is its socket: shutting the socket down ends the blocked read at once,
+as a dropped connection, and the client then sees that the run is stopping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import weakref
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+
+class AbortableAdapter(HTTPAdapter):
+    """requests' adapter, remembering (weakly) every connection it opened."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._opened: weakref.WeakSet = weakref.WeakSet()
+        super().__init__(*args, **kwargs)  # calls init_poolmanager
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        opened = self._opened
+
+        class Plain(HTTPConnection):
+            def connect(self) -> None:
+                super().connect()
+                opened.add(self)
+
+        class Secure(HTTPSConnection):
+            def connect(self) -> None:
+                super().connect()
+                opened.add(self)
+
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("PlainPool", (HTTPConnectionPool,), {"ConnectionCls": Plain}),
+            "https": type("SecurePool", (HTTPSConnectionPool,), {"ConnectionCls": Secure}),
+        }
+
+    def abort(self) -> None:
+        """Shut every open connection down. Safe in a signal handler: no lock is
+        taken, and the set is copied in one step (C code, under the GIL). A
+        connection idle in the pool is found dropped and replaced when next used."""
+        refs: tuple = ()
+        for _ in range(3):  # a collection mid-copy may drop a connection from the set
+            try:
+                refs = tuple(self._opened.data)
+                break
+            except RuntimeError:
+                continue
+        for ref in refs:
+            conn = ref()
+            sock = getattr(conn, "sock", None) if conn is not None else None
+            if sock is None:
+                continue
+            # the plain socket's shutdown, also under TLS: it leaves the TLS state alone
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)

@@ -1,0 +1,97 @@
+"""The rate budget's rule, on an injected clock (a waiting thread's real
+timing is tested over HTTP in test_jobs_in_flight.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runner.client import Interrupted
+from runner.execute import StopFlag
+from runner.pacing import MARGIN, RateBudget
+
+
+class Clock:
+    """Monotonic seconds that move only when someone sleeps (or the test says)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def starts(rate: float, count: int, gaps: list[float] | None = None) -> list[float]:
+    clock = Clock()
+    budget = RateBudget(rate, sleep=clock.sleep, monotonic=clock)
+    times = []
+    for n in range(count):
+        if gaps:
+            clock.now += gaps[n % len(gaps)]
+        budget.acquire()
+        times.append(clock.now)
+    return times
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rate=st.floats(min_value=0.05, max_value=200, allow_nan=False),
+    count=st.integers(min_value=1, max_value=120),
+    gaps=st.lists(st.floats(min_value=0, max_value=2), min_size=1, max_size=5),
+)
+def test_never_more_than_r_starts_in_any_second(rate, count, gaps):
+    times = starts(rate, count, gaps)
+    burst = max(1, math.floor(rate))
+    window = max(1.0, 1.0 / rate)
+    for first, later in zip(times, times[burst:]):  # noqa: B905 - shorter on purpose
+        # the (burst+1)-th start is a whole window, plus the margin, after the first
+        assert later - first >= window + MARGIN - 1e-9
+
+
+def test_a_burst_then_the_rate():
+    times = starts(5, 11)
+    assert times[:5] == [times[0]] * 5  # floor(R) go at once
+    assert times[5] == pytest.approx(times[0] + 1 + MARGIN)
+    assert times[10] == pytest.approx(times[0] + 2 * (1 + MARGIN))
+
+
+def test_below_one_a_second_starts_are_spaced():
+    times = starts(0.5, 3)
+    assert times[1] - times[0] == pytest.approx(2 + MARGIN)
+    assert times[2] - times[1] == pytest.approx(2 + MARGIN)
+
+
+def test_pause_holds_every_request_even_without_a_rate():
+    clock = Clock()
+    budget = RateBudget(sleep=clock.sleep, monotonic=clock)
+    for _ in range(50):
+        budget.acquire()
+    assert clock.slept == []  # no rate: nothing waits
+    budget.pause(3)
+    budget.pause(1)  # a shorter pause does not cut a longer one short
+    budget.acquire()
+    assert clock.now == pytest.approx(1003)
+
+
+def test_a_stop_ends_a_wait():
+    stop = StopFlag()
+    budget = RateBudget(1, sleep=stop.sleep)
+    budget.acquire()
+    stop.request()
+    with pytest.raises(Interrupted):
+        budget.acquire()  # would wait about a second; the stop ends it now
+
+
+def test_no_rate_of_zero_or_less():
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(ValueError):
+            RateBudget(bad)
