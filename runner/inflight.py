@@ -141,19 +141,23 @@ class PageStream(Generic[T]):
                 offset, generation, round_ = self._send, self._generation, self._cuts
                 self._send += self._page_size
                 self._busy += 1
+            slowed: list[bool] = []  # this page was answered 429/503 on the way
             try:
-                ok, value = True, self._fetch(offset, functools.partial(self._throttled, round_))
+                ok, value = True, self._fetch(
+                    offset, functools.partial(self._throttled, round_, slowed)
+                )
             except BaseException as e:  # noqa: BLE001 - handed to the caller, in order
                 ok, value = False, e
             with self._cond:
                 self._busy -= 1
                 if generation == self._generation and not self._closed and offset >= self._need:
                     self._done[offset] = (ok, value)
-                    if ok:
-                        self._window = min(self._limit, self._window + 1 / self._window)
+                if ok and not slowed:  # additive increase: a window's answers add one page
+                    self._window = min(self._limit, self._window + 1 / self._window)
                 self._cond.notify_all()
 
-    def _throttled(self, round_: int) -> None:
+    def _throttled(self, round_: int, slowed: list[bool]) -> None:
+        slowed.append(True)
         with self._cond:
             if round_ == self._cuts:  # one cut per round of requests
                 self._cuts += 1
