@@ -11,7 +11,7 @@ import contextlib
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
@@ -173,7 +173,7 @@ class JobRunner:
                     status = self._wait_until_complete(job, policy, stats, token)
                     final = self.life.exports_path(job.output_path)
                     writer = ExportWriter(final, job.output_format)
-                    seen = SeenIds()
+                    seen = SeenIds(status["RowCount"], _rereader(writer))
                 result.access_token = checkpoint.access_token
                 result.row_count = checkpoint.row_count = status["RowCount"]
                 if job.output_format == "xlsx" and too_many_rows(result.row_count):
@@ -278,7 +278,7 @@ class JobRunner:
         with open(fd, "r+b") as f:  # drop whatever was written after the last checkpoint
             f.truncate(checkpoint.part_bytes)
             durable.fsync_file(f.fileno(), part.name)
-        seen = SeenIds()
+        seen = SeenIds(max(checkpoint.row_count or 0, checkpoint.records))
         on_disk = 0
         try:
             for on_disk, profile_id in profile_ids(part):  # noqa: B007 - counted below
@@ -293,6 +293,7 @@ class JobRunner:
             return None, None, None, None
         writer = ExportWriter(path, job.output_format, append=True)
         writer.records = checkpoint.records
+        seen.reread = _rereader(writer)
         notes.append(
             f"resumed token {checkpoint.access_token} at offset {checkpoint.next_offset} "
             f"({checkpoint.records} records already on disk)"
@@ -491,6 +492,17 @@ class JobRunner:
             then=then,
             notes=list(notes),
         )
+
+
+def _rereader(writer: ExportWriter) -> Callable[[], Iterator[object]]:
+    """The ids written so far (the part file, flushed first): what a SeenIds
+    sized by a RowCount that the server then outgrew is rebuilt from."""
+
+    def reread() -> Iterator[object]:
+        writer.flush()
+        return (profile_id for _, profile_id in profile_ids(writer.part_path))
+
+    return reread
 
 
 def _all_pages_in(checkpoint: Checkpoint) -> bool:

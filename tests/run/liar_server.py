@@ -52,6 +52,12 @@ class Liar:
             last = min(offset + limit - 1, total)
             records = [record(n, Name="lone \ud800 surrogate \udfff") for n in range(offset, last + 1)]
             return _page(records, offset, limit, total, last < total)
+        if mode in ("honest", "repeat_last"):  # (with a RowCount that understates)
+            last = min(offset + limit - 1, total)
+            records = [record(n) for n in range(offset, last + 1)]
+            if mode == "repeat_last" and last == total:  # the very last is the first again
+                records[-1] = record(1)
+            return _page(records, offset, limit, total, last < total)
         raise ValueError(mode)
 
 

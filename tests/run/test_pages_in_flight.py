@@ -292,3 +292,29 @@ def test_an_error_comes_when_its_offset_is_taken_not_before():
             stream.take(3)
     finally:
         stream.close()
+
+
+# -- more records than RowCount said: the table of seen ids is rebuilt ------------
+@pytest.mark.parametrize("mode", ["honest", "repeat_last"])
+def test_an_export_past_its_rowcount_still_catches_a_repeat(tmp_path, mode):
+    """The seen-ids table is sized by RowCount; 9,000 records where Status said
+    2 outgrow it (rebuilt from the part file), and a repeat of record 1 at the
+    very end is still caught."""
+    from liar_server import running_liar
+
+    with running_liar(mode, total=9000) as (base_url, liar):
+        liar.rowcount = 2
+        spec = write_spec(tmp_path, base_url, """
+            - name: many
+              segment_group: All Profiles
+              page_size: 1000
+              concurrency: 4
+        """)
+        result = job(run(spec, tmp_path), "many")
+    if mode == "honest":
+        assert result.status == "succeeded", result.error
+        assert result.records == 9000
+        assert any("RowCount" in note for note in result.notes), result.notes
+    else:
+        assert result.status == "failed"
+        assert "'P000001' at record 9000 was already exported at record 1" in result.error
