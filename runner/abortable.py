@@ -4,13 +4,15 @@ A job in a worker thread (`--jobs` 2 or more) blocked on a silent server
 cannot be reached by the alarm that cuts the main thread's waits short
 (runner/watchdog.py): signals are delivered to the main thread only. What can
 reach it is its socket: shutting the socket down ends the blocked read at once,
-as a dropped connection, and the client then sees that the run is stopping.
+as a dropped connection, and the client then sees that the run is stopping
+(`abort`), or that the request's deadline passed (`cut`, from a timer).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 import weakref
 
 from requests.adapters import HTTPAdapter
@@ -23,26 +25,45 @@ class AbortableAdapter(HTTPAdapter):
 
     def __init__(self, *args, **kwargs) -> None:
         self._opened: weakref.WeakSet = weakref.WeakSet()
+        #: the connection each thread last sent a request on (thread ident -> it)
+        self._using: dict[int, HTTPConnection] = {}
         super().__init__(*args, **kwargs)  # calls init_poolmanager
 
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
-        opened = self._opened
+        opened, using = self._opened, self._using
 
         class Plain(HTTPConnection):
             def connect(self) -> None:
                 super().connect()
                 opened.add(self)
 
+            def request(self, *args, **kwargs) -> None:
+                using[threading.get_ident()] = self
+                super().request(*args, **kwargs)
+
         class Secure(HTTPSConnection):
             def connect(self) -> None:
                 super().connect()
                 opened.add(self)
 
+            def request(self, *args, **kwargs) -> None:
+                using[threading.get_ident()] = self
+                super().request(*args, **kwargs)
+
         self.poolmanager.pool_classes_by_scheme = {
             "http": type("PlainPool", (HTTPConnectionPool,), {"ConnectionCls": Plain}),
             "https": type("SecurePool", (HTTPSConnectionPool,), {"ConnectionCls": Secure}),
         }
+
+    def cut(self, thread: int) -> None:
+        """Shut down the connection `thread` is waiting on (its request deadline
+        passed): the thread's blocked read ends at once, as a dropped connection."""
+        _shut(self._using.get(thread))
+
+    def release(self, thread: int) -> None:
+        """`thread` is done with its request: forget its connection."""
+        self._using.pop(thread, None)
 
     def abort(self) -> None:
         """Shut every open connection down. Safe in a signal handler: no lock is
@@ -56,10 +77,13 @@ class AbortableAdapter(HTTPAdapter):
             except RuntimeError:
                 continue
         for ref in refs:
-            conn = ref()
-            sock = getattr(conn, "sock", None) if conn is not None else None
-            if sock is None:
-                continue
-            # the plain socket's shutdown, also under TLS: it leaves the TLS state alone
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            _shut(ref())
+
+
+def _shut(conn: HTTPConnection | None) -> None:
+    sock = getattr(conn, "sock", None) if conn is not None else None
+    if sock is None:
+        return
+    # the plain socket's shutdown, also under TLS: it leaves the TLS state alone
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)

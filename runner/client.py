@@ -264,6 +264,16 @@ class ApiClient:
         if isinstance(self._adapter, AbortableAdapter):
             self._adapter.abort()
 
+    def _deadline_timer(self) -> _Deadline | None:
+        """Outside the main thread no alarm bounds a request (runner/watchdog.py):
+        a timer cuts its connection at the deadline instead, so a server that
+        trickles its headers a byte at a time cannot hold a worker forever."""
+        if threading.current_thread() is threading.main_thread():
+            return None
+        if not isinstance(self._adapter, AbortableAdapter):
+            return None
+        return _Deadline(self._adapter, self.deadline)
+
     def server_now(self) -> dt.datetime:
         """The server's time now (estimate minus its uncertainty; the client's
         clock before any Date header was seen)."""
@@ -392,12 +402,15 @@ class ApiClient:
         t0 = time.perf_counter()
         response: requests.Response | None = None
         error: BaseException | None = None
+        timer = self._deadline_timer()
         try:
             with network_wait(self.deadline):
                 response = self.session.send(
                     prepared, timeout=self.timeout, allow_redirects=False, stream=True
                 )
                 read_body(response, cap, time.monotonic() + self.deadline, self.deadline)
+            if timer is not None and timer.expired:  # cut, yet the answer came whole
+                raise DeadlineExceeded(self.deadline)
             install_json(response, call)
             if call == "retrieve":
                 install_page(response)
@@ -405,6 +418,8 @@ class ApiClient:
             raise
         except (*_TRANSIENT_ERRORS, ResponseTooLarge, requests.RequestException) as e:
             error = e
+            if timer is not None and timer.expired:  # its connection was cut by the timer
+                error = DeadlineExceeded(self.deadline)
             _discard(response)
             response = None
             if self._aborted.is_set():  # cut on purpose: the run is stopping
@@ -413,6 +428,8 @@ class ApiClient:
             _discard(response)
             raise
         finally:
+            if timer is not None:
+                timer.stop()
             elapsed = time.perf_counter() - t0
             if response is not None:
                 self.server_clock.observe(response.headers.get("Date"), started, self._clock())
@@ -477,6 +494,27 @@ class ApiClient:
             f"Initiate path itself may be wrong; endpoint map in use: "
             f"{self.endpoint_source or 'the inferred map (specs/endpoints.yaml)'})"
         )
+
+
+class _Deadline:
+    """One request's deadline in a worker thread: when it passes, the thread's
+    connection is shut down and `expired` says why the read then failed."""
+
+    def __init__(self, adapter: AbortableAdapter, seconds: float) -> None:
+        self.expired = False
+        self._adapter = adapter
+        self._thread = threading.get_ident()
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        self.expired = True
+        self._adapter.cut(self._thread)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        self._adapter.release(self._thread)
 
 
 def _discard(response: requests.Response | None) -> None:

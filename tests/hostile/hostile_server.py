@@ -175,6 +175,21 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.s_echo(call)
 
+    def s_trickle_headers(self, call: str) -> None:
+        """Retrieve answers its status line, then a header byte every TRICKLE_PAUSE
+        seconds, forever (60 s at most): no socket read ever times out."""
+        if call != "retrieve":
+            return self._normal(call)
+        deadline = time.monotonic() + 60
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while time.monotonic() < deadline:
+                self.wfile.write(b"a")
+                self.wfile.flush()
+                time.sleep(TRICKLE_PAUSE)
+        except OSError:
+            pass
+
     def s_trickle(self, call: str) -> None:
         """Status answers a byte every TRICKLE_PAUSE seconds, forever (60 s at most)."""
         if call != "status":

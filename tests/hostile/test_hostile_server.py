@@ -99,6 +99,26 @@ def test_a_trickling_answer_is_cut_at_the_request_deadline(tmp_path, hostile):
     assert_well_behaved(outcome, hostile)
 
 
+@pytest.mark.parametrize("where", ["pages in flight", "jobs in flight", "main thread"])
+def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_deadline(tmp_path, hostile, where):
+    """No socket read times out, so only the request deadline ends it: the alarm
+    in the main thread, a timer that shuts the connection in a worker thread."""
+    jobs = "- name: people\n  segment_group: VIP Customers\n"
+    args = ["--request-timeout", "3"]
+    if where == "pages in flight":
+        jobs += "  concurrency: 4\n"
+    elif where == "jobs in flight":
+        jobs += "- name: others\n  segment_group: VIP Customers\n"
+        args += ["--jobs", "2"]
+    outcome = run_segrun(tmp_path, spec_text(hostile.url("trickle-headers"), jobs=jobs),
+                         LONG_SECRET, *args)
+    assert outcome.code == 1, outcome.stderr
+    for job in report(outcome)["jobs"]:
+        assert "within the request deadline of 3s" in job["error"], job
+    assert outcome.seconds < 45
+    assert_well_behaved(outcome, hostile)
+
+
 @pytest.mark.parametrize("scenario", ["trickle", "silent"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_one_stop_signal_ends_a_run_stuck_on_the_server(tmp_path, hostile, scenario, signum):
