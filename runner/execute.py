@@ -473,7 +473,9 @@ class JobRunner:
             f"{described('status')} every {job.poll_interval:g}s until Status is Complete "
             f"(fails on Error, Expired, Failed, or after {job.poll_timeout:g}s)",
             f"{described('retrieve', retrieve_query(1, size))}, then offset {1 + size}, "
-            f"{1 + 2 * size}, ... until HasMore is false",
+            f"{1 + 2 * size}, ... until HasMore is false"
+            + (f" ({job.concurrency} pages in flight at most, written in offset order)"
+               if job.concurrency > 1 else ""),
             described("commit", COMMIT_QUERY),
             describe_reconcile(job.reconcile),
         ]

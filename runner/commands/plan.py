@@ -80,6 +80,11 @@ def render_text(spec, planned: list[PlannedJob], endpoints_file: Path | None = N
     jobs = f"{len(planned)} job{'s' * (len(planned) != 1)}"
     lines = [f"plan for {spec.path}: {jobs}, in order; nothing is sent"]
     lines.append(endpoints_line(spec, endpoint_map.for_spec(spec, endpoints_file)))
+    if spec.requests_per_second is not None:
+        lines.append(
+            f"rate limit: at most {spec.requests_per_second:g} requests in any second, every "
+            "job's together (rate_limit)"
+        )
     if spec.environment == "sandbox" and not spec.base_url:
         lines.append(
             "(environment sandbox: the embedded sandbox listens on a free port chosen at run "
