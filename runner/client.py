@@ -409,7 +409,9 @@ class ApiClient:
                     prepared, timeout=self.timeout, allow_redirects=False, stream=True
                 )
                 read_body(response, cap, time.monotonic() + self.deadline, self.deadline)
-            if timer is not None and timer.expired:  # cut, yet the answer came whole
+            if self._aborted.is_set():  # the run is stopping: what came may be cut short
+                raise Interrupted()
+            if timer is not None and timer.expired:  # cut: what came may be cut short
                 raise DeadlineExceeded(self.deadline)
             install_json(response, call)
             if call == "retrieve":

@@ -52,11 +52,6 @@ RUN_ENTRIES = frozenset(
      ".lock"}
 )
 
-#: the most pages one job may have in flight (the job key `concurrency`): with
-#: --jobs, the shared session pools a connection for each
-MAX_PAGES_IN_FLIGHT = 32
-
-
 def default_run_dir(spec: Spec, now: dt.datetime) -> Path:
     return Path("runs") / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{spec.name}"
 
@@ -161,6 +156,8 @@ def run_spec(
         )
         if hasattr(target.auth, "transcript"):
             target.auth.transcript = transcript  # the OAuth token exchange
+        # one pooled connection for every request that may be in flight at once
+        pages_in_flight = max((job.concurrency for job in spec.jobs), default=1)
         client = ApiClient(
             base_url=target.base_url,
             client_id=spec.client_id,
@@ -175,10 +172,11 @@ def run_spec(
             deadline=options.request_timeout,
             max_page_bytes=options.max_page_bytes,
             budget=RateBudget(spec.requests_per_second, sleep=stop.sleep),
-            pool_size=max(DEFAULT_POOL_SIZE, options.jobs * MAX_PAGES_IN_FLIGHT),
+            pool_size=max(DEFAULT_POOL_SIZE, options.jobs * pages_in_flight),
         )
         held.callback(client.close)
-        if options.jobs > 1:  # a worker's wait on a server is cut by its socket, not an alarm
+        if options.jobs > 1 or pages_in_flight > 1:
+            # a worker's wait on a server is cut by its socket, not an alarm
             stop.on_request.append(client.abort)
             held.callback(stop.on_request.remove, client.abort)
         progress = options.progress or progress_for(quiet=options.quiet, verbose=options.verbose)

@@ -119,6 +119,16 @@ def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_deadline(tmp_path, hos
     assert_well_behaved(outcome, hostile)
 
 
+def test_one_stop_signal_ends_pages_in_flight_stuck_on_the_server(tmp_path, hostile):
+    jobs = "- name: people\n  segment_group: VIP Customers\n  concurrency: 4\n"
+    outcome = run_segrun(tmp_path, spec_text(hostile.url("trickle-headers"), jobs=jobs),
+                         LONG_SECRET, signal_after=(3.0, signal.SIGINT))
+    assert outcome.code == 130, (outcome.stderr, report(outcome)["jobs"][0]["error"])
+    assert outcome.seconds < 3.0 + 10  # a few seconds after the signal, not the deadline
+    assert report(outcome)["status"] == "interrupted"
+    assert_well_behaved(outcome, hostile)
+
+
 @pytest.mark.parametrize("scenario", ["trickle", "silent"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_one_stop_signal_ends_a_run_stuck_on_the_server(tmp_path, hostile, scenario, signum):
