@@ -4,9 +4,9 @@ one second, and the most in flight at once.
 A benchmark reads these to show that a client kept its `rate_limit` (no
 1-second window held more requests than it allows) or really had pages in
 flight (more than one request open at a time). Arrivals are timed on the
-monotonic clock when the request reaches its call, before faults, auth or the
-rate limit; a request is in flight from then until its answer, latency
-included, is ready to send.
+monotonic clock once the request has been read, before faults, auth or the rate
+limit; a request is in flight from then until its answer, latency included, is
+ready to send. The sandbox's `/_sandbox/` admin requests are not counted.
 """
 
 from __future__ import annotations
