@@ -40,9 +40,9 @@ class Pages:
         key = (offset, limit)
         with self._lock:
             future, mine = self._claim(key)
-            if offset > self._furthest:
+            furthest = offset > self._furthest
+            if furthest:
                 self._furthest = offset
-                self._build_ahead((offset + limit, limit), executor)
         try:
             if mine:
                 try:
@@ -50,11 +50,18 @@ class Pages:
                 except BaseException as e:
                     future.set_exception(e)
                     raise
-            return future.result()
+            body = future.result()
         finally:
             with self._lock:
                 if self._wanted.get(key) is future:
                     del self._wanted[key]  # served: a later ask (a retry) builds anew
+        if furthest:
+            # Only now, so the guess is built while this page travels and the client
+            # parses it, not in a race for the interpreter with this page's own build.
+            with self._lock:
+                if self._furthest == offset:  # else a request further on guesses
+                    self._build_ahead((offset + limit, limit), executor)
+        return body
 
     def _claim(self, key: Key) -> tuple[Future, bool]:
         """The future that will hold the page; True when this thread must build it."""
