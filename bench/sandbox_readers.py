@@ -43,6 +43,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks
 
 
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _ready_export(base_url: str, group: str) -> tuple[str, int]:
     """(the Retrieve path, RowCount) of a new export, once it is Complete."""
     url, e = urlsplit(base_url), endpoints()
@@ -116,7 +123,8 @@ def main() -> None:
                 received = read_export(base_url, path, total, args.page_size, readers)
                 wall, cpu = time.perf_counter() - started, _cpu_seconds(proc.pid) - cpu
                 print(f"{readers:>3} readers  {total:>9,} records  {received / 1e6:6.0f} MB  "
-                      f"{wall:6.2f} s  {total / wall:>9,.0f} rec/s  sandbox CPU {cpu:5.2f} s",
+                      f"{wall:6.2f} s  {total / wall:>9,.0f} rec/s  sandbox CPU {cpu:5.2f} s  "
+                      f"peak RSS {_peak_rss_mib(proc.pid):.1f} MiB",
                       flush=True)
     finally:
         proc.terminate()

@@ -130,6 +130,7 @@ class Export:
         keep_alive: bool,
         now: float,
         executor: Executor,
+        builders: threading.Semaphore,
     ) -> bytes:
         """One page. The export's lock is held only to check and to record the
         delivery, never while the page is built, so concurrent readers of one
@@ -140,7 +141,7 @@ class Export:
             pages = self._pages
             if pages is None:
                 build = partial(page_text, profiles, selection, self.touched)
-                pages = self._pages = Pages(build, total)
+                pages = self._pages = Pages(build, total, builders)
         body = pages.get(offset, limit, executor)
         start, stop = min(offset - 1, total), min(offset - 1 + limit, total)
         with self.lock:

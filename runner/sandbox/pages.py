@@ -22,13 +22,20 @@ from runner.sandbox.profiles import Profiles
 from runner.sandbox.selection import Selection
 
 AHEAD = 2  # pages built ahead that nobody has asked for yet, at most (memory: 2 pages)
+BUILDERS = 2  # pages built at once per sandbox: one interpreter lock runs one anyway
 
 Key = tuple[int, int]  # (offset, limit)
 
 
 class Pages:
-    def __init__(self, build: Callable[[int, int], bytes], total: int) -> None:
-        self._build = build
+    def __init__(
+        self, build: Callable[[int, int], bytes], total: int, builders: threading.Semaphore
+    ) -> None:
+        """`builders` bounds the pages built at once across the sandbox: Python runs
+        one at a time anyway, so 32 readers building side by side would gain nothing
+        and hold 32 half-built pages in memory. It is held only while building."""
+        self._build_page = build
+        self._builders = builders
         self._total = total
         self._lock = threading.Lock()  # guards the dicts below, never held while building
         self._wanted: dict[Key, Future] = {}  # being built, or built ahead and not yet served
@@ -62,6 +69,10 @@ class Pages:
                 if self._furthest == offset:  # else a request further on guesses
                     self._build_ahead((offset + limit, limit), executor)
         return body
+
+    def _build(self, offset: int, limit: int) -> bytes:
+        with self._builders:
+            return self._build_page(offset, limit)
 
     def _claim(self, key: Key) -> tuple[Future, bool]:
         """The future that will hold the page; True when this thread must build it."""
