@@ -134,7 +134,7 @@ class Export:
     ) -> bytes:
         """One page. The export's lock is held only to check and to record the
         delivery, never while the page is built, so concurrent readers of one
-        export build their pages side by side (`pages.py`)."""
+        export are served side by side (`pages.py`)."""
         with self.lock:
             selection = self.check_ready(now)
             total = len(selection.index)

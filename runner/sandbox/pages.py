@@ -1,5 +1,5 @@
-"""The pages of one export: built outside any lock, each at most once while it is
-wanted, and the next one built ahead.
+"""The pages of one export: built outside the export's lock (at most 2 at once in
+the sandbox), each at most once while it is wanted, and the next one built ahead.
 
 A client may read one page at a time or keep up to 32 in flight, at offsets that
 arrive in any order. So nothing here assumes the next request is `offset + limit`
