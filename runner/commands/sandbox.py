@@ -12,6 +12,7 @@ from runner.endpoint_map import load_file
 from runner.errors import UsageError
 from runner.sandbox import DEMO, FaultPlan, FaultSyntaxError, Sandbox, SandboxDataError
 from runner.sandbox.faults import FAULT_HELP
+from runner.sandbox.latency import Latency, LatencyError, parse_latency
 from runner.sandbox.sandbox import DEFAULT_PROFILES, DEFAULT_TOKEN_LIFETIME
 
 
@@ -26,6 +27,20 @@ def _is_loopback(host: str) -> bool:
             )
         except OSError:
             return False
+
+
+class LatencyType(click.ParamType):
+    """`--latency 100ms:20ms`: a bad value is click's usage error (exit 2)."""
+
+    name = "LATENCY[:JITTER]"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, Latency):
+            return value
+        try:
+            return parse_latency(str(value))
+        except LatencyError as e:
+            self.fail(str(e), param, ctx)
 
 
 def _print_fault_help(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -93,6 +108,14 @@ def _print_fault_help(ctx: click.Context, param: click.Parameter, value: bool) -
     show_default=True,
     help="Seconds until an access token expires.",
 )
+@click.option(
+    "--latency",
+    type=LatencyType(),
+    default="0",
+    help="Delay every API answer by this much, to rehearse the internet: 50ms, 0.2s, "
+    "or 100ms:20ms for 100 ms +/- up to 20 ms (uniform, never negative). Concurrent "
+    "requests wait out their delays side by side.",
+)
 def command(
     host: str,
     port: int,
@@ -105,6 +128,7 @@ def command(
     processing_seconds: float,
     token_lifetime: float,
     endpoints_file: str | None,
+    latency: Latency,
 ) -> None:
     """Serve a local simulator of the MyPreferences export API.
 
@@ -127,6 +151,7 @@ def command(
             processing_seconds=processing_seconds,
             token_lifetime_seconds=token_lifetime,
             endpoints=served,
+            latency=latency,
         )
         sandbox.bind(host, port)
     except (FaultSyntaxError, SandboxDataError, ValueError, OverflowError) as e:
@@ -134,6 +159,8 @@ def command(
     except OSError as e:
         raise UsageError(f"sandbox: cannot listen on {host}:{port}: {e.strerror or e}") from None
     click.echo(f"segrun sandbox serving {sandbox.base_url}")
+    if latency:
+        click.echo(f"# every answer is delayed by {latency}", err=True)
     click.echo("# the demo account (a published demo secret):")
     for name, value in DEMO.environment().items():
         click.echo(f"export {name}={value}")

@@ -1,15 +1,19 @@
-"""Counts the tests read: requests per call, faults injected, answers sent."""
+"""Counts the tests read: requests per call, faults injected, answers sent, and
+the peaks of arrivals and requests in flight (`peaks.py`)."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
 
+from runner.sandbox.peaks import Peaks
+
 
 class Counters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, ...]] = Counter()
+        self.peaks = Peaks()
 
     def add(self, *key: str) -> None:
         with self._lock:
@@ -38,10 +42,13 @@ class Counters:
             )
 
     def snapshot(self) -> dict[str, int]:
-        """Every count as `"faults.retrieve.503": 2`, for printing or JSON."""
+        """Every count as `"faults.retrieve.503": 2`, for printing or JSON, then the
+        peaks (`peak_requests_in_1s`, `peak_requests_in_1s.<client id>`, `peak_in_flight`)."""
         with self._lock:
-            return {".".join(key): n for key, n in sorted(self._counts.items())}
+            counts = {".".join(key): n for key, n in sorted(self._counts.items())}
+        return {**counts, **self.peaks.snapshot()}
 
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
+        self.peaks.reset()

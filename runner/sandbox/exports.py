@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from functools import partial
 
 from runner.sandbox.datafile import SegmentGroup
 from runner.sandbox.faults import ExportFaults
+from runner.sandbox.pages import Pages, page_text
 from runner.sandbox.profiles import Profiles
 from runner.sandbox.query import ExportQuery
 from runner.sandbox.replies import ApiError
@@ -50,8 +52,8 @@ class Export:
     kept_files: bool | None = None
     crashed: bool = False  # the background computation failed: the export ends Error
     _delivered: list[list[int]] = field(default_factory=list)  # merged [start, stop)
-    _prefetch: tuple[int, int, Future] | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    _pages: Pages | None = None  # made at the first Retrieve, dropped when the token is done
+    lock: threading.Lock = field(default_factory=threading.Lock)  # brief: never while building
 
     @property
     def failed(self) -> bool:
@@ -79,7 +81,9 @@ class Export:
         """Done for good: the result index goes, only the counts stay."""
         self.finished = status
         self.selection = None
-        self._prefetch = None
+        if self._pages is not None:
+            self._pages.clear()
+            self._pages = None
         return status
 
     def compute(self, profiles: Profiles) -> None:
@@ -126,33 +130,27 @@ class Export:
         keep_alive: bool,
         now: float,
         executor: Executor,
+        builders: threading.Semaphore,
     ) -> bytes:
+        """One page. The export's lock is held only to check and to record the
+        delivery, never while the page is built, so concurrent readers of one
+        export are served side by side (`pages.py`)."""
         with self.lock:
             selection = self.check_ready(now)
             total = len(selection.index)
-            start, stop = min(offset - 1, total), min(offset - 1 + limit, total)
-            body = self._take_prefetched(offset, limit)
-            if body is None:
-                body = page_text(profiles, selection, self.touched, offset, limit)
+            pages = self._pages
+            if pages is None:
+                build = partial(page_text, profiles, selection, self.touched)
+                pages = self._pages = Pages(build, total, builders)
+        body = pages.get(offset, limit, executor)
+        start, stop = min(offset - 1, total), min(offset - 1 + limit, total)
+        with self.lock:
             self.retrieves += 1
             self.kept_alive |= keep_alive
             covered = self._deliver(start, stop, total)
-            if covered and not keep_alive:
+            if covered and not keep_alive and not self.finished:
                 self._finish(RETRIEVED)
-            elif stop < total:
-                # The client is most likely to ask for the next page next: build it
-                # while this one travels and the client parses it.
-                future = executor.submit(
-                    page_text, profiles, selection, self.touched, offset + limit, limit
-                )
-                self._prefetch = (offset + limit, limit, future)
         return body
-
-    def _take_prefetched(self, offset: int, limit: int) -> bytes | None:
-        found, self._prefetch = self._prefetch, None
-        if found and found[:2] == (offset, limit):
-            return found[2].result()
-        return None
 
     def _deliver(self, start: int, stop: int, total: int) -> bool:
         """Record [start, stop) as read; True once every record has been read."""
@@ -178,18 +176,3 @@ class Export:
             self.kept_files = keep_files
             self._finish(RETRIEVED)
 
-
-def page_text(
-    profiles: Profiles, selection: Selection, touched: Mapping[int, int], offset: int, limit: int
-) -> bytes:
-    """One Retrieve answer, built as text around the records' own JSON."""
-    total = len(selection.index)
-    indexes = selection.index.slice(offset - 1, offset - 1 + limit)
-    record = profiles.record_json
-    records = ",".join([record(i, touched) for i in indexes])
-    count = len(indexes)
-    has_more = "true" if offset - 1 + count < total else "false"
-    return (
-        f'{{"Count":{count},"HasMore":{has_more},"Limit":{limit},"Offset":{offset},'
-        f'"TotalResults":{total},"UserProfilePreferences":[{records}]}}'
-    ).encode()

@@ -23,11 +23,12 @@ from runner.sandbox.counters import Counters
 from runner.sandbox.datafile import SandboxData, load_data
 from runner.sandbox.demo import DEMO
 from runner.sandbox.faults import FaultPlan, Faults
+from runner.sandbox.latency import Delay, Latency, latency_of
 from runner.sandbox.lies import LIES
 from runner.sandbox.profiles import PROFILE_ID_BASE, Profiles, format_ms
 from runner.sandbox.ratelimit import RateLimit
 from runner.sandbox.replies import ApiError, Reply, json_reply
-from runner.sandbox.routes import BASE_PATH, resolve, routes
+from runner.sandbox.routes import BASE_PATH, Route, resolve, routes
 from runner.sandbox.server import SandboxHTTPServer
 from runner.sandbox.service import ExportService
 
@@ -62,7 +63,15 @@ class Sandbox:
         clock: Callable[[], float] = time.time,
         anchor_ms: int | None = None,
         endpoints: Mapping[str, Endpoint] | None = None,
+        latency: float | str | Latency | None = None,
+        jitter: float | str | None = None,
     ) -> None:
+        """`latency`: every API answer waits this long (seconds, or text such as
+        `"100ms:20ms"`), ± `jitter` seconds drawn uniformly, never below zero.
+        A bad value raises `LatencyError` (a ValueError)."""
+        #: the simulated network delay of every API answer (admin answers are not delayed)
+        self.latency = latency_of(latency, jitter)
+        self._delay = Delay(self.latency, seed)
         self.data = data if isinstance(data, SandboxData) else load_data(data)
         self.clock = clock
         anchor = _anchor_ms(clock) if anchor_ms is None else anchor_ms
@@ -138,21 +147,46 @@ class Sandbox:
     def handle(
         self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, ip: str
     ) -> Reply:
-        """faults -> authentication -> rate limit -> the call. Faults come first, as
-        a proxy or an overloaded front end would answer before the API does."""
+        """faults -> authentication -> rate limit -> the call -> the latency. Faults
+        come first, as a proxy or an overloaded front end would answer before the API
+        does. The latency is slept here, in the request's own thread, holding no lock,
+        so concurrent requests wait out their delays side by side. The admin
+        endpoints are neither delayed nor counted in the peaks."""
+        if path.startswith("/_sandbox/"):
+            return self._answer(self._admin, method, path, body, ip)
+        route, params, allowed = resolve(method, path, self._routes)
+        peaks = self.counters.peaks
+        peaks.arrive(params.get("clientId"))
         try:
-            reply = self._handle(method, path, query, headers, body, ip)
+            reply = self._answer(
+                self._handle, method, route, params, allowed, path, query, headers, body
+            )
+            delay = self._delay.draw()
+            if delay:
+                time.sleep(delay)
+        finally:
+            peaks.depart()
+        return reply
+
+    def _answer(self, handler: Callable[..., Reply], *args: object) -> Reply:
+        try:
+            reply = handler(*args)
         except ApiError as e:
             reply = e.reply()
         self.counters.add("responses", str(reply.status))
         return reply
 
     def _handle(
-        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, ip: str
+        self,
+        method: str,
+        route: Route | None,
+        params: dict[str, str],
+        allowed: list[str],
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
     ) -> Reply:
-        if path.startswith("/_sandbox/"):
-            return self._admin(method, path, body, ip)
-        route, params, allowed = resolve(method, path, self._routes)
         if route is None:
             if allowed:
                 methods = ", ".join(allowed)
@@ -262,7 +296,9 @@ def running_sandbox(**options: object) -> Iterator[Sandbox]:
     """A sandbox serving on a free 127.0.0.1 port for the `with` block.
 
     Takes Sandbox's keyword arguments (profiles, seed, data, faults, rate_limit,
-    processing_seconds, token_lifetime_seconds, clock). Startup does no work
+    processing_seconds, token_lifetime_seconds, clock, anchor_ms, endpoints,
+    latency, jitter): `running_sandbox(latency=0.1, jitter=0.02)` or
+    `running_sandbox(latency="100ms:20ms")` delays every API answer. Startup does no work
     proportional to the number of profiles.
     """
     sandbox = Sandbox(**options).start()  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from runner.sandbox.callback import post_status
 from runner.sandbox.datafile import SandboxData
 from runner.sandbox.exports import Export
 from runner.sandbox.faults import Faults
+from runner.sandbox.pages import BUILDERS
 from runner.sandbox.profiles import Profiles
 from runner.sandbox.query import BodyError, parse_body
 from runner.sandbox.replies import ApiError, Reply, json_reply
@@ -45,6 +46,7 @@ class ExportService:
         self._lock = threading.Lock()
         self._tokens = random.Random(seed)
         self._pages = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-page")
+        self._builders = threading.BoundedSemaphore(BUILDERS)
 
     def close(self) -> None:
         self._pages.shutdown(wait=False, cancel_futures=True)
@@ -98,7 +100,9 @@ class ExportService:
         if not facts["first_offset"] <= offset <= MAX_OFFSET:
             raise ApiError(400, f"offset is a 1-based record position up to {MAX_OFFSET}")
         keep_alive = _boolean(params, "keepAlive")
-        body = export.page(self.profiles, offset, limit, keep_alive, self.clock(), self._pages)
+        body = export.page(
+            self.profiles, offset, limit, keep_alive, self.clock(), self._pages, self._builders
+        )
         return Reply(200, body, {"Content-Type": "application/json; charset=utf-8"})
 
     def commit(self, client_id: str, token: str, query: str) -> Reply:
