@@ -128,8 +128,8 @@ class PageStream(Generic[T]):
             return False
         if self._send != self._need and (self._bound is None or self._send > self._bound):
             return False  # past the end as far as anyone knows (the caller's next always goes)
-        window = max(1, int(self._window))
-        return self._busy < window and self._busy + len(self._done) < window + 1
+        window = max(1, int(self._window))  # pages asked for and not yet taken: the window
+        return self._busy + len(self._done) < window
 
     def _work(self) -> None:
         while True:
