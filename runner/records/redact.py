@@ -38,7 +38,10 @@ _JSON_FIELD = re.compile(rf'("(?:{_NAMES})"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?$)', 
 # A run of base64 text in any spelling (raw, URL-safe, percent-encoded, with
 # JSON's escaped slash): where a per-request signature would sit.
 _BASE64_RUN = re.compile(r"(?:[A-Za-z0-9+/=_-]|%2[BbFf]|%3[Dd]|\\/)+")
-#: _BASE64_RUN at least N characters long, by N (a run's plain form is never longer)
+#: every character a _BASE64_RUN can hold (a superset: "%" and "\\" whatever follows)
+_RUN_CHARS = r"[A-Za-z0-9+/=_%\\-]"
+#: stretches of _RUN_CHARS at least N long, by N: every run that can hold a
+#: signature of N characters lies inside one (its plain form is never longer)
 _LONG_RUNS: dict[int, re.Pattern] = {}
 _FORM_FIELD = re.compile(rf'((?:^|[&?;\s])(?:{_NAMES})=)[^&\s#"\\]*', re.IGNORECASE)
 
@@ -100,21 +103,26 @@ class Redactor:
     def scan(self, text: str, marker: str = REDACTED) -> str:
         """Known secrets, in any registered spelling, replaced anywhere in `text`."""
         if self._signatures:
-            runs = self._long_runs()
-            text = runs.sub(lambda m: self._signature_run(m.group(), marker), text)
+            text = self._long_runs().sub(lambda m: self._signatures_in(m.group(), marker), text)
         if self._pattern is None or not any(form in text for form in self._forms):
             return text  # the test is C-fast; the regex runs only when needed
         return self._pattern.sub(lambda _: marker, text)
 
     def _long_runs(self) -> re.Pattern:
-        """Base64-ish runs long enough to hold the shortest signature: a shorter
-        run (most words of a transcript) is skipped by the regex itself, in C."""
+        """Stretches long enough to hold the shortest signature, of the characters
+        a base64 run can be spelled with: found by one character class, which the
+        regex engine runs in C (the exact run pattern, tried at every character
+        of every transcript line, cost a millisecond a line)."""
         shortest = min(tuple(self._signature_lengths))
         pattern = _LONG_RUNS.get(shortest)
         if pattern is None:
-            pattern = re.compile(f"{_BASE64_RUN.pattern[:-1]}{{{shortest},}}")
+            pattern = re.compile(f"(?<!{_RUN_CHARS}){_RUN_CHARS}{{{shortest},}}")
             _LONG_RUNS[shortest] = pattern
         return pattern
+
+    def _signatures_in(self, stretch: str, marker: str) -> str:
+        """The base64 runs of a stretch, each whole or the marker."""
+        return _BASE64_RUN.sub(lambda m: self._signature_run(m.group(), marker), stretch)
 
     def _signature_run(self, run: str, marker: str) -> str:
         """`run` whole, or the marker when a known signature is inside it."""
