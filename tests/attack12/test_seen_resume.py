@@ -48,13 +48,14 @@ def _rewrite(run_dir, checkpoint, lines: bytes, records: int):
     (run_dir / "checkpoints" / "one.json").write_text(json.dumps(checkpoint))
 
 
-@pytest.mark.xfail(strict=True, reason="SeenIds outgrows its table on resume: RuntimeError, exit 70")
+@pytest.mark.skipif(not os.environ.get("SEGRUN_SLOW_TESTS"),
+                    reason="2.1M records, ~25 s: set SEGRUN_SLOW_TESTS=1")
 def test_resume_of_an_export_past_two_million_records_does_not_crash(tmp_path):
     """SeenIds is sized min(max(RowCount, records), MAX_EXPECTED=2,000,000) on resume and
     gets its `reread` only after the part file was read: a resumed export holding more
     than 2,097,152 records (what a run segrun wrote leaves, shown here by writing the
-    same part file and checkpoint directly) hits 'SeenIds outgrew its table and has no
-    way to reread its ids' -> exit 70."""
+    same part file and checkpoint directly) hit 'SeenIds outgrew its table and has no
+    way to reread its ids' -> exit 70 (fixed: the resume's table rereads the ids added)."""
     with running_raw(_page, TOTAL) as (base_url, _):
         spec, run_dir, checkpoint = _failed_run(tmp_path, base_url)
         n = 2_100_000
@@ -65,7 +66,6 @@ def test_resume_of_an_export_past_two_million_records_does_not_crash(tmp_path):
     assert "Traceback" not in again.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="RuntimeError escapes _resume's (ValueError, RecursionError)")
 def test_a_part_file_with_more_lines_than_its_checkpoint_is_refused_not_a_crash(tmp_path):
     """A part file whose first part_bytes hold more records than the checkpoint says
     (edited, or another file put in its place) must be 'does not match its checkpoint;
@@ -99,7 +99,6 @@ def _colliding_page(offset: int, limit: int):
     return 200, envelope(records, offset, limit, TOTAL, last < TOTAL), {}
 
 
-@pytest.mark.xfail(strict=True, reason="resume takes a fingerprint match for a repeat, unconfirmed")
 def test_resume_does_not_call_distinct_ids_that_share_a_fingerprint_a_repeat(tmp_path):
     """Records 11-20 have ids 1+M..10+M: distinct from 1..10, but the same hash. The
     run confirms each suspicion against the records and goes on; a resume reading
