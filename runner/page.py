@@ -28,7 +28,14 @@ RECORDS = "UserProfilePreferences"
 #: bytes of JSONL handed to the writer at a time
 CHUNK = 1 << 20
 
-_DECODER = json.JSONDecoder()
+def _not_json(name: str) -> None:
+    """Python's decoder takes NaN and Infinity, JSON has neither: a record holding
+    one would be written as a line no strict reader takes (jq, Go, JavaScript)."""
+    why = f"{name} is not JSON"
+    raise PageNotJSON(why, why)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
 _VALUE = _DECODER.raw_decode  # the C scanner: (value, end) of the value at an index
 _STRING = json.decoder.scanstring
 #: the C scanner itself: one record, without raw_decode's Python wrapper
@@ -110,6 +117,8 @@ def scan(content: bytes) -> Page:
     except RecursionError:
         why = "JSON nested too deeply (over ~1,000 levels)"
         raise PageNotJSON(why, why) from None
+    except PageNotJSON:
+        raise
     except ValueError as e:  # JSONDecodeError, or a structural error of the walk
         raise PageNotJSON(str(e)[:200]) from None
 
