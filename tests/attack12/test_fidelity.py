@@ -111,3 +111,24 @@ def test_a_record_with_a_huge_integer_is_passed_through(tmp_path):
     result, data = _export(tmp_path, records)
     assert result.status == "succeeded", result.error
     assert data == b"".join(r + b"\n" for r in records)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32",
+                                      "utf-32-le"])
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_pages_in_any_json_encoding_give_the_records_text_in_utf8(tmp_path, encoding, concurrency):
+    """Held: a BOM, UTF-16 and UTF-32 pages (non-BMP text, raw and escaped), written as the
+    records' own text in UTF-8; a pretty-printed record stays one line."""
+    records = [
+        '{"ProfileId":"a","x":"é😀\\u00e9"}'.encode(),
+        b'{\n  "ProfileId": "b",\r\n  "y": [1,\n 2]\n}',
+        '{"ProfileId":"c","z":"日本"}'.encode(),
+    ]
+
+    def encode(body: bytes) -> bytes:
+        return body.decode("utf-8").encode(encoding)
+
+    result, data = _export(tmp_path, records, encode, concurrency)
+    assert result.status == "succeeded", result.error
+    want = [r.replace(b"\r", b" ").replace(b"\n", b" ") for r in records]
+    assert data == b"".join(r + b"\n" for r in want)
