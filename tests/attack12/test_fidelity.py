@@ -57,33 +57,32 @@ def test_records_with_odd_but_valid_text_come_through_byte_for_byte(tmp_path, co
     assert data == b"".join(r + b"\n" for r in records)
 
 
-@pytest.mark.xfail(strict=True, reason="raw UTF-8 lone surrogates pass through: JSONL not UTF-8")
 def test_a_raw_lone_surrogate_never_makes_the_export_invalid_utf8(tmp_path):
     """A UTF-8 body holding the 3-byte form of a lone surrogate (ED A0 80) is
-    decoded with surrogatepass and its bytes copied: the export is then not
-    UTF-8, so not JSON. (Before issue 12 it was re-encoded as an escaped \\ud800.)"""
-    records = [b'{"ProfileId":"a","x":"\xed\xa0\x80"}', b'{"ProfileId":"b"}']
+    decoded with surrogatepass, and its bytes were copied: the export was then not
+    UTF-8, so not JSON. Now it is written escaped, as the README says (and as
+    before issue 12); a CESU-style pair becomes the escaped pair."""
+    records = [b'{"ProfileId":"a","x":"\xed\xa0\x80"}', b'{"ProfileId":"b","y":"\xc3\xa9"}',
+               b'{"ProfileId":"c","z":"\xed\xa0\xbd\xed\xb8\x80"}']
     result, data = _export(tmp_path, records)
-    if result.status != "succeeded":  # refusing the page is fine too, with a message
-        assert "not JSON" in (result.error or "") or "UTF-8" in (result.error or "")
-        return
+    assert result.status == "succeeded", result.error
+    assert data == (b'{"ProfileId":"a","x":"\\ud800"}\n' + records[1] + b"\n"
+                    + b'{"ProfileId":"c","z":"\\ud83d\\ude00"}\n')
     for line in data.splitlines():
         _strict(line)
 
 
-@pytest.mark.xfail(strict=True, reason="UTF-16 lone surrogate re-encoded with surrogatepass")
 def test_a_utf16_page_with_a_lone_surrogate_is_written_as_utf8(tmp_path):
     """README: a page in UTF-16 is written as UTF-8. A lone surrogate code unit
-    in it is encoded with surrogatepass: bytes that are not UTF-8."""
+    in it was encoded with surrogatepass: bytes that are not UTF-8; now escaped."""
     records = ['{"ProfileId":"a","x":"\ud800"}'.encode("utf-8", "surrogatepass"), b'{"ProfileId":"b"}']
 
     def utf16(body: bytes) -> bytes:
         return body.decode("utf-8", "surrogatepass").encode("utf-16-le", "surrogatepass")
 
     result, data = _export(tmp_path, records, utf16)
-    if result.status != "succeeded":
-        assert "not JSON" in (result.error or "")
-        return
+    assert result.status == "succeeded", result.error
+    assert data == b'{"ProfileId":"a","x":"\\ud800"}\n{"ProfileId":"b"}\n'
     for line in data.splitlines():
         _strict(line)
 
