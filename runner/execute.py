@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -278,14 +279,24 @@ class JobRunner:
         with open(fd, "r+b") as f:  # drop whatever was written after the last checkpoint
             f.truncate(checkpoint.part_bytes)
             durable.fsync_file(f.fileno(), part.name)
-        seen = SeenIds(max(checkpoint.row_count or 0, checkpoint.records))
+        # The table may outgrow its size (MAX_EXPECTED) as it is filled: it then
+        # rereads the ids added so far, not the whole file; a fingerprint match is
+        # confirmed against the records before it is called a repeat.
+        added = [0]
+        seen = SeenIds(
+            max(checkpoint.row_count or 0, checkpoint.records),
+            lambda: (p for _, p in itertools.islice(profile_ids(part), added[0])),
+        )
         on_disk = 0
         try:
             for on_disk, profile_id in profile_ids(part):  # noqa: B007 - counted below
-                if seen.add_all([profile_id]):
+                if on_disk > checkpoint.records:  # more than the checkpoint names
+                    break
+                if seen.add_all([profile_id]) and _written_before(part, profile_id, on_disk):
                     raise ResponseProblem(
                         f"resume: {part.name} repeats ProfileId {profile_id!r} (record {on_disk})"
                     )
+                added[0] = on_disk
         except (ValueError, RecursionError):  # not the JSONL segrun wrote: start over
             on_disk = -1
         if on_disk != checkpoint.records:
@@ -505,6 +516,15 @@ def _rereader(writer: ExportWriter) -> Callable[[], Iterator[object]]:
         return (profile_id for _, profile_id in profile_ids(writer.part_path))
 
     return reread
+
+
+def _written_before(part, profile_id: object, record: int) -> bool:
+    """Whether a record before `record` of the part file has this very ProfileId
+    (same value, same type): a fingerprint match is only a suspicion."""
+    return any(
+        p == profile_id and type(p) is type(profile_id)
+        for _, p in itertools.islice(profile_ids(part), record - 1)
+    )
 
 
 def _all_pages_in(checkpoint: Checkpoint) -> bool:

@@ -16,8 +16,12 @@ How many: a window between 1 and N, additive increase and multiplicative
 decrease as TCP does it. A 429 or 503 on any page halves it (once per round:
 answers to requests sent before the last cut do not cut again), and every
 page answered afterwards grows it by 1/window, so one page per window's worth
-of answers. The answers' `Retry-After` is obeyed by the client itself, for
-every request of the run (runner/pacing.py).
+of answers. The window holds retries too: a page answered 429 or 503 leaves
+its place and waits for one inside the window before the client sends it
+again (a retry is a request of the new round), and no new offset is sent
+while a retry waits; otherwise every page in flight would be retried at once
+and the server would never see the decrease. The answers' `Retry-After` is
+obeyed by the client itself, for every request of the run (runner/pacing.py).
 
 Errors are the caller's: a page that failed is raised when the caller asks
 for that offset, not before, so every page before it is still written.
@@ -66,6 +70,7 @@ class PageStream(Generic[T]):
         self._send = start  # the next offset to request
         self._bound = bound  # the last offset worth requesting (None: only `start`)
         self._busy = 0  # requests in flight
+        self._retrying = 0  # throttled pages waiting for a place in the window
         self._done: dict[int, tuple[bool, object]] = {}
         self._closed = False
         self._workers = [
@@ -128,6 +133,8 @@ class PageStream(Generic[T]):
             return False
         if self._send != self._need and (self._bound is None or self._send > self._bound):
             return False  # past the end as far as anyone knows (the caller's next always goes)
+        if self._retrying:  # a throttled page goes again before any new offset
+            return False
         window = max(1, int(self._window))  # pages asked for and not yet taken: the window
         return self._busy + len(self._done) < window
 
@@ -141,10 +148,10 @@ class PageStream(Generic[T]):
                 offset, generation, round_ = self._send, self._generation, self._cuts
                 self._send += self._page_size
                 self._busy += 1
-            slowed: list[bool] = []  # this page was answered 429/503 on the way
+            slowed: list[int] = [round_]  # its round; more entries: answered 429/503
             try:
                 ok, value = True, self._fetch(
-                    offset, functools.partial(self._throttled, round_, slowed)
+                    offset, functools.partial(self._throttled, slowed)
                 )
             except BaseException as e:  # noqa: BLE001 - handed to the caller, in order
                 ok, value = False, e
@@ -152,13 +159,27 @@ class PageStream(Generic[T]):
                 self._busy -= 1
                 if generation == self._generation and not self._closed and offset >= self._need:
                     self._done[offset] = (ok, value)
-                if ok and not slowed:  # additive increase: a window's answers add one page
+                if ok and len(slowed) == 1:  # additive increase: a window's answers add one page
                     self._window = min(self._limit, self._window + 1 / self._window)
                 self._cond.notify_all()
 
-    def _throttled(self, round_: int, slowed: list[bool]) -> None:
-        slowed.append(True)
+    def _throttled(self, slowed: list[int]) -> None:
+        """Called by the client before it retries a page answered 429 or 503:
+        the window is cut (once per round), and the retry waits for a place in it."""
+        slowed.append(slowed[0])
         with self._cond:
-            if round_ == self._cuts:  # one cut per round of requests
+            if slowed[0] == self._cuts:  # one cut per round of requests
                 self._cuts += 1
                 self._window = max(1.0, self._window / 2)
+            self._busy -= 1
+            self._retrying += 1
+            try:
+                while self._busy >= max(1, int(self._window)):
+                    if self._closed or self._stopped():
+                        break  # the client's own wait sees the stop; a closed stream drops it
+                    self._cond.wait(_WAKE)
+            finally:
+                self._retrying -= 1
+                self._busy += 1
+                slowed[0] = self._cuts  # the retry belongs to the round it is sent in
+                self._cond.notify_all()

@@ -28,7 +28,14 @@ RECORDS = "UserProfilePreferences"
 #: bytes of JSONL handed to the writer at a time
 CHUNK = 1 << 20
 
-_DECODER = json.JSONDecoder()
+def _not_json(name: str) -> None:
+    """Python's decoder takes NaN and Infinity, JSON has neither: a record holding
+    one would be written as a line no strict reader takes (jq, Go, JavaScript)."""
+    why = f"{name} is not JSON"
+    raise PageNotJSON(why, why)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
 _VALUE = _DECODER.raw_decode  # the C scanner: (value, end) of the value at an index
 _STRING = json.decoder.scanstring
 #: the C scanner itself: one record, without raw_decode's Python wrapper
@@ -101,15 +108,22 @@ def scan(content: bytes) -> Page:
     Page too (`top` names the type of a top level that is not an object); the
     caller decides what a wrong shape means."""
     encoding = json.detect_encoding(content)
+    lone = False
     try:
-        text = content.decode(encoding, "surrogatepass")
-    except UnicodeDecodeError as e:
-        raise PageNotJSON(f"not {encoding.upper()} text: {e}"[:200]) from None
+        text = content.decode(encoding)
+    except UnicodeDecodeError:
+        try:  # a lone surrogate, encoded as if it were a character (JSON's parser takes it)
+            text = content.decode(encoding, "surrogatepass")
+            lone = True
+        except UnicodeDecodeError as e:
+            raise PageNotJSON(f"not {encoding.upper()} text: {e}"[:200]) from None
     try:
-        return _walk(text, content, encoding)
+        return _walk(text, content, "lone" if lone else encoding)
     except RecursionError:
         why = "JSON nested too deeply (over ~1,000 levels)"
         raise PageNotJSON(why, why) from None
+    except PageNotJSON:
+        raise
     except ValueError as e:  # JSONDecodeError, or a structural error of the walk
         raise PageNotJSON(str(e)[:200]) from None
 
@@ -206,6 +220,13 @@ def _end_of_text(text: str, at: int) -> None:
         raise _error(text, at, "Extra data")
 
 
+_LONE = re.compile("[\ud800-\udfff]")
+
+
+def _escaped(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
 def _locate(page: Page, text: str, content: bytes, encoding: str, spans: list) -> None:
     """Where each record lies in UTF-8 bytes: the body's own when it is UTF-8
     (character offsets are byte offsets when every character is one byte),
@@ -224,14 +245,19 @@ def _locate(page: Page, text: str, content: bytes, encoding: str, spans: list) -
         at = 3 if encoding == "utf-8-sig" else 0  # the byte offset of character `done`
         done = 0
         for a, b in spans:
-            at += len(text[done:a].encode("utf-8", "surrogatepass"))
+            at += len(text[done:a].encode("utf-8"))
             starts.append(at)
-            at += len(text[a:b].encode("utf-8", "surrogatepass"))
+            at += len(text[a:b].encode("utf-8"))
             ends.append(at)
             done = b
         return
-    # UTF-16 or UTF-32: the records' text, in UTF-8 (an export is UTF-8).
-    pieces = [text[a:b].encode("utf-8", "surrogatepass") for a, b in spans]
+    # UTF-16 or UTF-32: the records' text, in UTF-8 (an export is UTF-8). A lone
+    # surrogate ("lone": in any encoding) has no UTF-8 form: it can only stand in a
+    # string, where its escape is the same JSON text, so it is written escaped.
+    if encoding == "lone":
+        pieces = [_LONE.sub(_escaped, text[a:b]).encode("utf-8") for a, b in spans]
+    else:
+        pieces = [text[a:b].encode("utf-8") for a, b in spans]
     at = 0
     for piece in pieces:
         starts.append(at)
