@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -200,6 +201,14 @@ class JobRunner:
             )
         except PathRefused as e:
             result.error = str(e)
+        except RecursionError:
+            # A record the page scan took (in a shallow worker thread, say) that is
+            # too deep to decode again on this stack: the sheet, or confirming a
+            # repeated ProfileId. The job's data, not the run's: the job fails.
+            result.error = (
+                "a record is nested too deeply to decode again (near Python's limit of "
+                f"{sys.getrecursionlimit():,} levels)"
+            )
         except OSError as e:  # the disk, not the API: the job fails, the run goes on
             result.error = f"writing the export failed: {e.strerror or e}" + (
                 f" ({e.filename})" if e.filename else ""

@@ -3,8 +3,8 @@ limit with the Python frames below it, so how deep a record the page scan accept
 depends on the stack of the thread that scans it: a page in flight is scanned in a
 shallow worker thread and accepted, then decoded again on the job's deeper stack
 (the CSV sheet from the spool, the part file read to confirm a repeated ProfileId),
-where RecursionError escapes: the whole run ends 'segrun: error: input nested too
-deeply to process', exit 2, with no job in report.json."""
+where RecursionError escaped: the whole run ended 'segrun: error: input nested too
+deeply to process', exit 2, with no job in report.json. Now that job fails, alone."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 
-import pytest
 from attack12_helpers import one_job, write_spec
 from raw_server import envelope, running_raw
 
@@ -42,7 +41,6 @@ def _run(tmp_path, depth: int, repeat: bool, extra: str) -> tuple[int, str, dict
     return done.returncode, done.stderr, report
 
 
-@pytest.mark.xfail(strict=True, reason="RecursionError decoding the spool on the job's deeper stack")
 def test_a_deep_record_accepted_by_a_page_in_flight_never_ends_the_run_exit_2(tmp_path):
     for depth in DEPTHS:
         code, err, report = _run(tmp_path, depth, False, "  output: {format: csv}\n")
@@ -50,7 +48,6 @@ def test_a_deep_record_accepted_by_a_page_in_flight_never_ends_the_run_exit_2(tm
         assert [j["name"] for j in report["jobs"]] == ["one"], (depth, err)
 
 
-@pytest.mark.xfail(strict=True, reason="RecursionError reading the part file to confirm a repeat")
 def test_a_repeat_after_a_deep_record_fails_the_job_not_the_run(tmp_path):
     for depth in DEPTHS:
         code, err, report = _run(tmp_path, depth, True, "")
