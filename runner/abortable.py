@@ -87,3 +87,34 @@ def _shut(conn: HTTPConnection | None) -> None:
     # the plain socket's shutdown, also under TLS: it leaves the TLS state alone
     with contextlib.suppress(OSError):
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class Deadline:
+    """One request's deadline in a worker thread: when it passes, the thread's
+    connection is shut down and `expired` says why the read then failed."""
+
+    def __init__(self, adapter: AbortableAdapter, seconds: float) -> None:
+        self.expired = False
+        self._adapter = adapter
+        self._thread = threading.get_ident()
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        self.expired = True
+        self._adapter.cut(self._thread)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        self._adapter.release(self._thread)
+
+
+def deadline_timer(adapter: AbortableAdapter, seconds: float) -> Deadline | None:
+    """Outside the main thread no alarm bounds a request (runner/watchdog.py): a
+    timer cuts its connection at the deadline instead, so a server that trickles
+    its headers a byte at a time cannot hold a worker forever. None in the main
+    thread, where the alarm does it."""
+    if threading.current_thread() is threading.main_thread():
+        return None
+    return Deadline(adapter, seconds)

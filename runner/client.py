@@ -25,7 +25,7 @@ from requests_toolbelt.sessions import BaseUrlSession
 from requests_toolbelt.utils.user_agent import user_agent
 
 from runner import __version__, api
-from runner.abortable import AbortableAdapter
+from runner.abortable import AbortableAdapter, Deadline, deadline_timer
 from runner.pacing import RateBudget
 from runner.page import Page
 from runner.page import scan as scan_page
@@ -264,15 +264,10 @@ class ApiClient:
         if isinstance(self._adapter, AbortableAdapter):
             self._adapter.abort()
 
-    def _deadline_timer(self) -> _Deadline | None:
-        """Outside the main thread no alarm bounds a request (runner/watchdog.py):
-        a timer cuts its connection at the deadline instead, so a server that
-        trickles its headers a byte at a time cannot hold a worker forever."""
-        if threading.current_thread() is threading.main_thread():
-            return None
+    def _deadline_timer(self) -> Deadline | None:
         if not isinstance(self._adapter, AbortableAdapter):
             return None
-        return _Deadline(self._adapter, self.deadline)
+        return deadline_timer(self._adapter, self.deadline)
 
     def server_now(self) -> dt.datetime:
         """The server's time now (estimate minus its uncertainty; the client's
@@ -496,27 +491,6 @@ class ApiClient:
             f"Initiate path itself may be wrong; endpoint map in use: "
             f"{self.endpoint_source or 'the inferred map (specs/endpoints.yaml)'})"
         )
-
-
-class _Deadline:
-    """One request's deadline in a worker thread: when it passes, the thread's
-    connection is shut down and `expired` says why the read then failed."""
-
-    def __init__(self, adapter: AbortableAdapter, seconds: float) -> None:
-        self.expired = False
-        self._adapter = adapter
-        self._thread = threading.get_ident()
-        self._timer = threading.Timer(seconds, self._cut)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _cut(self) -> None:
-        self.expired = True
-        self._adapter.cut(self._thread)
-
-    def stop(self) -> None:
-        self._timer.cancel()
-        self._adapter.release(self._thread)
 
 
 def _discard(response: requests.Response | None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -17,14 +18,15 @@ from urllib.parse import urlsplit
 import requests
 
 from runner import api
-from runner.client import MAX_SMALL_BODY, install_json, read_body
+from runner.abortable import AbortableAdapter, deadline_timer
+from runner.client import MAX_SMALL_BODY, Interrupted, install_json, read_body
 from runner.errors import SegrunError
 from runner.records.redact import SHORT_SECRET, Redactor
 from runner.signing import OAuth2ClientCredentials, PnAuthInfo3, Unsigned
 from runner.spec.model import Spec
 from runner.spec.rules import is_loopback_host
 from runner.timestamps import utc_now
-from runner.watchdog import network_wait
+from runner.watchdog import DeadlineExceeded, network_wait
 
 # The embedded sandbox picks a free port when it starts; a dry run starts nothing.
 SANDBOX_PLACEHOLDER_URL = "http://127.0.0.1/Profiles/v4/"
@@ -177,18 +179,46 @@ def _bounded_post(cert: str | tuple[str, str] | None = None):
     deadline, a size cap, JSON parsed once and refused when absurdly nested."""
     session = requests.Session()
     session.trust_env = False
+    adapter = AbortableAdapter()  # a worker thread's wait is cut by its socket
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    stopping = threading.Event()
 
     def post(url: str, **kwargs) -> requests.Response:
-        with network_wait(TOKEN_DEADLINE):
-            response = session.post(
-                url, timeout=(10, 30), stream=True, allow_redirects=False, cert=cert, **kwargs
-            )
-            read_body(
-                response, MAX_SMALL_BODY, time.monotonic() + TOKEN_DEADLINE, TOKEN_DEADLINE
-            )
+        if stopping.is_set():  # another worker's exchange was cut: send none
+            raise Interrupted()
+        timer = deadline_timer(adapter, TOKEN_DEADLINE)
+        try:
+            with network_wait(TOKEN_DEADLINE):
+                response = session.post(
+                    url, timeout=(10, 30), stream=True, allow_redirects=False, cert=cert,
+                    **kwargs,
+                )
+                read_body(
+                    response, MAX_SMALL_BODY, time.monotonic() + TOKEN_DEADLINE, TOKEN_DEADLINE
+                )
+            if stopping.is_set():
+                raise Interrupted()
+            if timer is not None and timer.expired:
+                raise DeadlineExceeded(TOKEN_DEADLINE)
+        except requests.RequestException:
+            if stopping.is_set():
+                raise Interrupted() from None
+            if timer is not None and timer.expired:
+                raise DeadlineExceeded(TOKEN_DEADLINE) from None
+            raise
+        finally:
+            if timer is not None:
+                timer.stop()
         install_json(response, "oauth-token")
         return response
 
+    def abort() -> None:
+        """The run is stopping: cut a token exchange waiting on its server."""
+        stopping.set()
+        adapter.abort()
+
+    post.abort = abort  # type: ignore[attr-defined]
     return post
 
 

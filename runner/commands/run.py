@@ -179,6 +179,10 @@ def run_spec(
             # a worker's wait on a server is cut by its socket, not an alarm
             stop.on_request.append(client.abort)
             held.callback(stop.on_request.remove, client.abort)
+            token_abort = getattr(getattr(target.auth, "_fetch", None), "abort", None)
+            if token_abort is not None:  # the OAuth token exchange, from a worker
+                stop.on_request.append(token_abort)
+                held.callback(stop.on_request.remove, token_abort)
         progress = options.progress or progress_for(quiet=options.quiet, verbose=options.verbose)
         progress.begin(jobs)
         client.on_retry = progress.retry
