@@ -29,14 +29,17 @@ TOTAL = 60
 def _paged_echo(self, call: str) -> None:
     echo, line = self._echo(), self._echo_line()
     if call != "retrieve":
-        if call == "status":
+        if call == "initiate":  # a token per job: each job's Retrieve path is its own
+            group = urlsplit(self.path).path.rstrip("/").rpartition("/")[2]
+            self._send(200, {"AccessToken": 4000 + int(group.removeprefix("Group"))})
+        elif call == "status":
             self._send(200, {"Status": "Complete", "RowCount": TOTAL, "Note": echo})
         else:
             self._normal(call)
         return
     query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
     offset, limit = int(query["offset"]), int(query["limit"])
-    key = (urlsplit(self.path).path, offset)  # each job has its own segment group
+    key = (urlsplit(self.path).path, offset)  # the path holds the job's own token
     with self.server.lock:
         seen = self.server.__dict__.setdefault("a12_seen", set())
         first = key not in seen
