@@ -29,18 +29,20 @@ TOTAL = 60
 def _paged_echo(self, call: str) -> None:
     echo, line = self._echo(), self._echo_line()
     if call != "retrieve":
-        if call == "status":
+        if call == "initiate":  # a token per job: each job's Retrieve path is its own
+            group = urlsplit(self.path).path.rstrip("/").rpartition("/")[2]
+            self._send(200, {"AccessToken": 4000 + int(group.removeprefix("Group"))})
+        elif call == "status":
             self._send(200, {"Status": "Complete", "RowCount": TOTAL, "Note": echo})
         else:
             self._normal(call)
         return
     query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
     offset, limit = int(query["offset"]), int(query["limit"])
-    key = (self.headers.get("Authorization", "")[-12:], offset)
+    key = (urlsplit(self.path).path, offset)  # the path holds the job's own token
     with self.server.lock:
         seen = self.server.__dict__.setdefault("a12_seen", set())
         first = key not in seen
-        seen.add(offset)
     if offset == 41:
         self._send(400, {"Message": f"bad offset: {echo}"}, reason=f"Bad {line}",
                    headers=[("X-Echo", line)])
@@ -77,7 +79,7 @@ def hostile():
 def test_echoes_from_pages_and_jobs_in_flight_are_found_nowhere(tmp_path, hostile, secret):
     hostile.secrets = [secret]
     jobs = "".join(
-        f"- name: j{i}\n  segment_group: VIP Customers\n  page_size: 5\n  concurrency: 8\n"
+        f"- name: j{i}\n  segment_group: Group{i}\n  page_size: 5\n  concurrency: 8\n"
         for i in range(3)
     )
     outcome = run_segrun(tmp_path, spec_text(hostile.url("paged-echo"), jobs=jobs), secret,

@@ -71,9 +71,9 @@ def test_one_ctrl_c_stops_a_run_waiting_on_a_trickling_token_endpoint(tmp_path, 
         assert proc.poll() is None  # still waiting on the token endpoint
         proc.send_signal(signal.SIGINT)
         try:
-            _, err = proc.communicate(timeout=15)
+            _, err = proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-            pytest.fail("one Ctrl-C did not stop the run within 15 s")
+            pytest.fail("one Ctrl-C did not stop the run within 10 s")
     assert proc.returncode == 130, err.decode()[-1000:]
