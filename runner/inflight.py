@@ -23,6 +23,10 @@ while a retry waits; otherwise every page in flight would be retried at once
 and the server would never see the decrease. The answers' `Retry-After` is
 obeyed by the client itself, for every request of the run (runner/pacing.py).
 
+How much: pages held at once are also bounded in bytes (BYTE_BUDGET, measured
+by the biggest page so far; the first page goes alone, to be measured), so a
+server sending big pages cannot multiply its per-page cap by the window.
+
 Errors are the caller's: a page that failed is raised when the caller asks
 for that offset, not before, so every page before it is still written.
 """
@@ -40,6 +44,9 @@ T = TypeVar("T")
 
 #: seconds between looks at the stop flag while waiting for a page
 _WAKE = 0.2
+#: bytes of pages asked for and not yet taken, at most (as the biggest page so far
+#: measures them): each page is capped on its own, this caps them together
+BYTE_BUDGET = 32 * 1024 * 1024
 
 
 class PageStream(Generic[T]):
@@ -57,6 +64,8 @@ class PageStream(Generic[T]):
         concurrency: int,
         bound: int | None,
         stopped: Callable[[], bool],
+        size: Callable[[T], int] | None = None,
+        byte_budget: int = BYTE_BUDGET,
     ) -> None:
         self._fetch = fetch
         self._page_size = page_size
@@ -72,6 +81,9 @@ class PageStream(Generic[T]):
         self._busy = 0  # requests in flight
         self._retrying = 0  # throttled pages waiting for a place in the window
         self._done: dict[int, tuple[bool, object]] = {}
+        self._size, self._byte_budget = size, byte_budget
+        #: the biggest page seen: what one more page may cost (None: none seen yet)
+        self._largest: int | None = None
         self._closed = False
         self._workers = [
             threading.Thread(target=self._work, name=f"segrun-page-{i}", daemon=True)
@@ -136,7 +148,11 @@ class PageStream(Generic[T]):
         if self._retrying:  # a throttled page goes again before any new offset
             return False
         window = max(1, int(self._window))  # pages asked for and not yet taken: the window
-        return self._busy + len(self._done) < window
+        held = self._busy + len(self._done)
+        measured = self._largest is not None and (held + 1) * self._largest <= self._byte_budget
+        if self._size is not None and held and not measured:
+            return False  # bounded in bytes too: no page measured yet, or big pages
+        return held < window
 
     def _work(self) -> None:
         while True:
@@ -157,11 +173,15 @@ class PageStream(Generic[T]):
                 ok, value = False, e
             with self._cond:
                 self._busy -= 1
+                if ok and self._size is not None:
+                    self._largest = max(self._largest or 0, self._size(value))
                 if generation == self._generation and not self._closed and offset >= self._need:
                     self._done[offset] = (ok, value)
                 if ok and len(slowed) == 1:  # additive increase: a window's answers add one page
                     self._window = min(self._limit, self._window + 1 / self._window)
                 self._cond.notify_all()
+            # An idle worker must not keep its last page alive (32 workers, 32 pages).
+            del value
 
     def _throttled(self, slowed: list[int]) -> None:
         """Called by the client before it retries a page answered 429 or 503:

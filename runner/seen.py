@@ -68,7 +68,11 @@ class SeenIds:
         for index, profile_id in enumerate(ids):
             if type(profile_id) not in _SCALARS:
                 continue
-            product = (hash(profile_id) * _MIX) & _MASK64
+            # str's hash is salted per process; an int's is the int itself, so a
+            # server could pick distinct ids that share every fingerprint bit and
+            # make each one a suspicion (a reread of the part file): hash its text.
+            key = profile_id if type(profile_id) is str else str(profile_id)
+            product = (hash(key) * _MIX) & _MASK64
             mark = (product & _LOW32) | 1  # 0 marks an empty slot
             slot = product >> shift
             held = table[slot]

@@ -91,7 +91,7 @@ class ExportService:
 
     def retrieve(self, client_id: str, token: str, query: str) -> Reply:
         export = self._export(client_id, token)
-        params = parse_qs(query, keep_blank_values=True)
+        params = _query(query)
         facts = api.facts()["retrieve"]
         limit = _integer(params, "limit", facts["default_limit"])
         offset = _integer(params, "offset", facts["first_offset"])
@@ -107,7 +107,7 @@ class ExportService:
 
     def commit(self, client_id: str, token: str, query: str) -> Reply:
         export = self._export(client_id, token)
-        keep_files = _boolean(parse_qs(query, keep_blank_values=True), "keepFiles")
+        keep_files = _boolean(_query(query), "keepFiles")
         export.commit(keep_files, self.clock())
         return Reply(200)
 
@@ -141,6 +141,14 @@ class ExportService:
             token = self._tokens.randrange(100_000_000, 2_000_000_000)
             if token not in self.exports:
                 return token
+
+
+def _query(query: str) -> dict[str, list[str]]:
+    """The query's parameters; one without a name (`?=x`) is malformed: 400."""
+    params = parse_qs(query, keep_blank_values=True)
+    if "" in params:
+        raise ApiError(400, "a query parameter has no name")
+    return params
 
 
 def _integer(params: dict[str, list[str]], name: str, default: int) -> int:

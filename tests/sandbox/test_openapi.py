@@ -95,7 +95,8 @@ def tokens(live: Sandbox) -> list[int]:
 
 
 @schema.parametrize()
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+# derandomize: the same examples every run, so CI never fails on a draw no one saw
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_contract(case, live: Sandbox, tokens: list[int]) -> None:
     _steer(case, live, tokens)
     case.call_and_validate(base_url=live.base_url.rstrip("/"))
