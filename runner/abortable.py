@@ -33,7 +33,10 @@ class AbortableAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         opened, using = self._opened, self._using
 
-        class Plain(HTTPConnection):
+        class Watched:
+            """Mixed into urllib3's connection: remembered once open, and by the
+            thread that sends on it."""
+
             def connect(self) -> None:
                 super().connect()
                 opened.add(self)
@@ -42,14 +45,11 @@ class AbortableAdapter(HTTPAdapter):
                 using[threading.get_ident()] = self
                 super().request(*args, **kwargs)
 
-        class Secure(HTTPSConnection):
-            def connect(self) -> None:
-                super().connect()
-                opened.add(self)
+        class Plain(Watched, HTTPConnection):
+            pass
 
-            def request(self, *args, **kwargs) -> None:
-                using[threading.get_ident()] = self
-                super().request(*args, **kwargs)
+        class Secure(Watched, HTTPSConnection):
+            pass
 
         self.poolmanager.pool_classes_by_scheme = {
             "http": type("PlainPool", (HTTPConnectionPool,), {"ConnectionCls": Plain}),

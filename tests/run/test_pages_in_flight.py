@@ -4,19 +4,16 @@ time. The window shrinks on 429/503 (AIMD) and grows back."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from run_helpers import job, read_jsonl, run, write_spec
+from test_crash_points import crash_run
 
-from runner import durable
-from runner.commands.run import RunOptions, run_spec
 from runner.inflight import PageStream
 from runner.records.report import RunReport
 from runner.sandbox import FaultPlan, running_sandbox
@@ -108,21 +105,6 @@ ONE_JOB = """
 """
 
 
-def _crash_run(spec: Path, run_dir: Path, crash_at: int, log: Path) -> int:
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 3
-        try:
-            os.environ[durable.CRASH_ENV], os.environ[durable.LOG_ENV] = str(crash_at), str(log)
-            durable._count, durable._named = 0, {}
-            outcome = run_spec(str(spec), RunOptions(out=run_dir, quiet=True), environ={})
-            code = outcome.report.exit_code
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-
-
 def test_a_crash_at_every_durable_operation_with_8_pages_in_flight(tmp_path):
     """Pages arrive out of order, but a checkpoint only ever names a durable
     prefix: a crash anywhere, then --resume, gives exactly the records."""
@@ -138,7 +120,7 @@ def test_a_crash_at_every_durable_operation_with_8_pages_in_flight(tmp_path):
             # slow pages among fast ones: later pages wait for them (group commits
             # happen while pages are in flight)
             sandbox.faults.script("retrieve", ["ok", "ok", "slow", "ok", "ok", "ok", "slow"])
-            crashed = _crash_run(spec, folder / "run", n, folder / "durable.log")
+            crashed = crash_run(spec, folder / "run", n, folder / "durable.log")
             if crashed == 0:
                 break
             assert crashed == -signal.SIGKILL, crashed
