@@ -11,7 +11,7 @@ import time
 from attack12_helpers import write_spec
 from raw_server import envelope, running_raw
 
-from segrun_testing import segrun_argv
+from segrun_testing import segrun_argv, until_run_made
 
 N = 1000
 
@@ -48,7 +48,7 @@ def test_sigkill_with_jobs_and_pages_in_flight_then_resume(tmp_path):
         kills = 0
         for _ in range(5):
             time.sleep(rng.uniform(0.3, 0.9))
-            _until_made(run_dir, proc)  # a kill before the run made its folder leaves none
+            until_run_made(run_dir, proc)  # a kill before the run made its folder leaves none
             if proc.poll() is not None:
                 break
             proc.kill()
@@ -62,12 +62,3 @@ def test_sigkill_with_jobs_and_pages_in_flight_then_resume(tmp_path):
     want = b"".join(_record(i) + b"\n" for i in range(1, N + 1))
     for i in range(4):
         assert (run_dir / "exports" / f"j{i}.jsonl").read_bytes() == want, i
-
-
-def _until_made(run_dir, proc) -> None:
-    """Wait (a bounded while) until the run has written its report, so there is
-    a run to resume: on a loaded machine start-up alone can outlast the sleep."""
-    for _ in range(300):
-        if (run_dir / "report.json").exists() or proc.poll() is not None:
-            return
-        time.sleep(0.05)

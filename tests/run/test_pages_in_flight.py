@@ -17,7 +17,7 @@ from test_crash_points import crash_run
 from runner.inflight import PageStream
 from runner.records.report import RunReport
 from runner.sandbox import FaultPlan, running_sandbox
-from segrun_testing import segrun_argv
+from segrun_testing import segrun_argv, until_run_made
 
 JOBS = """
     - name: ahead
@@ -144,7 +144,7 @@ def test_sigkill_at_random_moments_with_pages_in_flight(tmp_path):
         proc = subprocess.Popen([*argv, "--out", str(run_dir)])
         for _ in range(6):
             time.sleep(rng.uniform(0.5, 1.5))
-            _until_made(run_dir, proc)  # a kill before the run made its folder leaves none
+            until_run_made(run_dir, proc)  # a kill before the run made its folder leaves none
             if proc.poll() is not None:
                 break
             proc.kill()
@@ -301,12 +301,3 @@ def test_an_export_past_its_rowcount_still_catches_a_repeat(tmp_path, mode):
     else:
         assert result.status == "failed"
         assert "'P000001' at record 9000 was already exported at record 1" in result.error
-
-
-def _until_made(run_dir, proc) -> None:
-    """Wait (a bounded while) until the run has written its report, so there is
-    a run to resume: on a loaded machine start-up alone can outlast the sleep."""
-    for _ in range(300):
-        if (run_dir / "report.json").exists() or proc.poll() is not None:
-            return
-        time.sleep(0.05)
