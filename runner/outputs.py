@@ -7,14 +7,13 @@ only when the job succeeds, so an export file that exists is complete.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from runner import durable as _durable
-from runner.page import Page
+from runner.page import Page, record_id
 from runner.tabular import Columns, flatten, write_csv, write_xlsx
 
 PART_SUFFIX = ".part"
@@ -115,8 +114,7 @@ def profile_ids(part: Path) -> Iterator[tuple[int, object]]:
     a resumed job had already written, and where a repeated id first came."""
     with open(part, "rb") as f:
         for offset, line in enumerate(f, start=1):
-            record = json.loads(line)
-            yield offset, record.get("ProfileId") if isinstance(record, dict) else None
+            yield offset, record_id(line)
 
 
 __all__ = [

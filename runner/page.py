@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
 
 #: the envelope's fields, as the documentation names them
 ENVELOPE = ("Count", "HasMore", "Limit", "Offset", "TotalResults")
@@ -36,10 +40,7 @@ def _not_json(name: str) -> None:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_not_json)
-_VALUE = _DECODER.raw_decode  # the C scanner: (value, end) of the value at an index
 _STRING = json.decoder.scanstring
-#: the C scanner itself: one record, without raw_decode's Python wrapper
-_RECORD = _DECODER.scan_once
 #: JSON whitespace, one character at a time
 _WHITESPACE = frozenset(" \t\n\r")
 _SPACE = re.compile(r"[ \t\n\r]*").match
@@ -73,6 +74,8 @@ class Page:
     ends: array = field(default_factory=lambda: array("q"))
     #: a record holds a raw line break (a pretty-printing server)
     breaks: bool = False
+    #: each record's bytes, as views into `body` (the quick path), else None
+    pieces: list | None = None
 
     @property
     def count(self) -> int:
@@ -81,6 +84,9 @@ class Page:
     def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
         """The records as JSONL, one line each, in pieces of about `size`
         bytes: a 10,000-record page is never copied whole."""
+        if self.pieces is not None:
+            yield from _joined(self.pieces, size)
+            return
         view = memoryview(self.body)
         starts, ends, breaks, count = self.starts, self.ends, self.breaks, len(self.starts)
         first = 0
@@ -107,6 +113,129 @@ def scan(content: bytes) -> Page:
     """The page in `content`, or PageNotJSON. Valid JSON of another shape is a
     Page too (`top` names the type of a top level that is not an object); the
     caller decides what a wrong shape means."""
+    page = _plain(content)
+    return page if page is not None else _judged(content)
+
+
+# -- the quick path: a plain page, by msgspec's C decoder -----------------------
+
+
+class _Keyed(msgspec.Struct):
+    """A record as far as segrun reads it: every other field is skipped unbuilt."""
+
+    ProfileId: Any = None
+
+
+_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_PIECES = msgspec.json.Decoder(list[msgspec.Raw])
+_KEYED = msgspec.json.Decoder(list[_Keyed])
+#: ids the quick path hands on; any other kind (a float, a nested id) is judged by Python
+_PLAIN_IDS = frozenset({int, str, bool, type(None)})
+#: Python converts integers of at most this many digits (0: any)
+_MAX_DIGITS = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+_TOO_BIG = 10**_MAX_DIGITS if _MAX_DIGITS else None
+
+
+def _plain(content: bytes) -> Page | None:
+    """A plain page (compact UTF-8, an object whose records are objects) read
+    without building its records: msgspec finds each record's bytes and its
+    ProfileId and skips the rest, checking it is JSON, at about a tenth of the
+    cost of decoding it (issue 12: most of a run's CPU). Anything else, None:
+    Python's decoder then judges the page, so what the quick path accepts is
+    exactly what that one does (tests/run/test_page_paths.py holds the two to
+    the same answers)."""
+    # A line break, a BOM or a UTF-16 page goes the long way (breaks become
+    # spaces there); msgspec does not check the UTF-8 of strings it skips.
+    if content[:1] != b"{" or b"\n" in content or b"\r" in content:
+        return None
+    try:
+        if not content.isascii():
+            content.decode("utf-8")
+        raw = _FIELDS.decode(content)
+        records = raw.pop(RECORDS, None)
+        if records is None:
+            return None
+        pieces = _PIECES.decode(records)
+        ids = [record.ProfileId for record in _KEYED.decode(records)]
+        fields = {name: _DECODER.decode(bytes(value).decode()) for name, value in raw.items()}
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        return None
+    kinds = set(map(type, ids))
+    if not kinds <= _PLAIN_IDS or len(ids) != len(pieces):
+        return None
+    if int in kinds and _TOO_BIG is not None:
+        ints = ids if len(kinds) == 1 else [i for i in ids if type(i) is int]
+        if max(ints) >= _TOO_BIG or min(ints) <= -_TOO_BIG:
+            return None  # Python's decoder keeps it as a number of too many digits
+    return Page(fields, "list", ids, body=content, pieces=pieces)
+
+
+_ONE = msgspec.json.Decoder(_Keyed)
+
+
+def record_id(line: bytes) -> object:
+    """The ProfileId of one JSONL line segrun wrote (None when it has none), as
+    the page readers read it; ValueError when the line is not JSON. Used where a
+    part file is read back: a resume, a rebuilt duplicate table."""
+    try:
+        if not line.isascii():
+            line.decode("utf-8")
+        found = _ONE.decode(line).ProfileId
+        if type(found) in _PLAIN_IDS and (
+            type(found) is not int or _TOO_BIG is None or -_TOO_BIG < found < _TOO_BIG
+        ):
+            return found
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        pass
+    record = _LENIENT.decode(line.decode("utf-8"))  # the judge, and its error
+    return record.get("ProfileId") if type(record) is dict else None
+
+
+def _joined(pieces: list, size: int) -> Iterator[bytes]:
+    """JSONL of the records' own bytes, about `size` bytes at a time."""
+    count = len(pieces)
+    total = sum(map(len, pieces)) or 1
+    step = max(1, size * count // total)
+    for first in range(0, count, step):
+        yield b"\n".join(pieces[first : first + step]) + b"\n"
+
+
+# -- the long way: Python's decoder walks the page ------------------------------
+
+
+class HugeNumber:
+    """A JSON integer of more digits than Python converts (over 4,300): valid
+    JSON, so a record holding one is passed through; as a ProfileId or a paging
+    field it is not a number segrun can use."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<a {self.digits:,}-digit number>"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is HugeNumber and other.digits == self.digits
+
+    def __hash__(self) -> int:
+        return hash(("HugeNumber", self.digits))
+
+
+def _integer(text: str) -> int | HugeNumber:
+    digits = len(text) - text.startswith("-")
+    if _MAX_DIGITS and digits > _MAX_DIGITS:
+        return HugeNumber(digits)
+    return int(text)
+
+
+#: the decoder for a page holding a number Python will not convert (slower: a
+#: Python call per integer, so only for such a page)
+_LENIENT = json.JSONDecoder(parse_constant=_not_json, parse_int=_integer)
+
+
+def _judged(content: bytes) -> Page:
     encoding = json.detect_encoding(content)
     lone = False
     try:
@@ -117,8 +246,14 @@ def scan(content: bytes) -> Page:
             lone = True
         except UnicodeDecodeError as e:
             raise PageNotJSON(f"not {encoding.upper()} text: {e}"[:200]) from None
+    how = "lone" if lone else encoding
     try:
-        return _walk(text, content, "lone" if lone else encoding)
+        try:
+            return _walk(text, content, how, _DECODER)
+        except ValueError as e:
+            if "integer string conversion" not in str(e):
+                raise
+            return _walk(text, content, how, _LENIENT)
     except RecursionError:
         why = "JSON nested too deeply (over ~1,000 levels)"
         raise PageNotJSON(why, why) from None
@@ -132,16 +267,17 @@ def _error(text: str, at: int, what: str) -> json.JSONDecodeError:
     return json.JSONDecodeError(what, text, at)
 
 
-def _walk(text: str, content: bytes, encoding: str) -> Page:
+def _walk(text: str, content: bytes, encoding: str, decoder: json.JSONDecoder) -> Page:
+    value_at = decoder.raw_decode  # the C scanner: (value, end) of the value at an index
     at = _SPACE(text, 0).end()
     if not text.startswith("{", at):
-        value, end = _VALUE(text, at)  # valid JSON of another shape, or the error
+        value, end = value_at(text, at)  # valid JSON of another shape, or the error
         _end_of_text(text, end)
         return Page({}, None, [], top=type(value).__name__)
     fields: dict = {}
     records_type: str | None = None
     listed = False  # the records field is present and a list
-    spans: list[tuple[int, int]] = []
+    spans: _Spans = (array("q"), array("q"))
     ids: list = []
     at = _SPACE(text, at + 1).end()
     if text.startswith("}", at):
@@ -158,13 +294,13 @@ def _walk(text: str, content: bytes, encoding: str) -> Page:
         if name == RECORDS:
             listed = text.startswith("[", at)
             if listed:
-                spans, ids, at = _records(text, at)
+                spans, ids, at = _records(text, at, decoder.scan_once)
                 records_type = None
             else:
-                value, at = _VALUE(text, at)
-                spans, ids, records_type = [], [], type(value).__name__
+                value, at = value_at(text, at)
+                spans, ids, records_type = (array("q"), array("q")), [], type(value).__name__
         else:
-            fields[name], at = _VALUE(text, at)
+            fields[name], at = value_at(text, at)
         at = _SPACE(text, at).end()
         if text.startswith(",", at):
             at = _SPACE(text, at + 1).end()
@@ -174,32 +310,39 @@ def _walk(text: str, content: bytes, encoding: str) -> Page:
             break
         raise _error(text, at, "Expecting ',' delimiter")
     page = Page(fields, "list" if listed else records_type, ids)
-    if spans:
+    if ids:
         _locate(page, text, content, encoding, spans)
     return page
 
 
-def _records(text: str, at: int) -> tuple[list[tuple[int, int]], list, int]:
+#: each record's [start, end) in the text, as two arrays of character offsets
+_Spans = tuple[array, array]
+
+
+def _records(text: str, at: int, decode: Callable) -> tuple[_Spans, list, int]:
     """Each record of the array at `at`: its span and ProfileId; and the end.
 
     Each record goes through the C decoder alone, which finds where it ends
     and is the judge of what is JSON; only its ProfileId is kept. (Splitting
     the text by counting braces was tried: proving that no string holds one
-    costs more than this.)"""
-    spans: list[tuple[int, int]] = []
+    costs more than this.) Spans go to arrays, not tuples: a thousand tuples
+    outliving the loop were enough to make the garbage collector walk the
+    whole heap every few pages, a third of a page's scan."""
+    starts, ends = array("q"), array("q")
     ids: list = []
     at = _SPACE(text, at + 1).end()
     if text.startswith("]", at):
-        return spans, ids, at + 1
+        return (starts, ends), ids, at + 1
     # One record a turn through this loop: everything in it is local, and
     # whitespace is looked for only where there is some (compact pages have none).
-    add_span, add_id, space, decode = spans.append, ids.append, _SPACE, _RECORD
+    add_start, add_end, add_id, space = starts.append, ends.append, ids.append, _SPACE
     while True:
         try:
             record, end = decode(text, at)
         except StopIteration as e:
             raise _error(text, e.value, "Expecting value") from None
-        add_span((at, end))
+        add_start(at)
+        add_end(end)
         add_id(record.get("ProfileId") if type(record) is dict else None)
         mark = text[end : end + 1]
         if mark in _WHITESPACE:
@@ -210,7 +353,7 @@ def _records(text: str, at: int) -> tuple[list[tuple[int, int]], list, int]:
             if text[at : at + 1] in _WHITESPACE:
                 at = space(text, at).end()
         elif mark == "]":
-            return spans, ids, end + 1
+            return (starts, ends), ids, end + 1
         else:
             raise _error(text, end, "Expecting ',' delimiter")
 
@@ -227,24 +370,22 @@ def _escaped(match: re.Match) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
-def _locate(page: Page, text: str, content: bytes, encoding: str, spans: list) -> None:
+def _locate(page: Page, text: str, content: bytes, encoding: str, spans: _Spans) -> None:
     """Where each record lies in UTF-8 bytes: the body's own when it is UTF-8
     (character offsets are byte offsets when every character is one byte),
     else the records' text encoded once."""
-    first, last = spans[0][0], spans[-1][1]
+    chars_from, chars_to = spans
+    first, last = chars_from[0], chars_to[-1]
     page.breaks = text.find("\n", first, last) >= 0 or text.find("\r", first, last) >= 0
-    starts, ends = page.starts, page.ends
     if len(text) == len(content):  # ASCII: one byte a character
-        page.body = content
-        for a, b in spans:
-            starts.append(a)
-            ends.append(b)
+        page.body, page.starts, page.ends = content, chars_from, chars_to
         return
+    starts, ends = page.starts, page.ends
     if encoding in ("utf-8", "utf-8-sig"):
         page.body = content
         at = 3 if encoding == "utf-8-sig" else 0  # the byte offset of character `done`
         done = 0
-        for a, b in spans:
+        for a, b in zip(chars_from, chars_to, strict=True):
             at += len(text[done:a].encode("utf-8"))
             starts.append(at)
             at += len(text[a:b].encode("utf-8"))
@@ -254,10 +395,11 @@ def _locate(page: Page, text: str, content: bytes, encoding: str, spans: list) -
     # UTF-16 or UTF-32: the records' text, in UTF-8 (an export is UTF-8). A lone
     # surrogate ("lone": in any encoding) has no UTF-8 form: it can only stand in a
     # string, where its escape is the same JSON text, so it is written escaped.
+    pairs = zip(chars_from, chars_to, strict=True)
     if encoding == "lone":
-        pieces = [_LONE.sub(_escaped, text[a:b]).encode("utf-8") for a, b in spans]
+        pieces = [_LONE.sub(_escaped, text[a:b]).encode("utf-8") for a, b in pairs]
     else:
-        pieces = [text[a:b].encode("utf-8") for a, b in spans]
+        pieces = [text[a:b].encode("utf-8") for a, b in pairs]
     at = 0
     for piece in pieces:
         starts.append(at)

@@ -1,0 +1,145 @@
+"""A Retrieve page has two readers (runner/page.py): msgspec's quick path for a
+plain page, and Python's decoder, the judge, for everything else. The quick
+path must never accept what the judge refuses, nor read another ProfileId, nor
+write other bytes. These tests hold the two to the same answer on random
+records, on the same records broken a byte at a time, and on the cases where
+the two decoders are known to differ.
+
+`SEGRUN_SLOW_TESTS=1` runs 20 times the examples."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from runner.page import HugeNumber, PageNotJSON, _judged, _plain, record_id, scan
+
+EXAMPLES = 4000 if os.environ.get("SEGRUN_SLOW_TESTS") else 200
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.sampled_from(["ProfileId", "a", "é", "Profile\u0130d", ""]) | st.text(
+            max_size=6), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+ids = st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.text(max_size=8), st.none(),
+                st.booleans(), values)
+records = st.lists(
+    st.one_of(
+        st.builds(lambda i, rest: {"ProfileId": i, **rest}, ids, st.dictionaries(
+            st.text(max_size=5), values, max_size=3)),
+        st.dictionaries(st.text(max_size=5), values, max_size=3),
+        values,
+    ),
+    max_size=6,
+)
+
+
+def page_of(items: list, style: int) -> bytes:
+    """The page as a server might write it: compact or spaced, escaped or raw."""
+    body = {"Count": len(items), "HasMore": False, "Limit": 10, "Offset": 1,
+            "TotalResults": len(items), "UserProfilePreferences": items}
+    separators = [(",", ":"), (", ", ": "), (",", ":")][style % 3]
+    return json.dumps(body, separators=separators, ensure_ascii=style >= 3).encode()
+
+
+def outcome(read, content: bytes):
+    """What a reader makes of a page, in comparable form."""
+    try:
+        page = read(content)
+    except PageNotJSON:
+        return "refused"
+    if page is None:
+        return None
+    return (page.top, page.records_type, page.fields, page.count, page.jsonl,
+            [(type(i), repr(i)) for i in page.ids])
+
+
+def agree(content: bytes) -> None:
+    quick = outcome(_plain, content)
+    if quick is not None:  # the quick path answered: the judge must say the same
+        assert quick == outcome(_judged, content), content[:300]
+    judged = outcome(_judged, content)
+    assert outcome(scan, content) == judged
+    if judged != "refused" and judged[1] == "list":  # read back from the JSONL: the same ids
+        again = [record_id(line) for line in judged[4].splitlines()]
+        assert [(type(i), repr(i)) for i in again] == judged[5]
+
+
+NOISE = [b"{", b"}", b"[", b"]", b",", b":", b'"', b"\\", b" ", b"0", b"9", b"-", b"+", b".",
+         b"e", b"t", b"n", b"u", b"\x00", b"\x1f", b"\x7f", b"\xff", b"\xc3", b"\xa9", b"\xed",
+         b"\t", b"\n", b"\\u", b"\\ud800", b"NaN", b"1e999", b"9" * 4400]
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(records, st.integers(0, 5))
+def test_both_readers_agree_on_random_pages(items, style):
+    agree(page_of(items, style))
+
+
+@settings(max_examples=EXAMPLES * 2, deadline=None, suppress_health_check=list(HealthCheck))
+@given(records, st.integers(0, 5), st.data())
+def test_both_readers_agree_on_broken_pages(items, style, data):
+    content = bytearray(page_of(items, style))
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(content)))
+        noise = data.draw(st.sampled_from(NOISE))
+        cut = data.draw(st.integers(0, 2))
+        content[at : at + cut] = noise
+    agree(bytes(content))
+
+
+@pytest.mark.parametrize("record", [
+    b'{"ProfileId":1,"ProfileId":2}',          # a duplicate name: the last one
+    b'{"Profile\\u0049d":3}',                   # an escaped name is the same name
+    b'{"x":{"ProfileId":4}}',                   # not the record's own
+    b'{"ProfileId":' + b"9" * 30 + b"}",         # bigger than 64 bits
+    b'{"ProfileId":18446744073709551616}',
+    b'{"ProfileId":-9223372036854775809}',
+    b'{"ProfileId":1.5}', b'{"ProfileId":1E400}', b'{"ProfileId":-0}', b'{"ProfileId":1e5}',
+    b'{"ProfileId":"\\ud83d\\ude00"}', b'{"ProfileId":"\\ud800"}', b'{"ProfileId":[1]}',
+    b'{"ProfileId":' + b"9" * 5000 + b"}", b'{"a":' + b"9" * 5000 + b"}",
+    b'{"a":' + b"-" + b"9" * 4300 + b"}",
+    b'{"a":"\xff"}', b'{"a":"\xc0\xaf"}', b'{"a":"\xed\xa0\x80"}', b'{"a":"\xf4\x90\x80\x80"}',
+    b'{"a":"raw\ttab"}', b'{"a":"raw\x01"}', b'{"a":\x0c1}', b'{"a":\xc2\xa01}',
+    b'{"a":tru}', b'{"a":01}', b'{"a":1.}', b'{"a":.5}', b'{"a":+1}', b'{"a":NaN}',
+    b'{"a":"\\q"}', b'{"a":"\\u12G4"}', b'{"a":[1,]}', b'{"a":{"b":1,}}', b'{,}',
+    b"[" * 1200 + b"]" * 1200, b'{"a":' + b"[" * 990 + b"]" * 990 + b"}",
+    b"7", b'"s"', b"null", b'{"a":1} ', b'{"a":1}\x00',
+])
+def test_both_readers_agree_where_the_decoders_differ(record):
+    for page in (b'{"Count":1,"UserProfilePreferences":[' + record + b"]}",
+                 b'{"UserProfilePreferences":[{"ProfileId":0},' + record + b',{"ProfileId":9}]}',
+                 b'{"Count":' + b"9" * 5000 + b',"UserProfilePreferences":[' + record + b"]}"):
+        agree(page)
+
+
+def test_a_plain_page_takes_the_quick_path():
+    """Else the tests above compare the judge with itself."""
+    page = _plain(page_of([{"ProfileId": 1, "Name": "Zoë"}, {"ProfileId": "b"}], 0))
+    assert page is not None and page.ids == [1, "b"]
+    assert page.jsonl == '{"ProfileId":1,"Name":"Zoë"}\n{"ProfileId":"b"}\n'.encode()
+
+
+def test_a_number_python_will_not_convert_is_passed_through():
+    content = b'{"Count":1,"UserProfilePreferences":[{"ProfileId":"a","n":' + b"9" * 5000 + b"}]}"
+    page = scan(content)
+    assert page.jsonl == content[content.index(b"[") + 1 : -2] + b"\n" and page.ids == ["a"]
+    huge = scan(b'{"Count":' + b"9" * 5000 + b',"UserProfilePreferences":[{"ProfileId":' +
+                b"1" * 4301 + b"}]}")
+    assert isinstance(huge.fields["Count"], HugeNumber) and isinstance(huge.ids[0], HugeNumber)
+    assert repr(huge.ids[0]) == "<a 4,301-digit number>"
