@@ -49,7 +49,7 @@ MIN_PAGE_BYTES = 16 * 1024 * 1024
 MAX_SMALL_BODY = 1024 * 1024
 #: idle connections kept for reuse: threads (jobs x pages in flight) share them
 DEFAULT_POOL_SIZE = 64
-_CHUNK = 64 * 1024
+_CHUNK = 1024 * 1024
 # The content a transient failure leaves: nothing to parse, try again.
 _TRANSIENT_ERRORS = (
     requests.ConnectionError,

@@ -59,7 +59,8 @@ class Page:
     """What segrun needs of a page, and nothing it does not: the body's bytes
     and where each record lies in them, not the records decoded."""
 
-    #: every top-level field but the records, decoded (a duplicate name: the last)
+    #: the paging fields (ENVELOPE) present, decoded (a duplicate name: the last);
+    #: any other top-level field is checked to be JSON and not kept
     fields: dict
     #: "list" when the records field is a list (its records are in `chunks()`),
     #: else the type name of what stood there, or None when there is no such field
@@ -126,9 +127,26 @@ class _Keyed(msgspec.Struct):
     ProfileId: Any = None
 
 
-_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_PIECES = msgspec.json.Decoder(list[msgspec.Raw])
-_KEYED = msgspec.json.Decoder(list[_Keyed])
+class _Envelope(msgspec.Struct):
+    """Pass one: the paging fields as text (Python's decoder reads them, as on
+    the long way) and each record's ProfileId; any other field is skipped."""
+
+    Count: msgspec.Raw = msgspec.Raw()
+    HasMore: msgspec.Raw = msgspec.Raw()
+    Limit: msgspec.Raw = msgspec.Raw()
+    Offset: msgspec.Raw = msgspec.Raw()
+    TotalResults: msgspec.Raw = msgspec.Raw()
+    UserProfilePreferences: list[_Keyed] | None = None
+
+
+class _Records(msgspec.Struct):
+    """Pass two: each record's bytes, a view into the page."""
+
+    UserProfilePreferences: list[msgspec.Raw] = []
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_RECORDS = msgspec.json.Decoder(_Records)
 #: ids the quick path hands on; any other kind (a float, a nested id) is judged by Python
 _PLAIN_IDS = frozenset({int, str, bool, type(None)})
 #: Python converts integers of at most this many digits (0: any)
@@ -151,13 +169,16 @@ def _plain(content: bytes) -> Page | None:
     try:
         if not content.isascii():
             content.decode("utf-8")
-        raw = _FIELDS.decode(content)
-        records = raw.pop(RECORDS, None)
-        if records is None:
+        envelope = _ENVELOPE.decode(content)
+        if envelope.UserProfilePreferences is None:  # none, or null: the long way
             return None
-        pieces = _PIECES.decode(records)
-        ids = [record.ProfileId for record in _KEYED.decode(records)]
-        fields = {name: _DECODER.decode(bytes(value).decode()) for name, value in raw.items()}
+        ids = [record.ProfileId for record in envelope.UserProfilePreferences]
+        pieces = _RECORDS.decode(content).UserProfilePreferences
+        fields = {}
+        for name in ENVELOPE:
+            text = bytes(getattr(envelope, name))
+            if text:
+                fields[name] = _DECODER.decode(text.decode())
     except (msgspec.MsgspecError, ValueError, RecursionError):
         return None
     kinds = set(map(type, ids))
@@ -197,7 +218,9 @@ def _joined(pieces: list, size: int) -> Iterator[bytes]:
     total = sum(map(len, pieces)) or 1
     step = max(1, size * count // total)
     for first in range(0, count, step):
-        yield b"\n".join(pieces[first : first + step]) + b"\n"
+        lines = pieces[first : first + step]
+        lines.append(b"")  # the last line's break, in the same copy
+        yield b"\n".join(lines)
 
 
 # -- the long way: Python's decoder walks the page ------------------------------
@@ -300,7 +323,9 @@ def _walk(text: str, content: bytes, encoding: str, decoder: json.JSONDecoder) -
                 value, at = value_at(text, at)
                 spans, ids, records_type = (array("q"), array("q")), [], type(value).__name__
         else:
-            fields[name], at = value_at(text, at)
+            value, at = value_at(text, at)
+            if name in ENVELOPE:
+                fields[name] = value
         at = _SPACE(text, at).end()
         if text.startswith(",", at):
             at = _SPACE(text, at + 1).end()

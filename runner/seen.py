@@ -12,12 +12,21 @@ on a hash.
 Kept bits cannot be spread over a bigger table, so the table is sized from the
 export's RowCount up front; when a server sends more than that, it is rebuilt
 from the ids already written (`reread`).
+
+Most servers page in ProfileId order. While every id so far is an integer
+greater than the one before, no id can repeat, and no table is needed: a page
+is checked by comparing neighbours (in C, not one Python step per id), and the
+first page that breaks the rule builds the table from `reread` and goes on as
+above. A server cannot hide a repeat this way: a repeat is never greater than
+the id it repeats.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterable, Sequence
+from itertools import islice
+from operator import lt
 
 _MIX = 0x9E3779B97F4A7C15  # Fibonacci hashing spreads sequential ids over the table
 _MASK64 = (1 << 64) - 1
@@ -44,20 +53,47 @@ class SeenIds:
         `reread`: every id added so far, again, for a rebuild."""
         #: every id added so far, again (set later when the file comes later)
         self.reread = reread
-        self._bits = _bits_for(min(expected, MAX_EXPECTED))
-        self._table = array("I", bytes(4 << self._bits))
+        self._expected = min(expected, MAX_EXPECTED)
+        self._bits = _bits_for(self._expected)
+        self._table = array("I")
         self._used = 0
+        #: while every id so far ascends (and they can be read again): the last one
+        self._last: int | None = None
+        self._ascending = reread is not None
+        self._count = 0  # ids added while ascending
+        if not self._ascending:
+            self._table = array("I", bytes(4 << self._bits))
 
     def __len__(self) -> int:
-        return self._used
+        return self._count if self._ascending else self._used
 
     def add_all(self, ids: Sequence[object]) -> list[int]:
         """Remember a page's ids; returns the indexes whose fingerprint was
         already there (earlier in the export or in this page). Ids that are
         not JSON scalars are skipped: records stay opaque."""
+        if self._ascending:
+            if self._ascends(ids):
+                self._count += len(ids)
+                if ids:
+                    self._last = ids[-1]
+                return []
+            self._ascending = False  # from here on, the table: of every id so far
+            self._bits = _bits_for(max(self._expected, self._count))
+            self._table = array("I", bytes(4 << self._bits))
+            self._add(self.reread())  # type: ignore[misc]
         if (self._used + len(ids)) * 2 > len(self._table):
             self._rebuild(self._used + len(ids))
         return self._add(ids)
+
+    def _ascends(self, ids: Sequence[object]) -> bool:
+        """Integers only, each greater than the one before, the first greater
+        than every id so far (bool is not int here: True is not 1 to a reader)."""
+        if not ids:
+            return True
+        first = ids[0]
+        if type(first) is not int or (self._last is not None and first <= self._last):
+            return False
+        return set(map(type, ids)) == {int} and all(map(lt, ids, islice(ids, 1, None)))
 
     def _add(self, ids: Iterable[object]) -> list[int]:
         # One loop with everything local: this runs once per record exported.

@@ -113,8 +113,7 @@ def page_text(
     """One Retrieve answer, built as text around the records' own JSON."""
     total = len(selection.index)
     indexes = selection.index.slice(offset - 1, offset - 1 + limit)
-    record = profiles.record_json
-    records = ",".join([record(i, touched) for i in indexes])
+    records = ",".join(profiles.record_texts(indexes, touched))
     count = len(indexes)
     has_more = "true" if offset - 1 + count < total else "false"
     return (

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 MAX_PROFILES = 10_000_000  # phone numbers carry the index in 7 digits
@@ -249,6 +249,17 @@ class _DayCache:
 
 
 _DAYS = _DayCache()
+#: ".mmmZ" by millisecond
+_MILLI_TEXT = tuple(f".{milli:03d}Z" for milli in range(1000))
+_CLOCK: list[tuple[str, ...]] = []
+
+
+def _clock() -> tuple[str, ...]:
+    """"HH:MM:SS" by second of the day (built at the first record: 86,400 texts)."""
+    if not _CLOCK:
+        _CLOCK.append(tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+                            for s in range(86_400)))
+    return _CLOCK[0]
 
 
 class Profiles:
@@ -286,64 +297,92 @@ class Profiles:
     # -- records -----------------------------------------------------------------
 
     def record_json(self, index: int, touched: Mapping[int, int]) -> str:
-        """The record as compact JSON text, built directly from precomputed pieces:
+        """The record as compact JSON text (`record_texts` of one)."""
+        return self.record_texts((index,), touched)[0]
+
+    def record_texts(self, indexes: Iterable[int], touched: Mapping[int, int]) -> list[str]:
+        """Each record as compact JSON text, built directly from precomputed pieces:
         serialising a dict per record costs several times more, and page serving
-        is the hot path. Every piece is ASCII, so nothing needs escaping.
-        `Edited.Date` is the profile's last modification: LastDateTime filters on it."""
-        h = _mix((index * _GOLDEN + self._salt) & _M64)
-        g = _mix(h)
-        modified = touched.get(index)
-        if modified is None:
-            modified = self.anchor_ms - 1 - (g % SPREAD_MS)
-        pid = PROFILE_ID_BASE + index
-        ni = (g >> 40) % _N_NAMES
-        first, last = _NAMES[ni]
-        day, ms = divmod(modified, 86_400_000)
-        s, milli = divmod(ms, 1000)
-        m, s = divmod(s, 60)
-        hh, m = divmod(m, 60)
-        em = _EMAIL_MASK[(h >> 16) & 0xFF]
-        emails = ""
-        if em & 1:
-            domain = _PERSONAL_DOMAINS[(g >> 36) % 3]
-            emails = (
-                f'{{"EmailAddress":"{first}.{last}.{pid}@{domain}","EmailAddressType":"Personal"'
-                ',"IsDefault":true,"IsActive":true}'
-            )
-        if em & 2:
-            emails += (
-                f'{"," if em & 1 else ""}{{"EmailAddress":"{first[0]}{last}.{pid}@{_WORK_DOMAIN}"'
-                f',"EmailAddressType":"Work","IsDefault":{"false" if em & 1 else "true"}'
-                ',"IsActive":true}'
-            )
-        pm = _PHONE_MASK[(h >> 24) & 0xFF]
-        phones = ""
-        if pm:
-            d = f"{index:07d}"
-            d = f"{d[:3]}-{d[3:]}"
-            if pm & 1:
-                phones = f'{{"PhoneNumber":"+1 (555) {d}","PhoneType":"Mobile"}}'
-            if pm & 2:
-                phones += (
-                    f'{"," if pm & 1 else ""}{{"PhoneNumber":"+1 (556) {d}","PhoneType":"Home"}}'
+        is the hot path (with pages in flight, the sandbox's one interpreter
+        builds every page: a page at a time, everything here is local and the
+        time of day is looked up, not formatted). Every piece is ASCII, so
+        nothing needs escaping. `Edited.Date` is the profile's last
+        modification: LastDateTime filters on it."""
+        salt, anchor, base = self._salt, self.anchor_ms - 1, PROFILE_ID_BASE
+        touched_at = touched.get
+        names, n_names, email_mask, phone_mask, alt_mask = (
+            _NAMES, _N_NAMES, _EMAIL_MASK, _PHONE_MASK, _ALT_MASK)
+        personal, work, days, clock, milli_text = (
+            _PERSONAL_DOMAINS, _WORK_DOMAIN, _DAYS, _clock(), _MILLI_TEXT)
+        active, confirmed, ct_table, name_text, locale_text, n_locales, middles, tail = (
+            _ACTIVE_TEXT, _CONFIRMED_TEXT, _CT_TABLE, _NAME_TEXT, _LOCALE_TEXT, _N_LOCALES,
+            _MIDDLES, _EDITED_TAIL)
+        golden, m64, spread = _GOLDEN, _M64, SPREAD_MS
+        out = []
+        add = out.append
+        for index in indexes:
+            x = (index * golden + salt) & m64  # _mix, twice, inline
+            x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9 & m64
+            x = (x ^ (x >> 27)) * 0x94D049BB133111EB & m64
+            h = x ^ (x >> 31)
+            x = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9 & m64
+            x = (x ^ (x >> 27)) * 0x94D049BB133111EB & m64
+            g = x ^ (x >> 31)
+            modified = touched_at(index)
+            if modified is None:
+                modified = anchor - (g % spread)
+            pid = base + index
+            ni = (g >> 40) % n_names
+            first, last = names[ni]
+            day, ms = divmod(modified, 86_400_000)
+            second, milli = divmod(ms, 1000)
+            em = email_mask[(h >> 16) & 0xFF]
+            emails = ""
+            if em & 1:
+                emails = (
+                    f'{{"EmailAddress":"{first}.{last}.{pid}@{personal[(g >> 36) % 3]}"'
+                    ',"EmailAddressType":"Personal","IsDefault":true,"IsActive":true}'
                 )
-            if pm & 4:
-                phones += (
-                    f'{"," if pm & 3 else ""}{{"PhoneNumber":"+1 (557) {d}","PhoneType":"Work"}}'
+            if em & 2:
+                emails += (
+                    f'{"," if em & 1 else ""}{{"EmailAddress":"{first[0]}{last}.{pid}@{work}"'
+                    f',"EmailAddressType":"Work","IsDefault":{"false" if em & 1 else "true"}'
+                    ',"IsActive":true}'
                 )
-        am = _ALT_MASK[(h >> 32) & 0xFF]
-        alts = ""
-        if am & 1:
-            alts = f'{{"AlternateId":"LY-{pid}","AlternateIdType":"LoyaltyNumber"}}'
-        if am & 2:
-            alts += f'{"," if am & 1 else ""}{{"AlternateId":"CRM{pid}","AlternateIdType":"CRMId"}}'
-        return (
-            f'{{"ProfileId":{pid},"IsActive":{_ACTIVE_TEXT[(h >> 8) & 0xFF]},"Edited":{{"Date":"'
-            f'{_DAYS.text(day)}T{hh:02d}:{m:02d}:{s:02d}.{milli:03d}Z{_EDITED_TAIL}'
-            f'{_CONFIRMED_TEXT[(h >> 40) & 1]},"CustomerType":"{_CT_TABLE[h & 0xFF]}"'
-            f"{_NAME_TEXT[ni]}{_LOCALE_TEXT[(g >> 56) % _N_LOCALES]}{_MIDDLES[(g >> 4) & 511]}"
-            f'{alts}],"Addresses":[],"PhoneNumbers":[{phones}],"Emails":[{emails}]}}'
-        )
+            pm = phone_mask[(h >> 24) & 0xFF]
+            phones = ""
+            if pm:
+                d = f"{index:07d}"
+                d = f"{d[:3]}-{d[3:]}"
+                if pm & 1:
+                    phones = f'{{"PhoneNumber":"+1 (555) {d}","PhoneType":"Mobile"}}'
+                if pm & 2:
+                    phones += (
+                        f'{"," if pm & 1 else ""}{{"PhoneNumber":"+1 (556) {d}",'
+                        '"PhoneType":"Home"}'
+                    )
+                if pm & 4:
+                    phones += (
+                        f'{"," if pm & 3 else ""}{{"PhoneNumber":"+1 (557) {d}",'
+                        '"PhoneType":"Work"}'
+                    )
+            am = alt_mask[(h >> 32) & 0xFF]
+            alts = ""
+            if am & 1:
+                alts = f'{{"AlternateId":"LY-{pid}","AlternateIdType":"LoyaltyNumber"}}'
+            if am & 2:
+                alts += (
+                    f'{"," if am & 1 else ""}{{"AlternateId":"CRM{pid}",'
+                    '"AlternateIdType":"CRMId"}'
+                )
+            add(
+                f'{{"ProfileId":{pid},"IsActive":{active[(h >> 8) & 0xFF]},"Edited":{{"Date":"'
+                f'{days.text(day)}T{clock[second]}{milli_text[milli]}{tail}'
+                f'{confirmed[(h >> 40) & 1]},"CustomerType":"{ct_table[h & 0xFF]}"'
+                f"{name_text[ni]}{locale_text[(g >> 56) % n_locales]}{middles[(g >> 4) & 511]}"
+                f'{alts}],"Addresses":[],"PhoneNumbers":[{phones}],"Emails":[{emails}]}}'
+            )
+        return out
 
     def record_length(self, index: int) -> int:
         """len(record_json(index)) without building it (touches do not change the

@@ -49,10 +49,13 @@ records = st.lists(
 )
 
 
-def page_of(items: list, style: int) -> bytes:
-    """The page as a server might write it: compact or spaced, escaped or raw."""
+def page_of(items: list, style: int, extra: object = None) -> bytes:
+    """The page as a server might write it: compact or spaced, escaped or raw,
+    with a field segrun does not read (before or after the records)."""
     body = {"Count": len(items), "HasMore": False, "Limit": 10, "Offset": 1,
             "TotalResults": len(items), "UserProfilePreferences": items}
+    if extra is not None:
+        body = {"Extra": extra, **body} if style % 2 else {**body, "Extra": extra}
     separators = [(",", ":"), (", ", ": "), (",", ":")][style % 3]
     return json.dumps(body, separators=separators, ensure_ascii=style >= 3).encode()
 
@@ -86,15 +89,15 @@ NOISE = [b"{", b"}", b"[", b"]", b",", b":", b'"', b"\\", b" ", b"0", b"9", b"-"
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(records, st.integers(0, 5))
-def test_both_readers_agree_on_random_pages(items, style):
-    agree(page_of(items, style))
+@given(records, st.integers(0, 5), st.none() | values)
+def test_both_readers_agree_on_random_pages(items, style, extra):
+    agree(page_of(items, style, extra))
 
 
 @settings(max_examples=EXAMPLES * 2, deadline=None, suppress_health_check=list(HealthCheck))
-@given(records, st.integers(0, 5), st.data())
-def test_both_readers_agree_on_broken_pages(items, style, data):
-    content = bytearray(page_of(items, style))
+@given(records, st.integers(0, 5), st.none() | values, st.data())
+def test_both_readers_agree_on_broken_pages(items, style, extra, data):
+    content = bytearray(page_of(items, style, extra))
     for _ in range(data.draw(st.integers(1, 3))):
         at = data.draw(st.integers(0, len(content)))
         noise = data.draw(st.sampled_from(NOISE))
@@ -121,11 +124,17 @@ def test_both_readers_agree_on_broken_pages(items, style, data):
     b"[" * 1200 + b"]" * 1200, b'{"a":' + b"[" * 990 + b"]" * 990 + b"}",
     b"7", b'"s"', b"null", b'{"a":1} ', b'{"a":1}\x00',
 ])
-def test_both_readers_agree_where_the_decoders_differ(record):
-    for page in (b'{"Count":1,"UserProfilePreferences":[' + record + b"]}",
-                 b'{"UserProfilePreferences":[{"ProfileId":0},' + record + b',{"ProfileId":9}]}',
-                 b'{"Count":' + b"9" * 5000 + b',"UserProfilePreferences":[' + record + b"]}"):
-        agree(page)
+@pytest.mark.parametrize("around", [
+    (b'{"Count":1,"UserProfilePreferences":[', b"]}"),
+    (b'{"UserProfilePreferences":[{"ProfileId":0},', b',{"ProfileId":9}]}'),
+    (b'{"Count":' + b"9" * 5000 + b',"UserProfilePreferences":[', b"]}"),
+    (b'{"Extra":[1,{"x":tru}],"UserProfilePreferences":[', b"]}"),
+    (b'{"UserProfilePreferences":null,"UserProfilePreferences":[', b"]}"),
+    (b'{"UserProfilePreferences":[', b'],"UserProfilePreferences":null}'),
+    (b'{"Count":1,"Count":NaN,"UserProfilePreferences":[', b"]}"),
+])
+def test_both_readers_agree_where_the_decoders_differ(record, around):
+    agree(around[0] + record + around[1])
 
 
 def test_a_plain_page_takes_the_quick_path():
