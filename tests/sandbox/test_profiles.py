@@ -88,3 +88,17 @@ def test_a_million_profiles_start_instantly() -> None:
 
 def test_anchor_is_midnight_utc() -> None:
     assert _anchor_ms(lambda: 86_400 * 3 + 5.5) == 86_400_000 * 3
+
+
+def test_records_are_the_same_text_as_before_the_page_builder() -> None:
+    """The page builder (record_texts, one loop a page) writes every byte as the one-call-
+    per-record builder did: the digest of 20,000 records with touches was taken from it."""
+    import hashlib
+
+    profiles = Profiles(42, 20_000, 1_750_000_000_000)
+    touched = {3: 1_700_000_000_123, 77: 0, 19_999: 1_749_999_999_999}
+    text = ",".join(profiles.record_texts(range(20_000), touched))
+    assert len(text) == 13_734_801
+    assert hashlib.sha256(text.encode()).hexdigest() == (
+        "d6e9314ba503664e7d014c3c5a0659eaf6009ae9948598c6c365e44a25cd4ebd")
+    assert profiles.record_json(77, touched) == profiles.record_texts([77], touched)[0]
