@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import os
 import socket
 import threading
 import time
@@ -123,6 +124,14 @@ class _Watch:
     lock: 8 pages in flight spent a third of their time handing it around.)"""
 
     def __init__(self) -> None:
+        self._fresh()
+        # A forked child has none of the parent's threads, but would keep their
+        # waiters on the condition (a notify would wake a thread that is not
+        # there) and their deadlines: it starts with a watch of its own.
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._fresh)
+
+    def _fresh(self) -> None:
         self._ready = threading.Condition(threading.Lock())
         self._due: list[tuple[float, int, Deadline]] = []
         self._order = itertools.count()

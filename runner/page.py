@@ -169,11 +169,11 @@ def _plain(content: bytes) -> Page | None:
     try:
         if not content.isascii():
             content.decode("utf-8")
-        envelope = _ENVELOPE.decode(content)
+        envelope = _lower(_ENVELOPE.decode, content, _FRAMES)
         if envelope.UserProfilePreferences is None:  # none, or null: the long way
             return None
         ids = [record.ProfileId for record in envelope.UserProfilePreferences]
-        pieces = _RECORDS.decode(content).UserProfilePreferences
+        pieces = _lower(_RECORDS.decode, content, _FRAMES).UserProfilePreferences
         fields = {}
         for name in ENVELOPE:
             text = bytes(getattr(envelope, name))
@@ -212,6 +212,17 @@ def record_id(line: bytes) -> object:
     return record.get("ProfileId") if type(record) is dict else None
 
 
+#: Both decoders stop at the interpreter's recursion limit, counted from where
+#: they are called: the judge reaches a record a few frames below `scan`, so the
+#: quick path decodes from further down still, and a page nested within a level
+#: of the limit goes to the judge rather than past it.
+_FRAMES = 6
+
+
+def _lower(decode: Callable, content: bytes, frames: int) -> Any:
+    return decode(content) if frames <= 0 else _lower(decode, content, frames - 1)
+
+
 def _joined(pieces: list, size: int) -> Iterator[bytes]:
     """JSONL of the records' own bytes, about `size` bytes at a time."""
     count = len(pieces)
@@ -228,28 +239,32 @@ def _joined(pieces: list, size: int) -> Iterator[bytes]:
 
 class HugeNumber:
     """A JSON integer of more digits than Python converts (over 4,300): valid
-    JSON, so a record holding one is passed through; as a ProfileId or a paging
-    field it is not a number segrun can use."""
+    JSON, so a record holding one is passed through; as a paging field it is
+    not a number segrun can use. As a ProfileId it is its text: two are the
+    same id when their digits are."""
 
-    __slots__ = ("digits",)
+    __slots__ = ("text",)
 
-    def __init__(self, digits: int) -> None:
-        self.digits = digits
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    @property
+    def digits(self) -> int:
+        return len(self.text) - self.text.startswith("-")
 
     def __repr__(self) -> str:
         return f"<a {self.digits:,}-digit number>"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is HugeNumber and other.digits == self.digits
+        return type(other) is HugeNumber and other.text == self.text
 
     def __hash__(self) -> int:
-        return hash(("HugeNumber", self.digits))
+        return hash(self.text)
 
 
 def _integer(text: str) -> int | HugeNumber:
-    digits = len(text) - text.startswith("-")
-    if _MAX_DIGITS and digits > _MAX_DIGITS:
-        return HugeNumber(digits)
+    if _MAX_DIGITS and len(text) - text.startswith("-") > _MAX_DIGITS:
+        return HugeNumber(text)
     return int(text)
 
 
@@ -423,6 +438,9 @@ def _locate(page: Page, text: str, content: bytes, encoding: str, spans: _Spans)
     pairs = zip(chars_from, chars_to, strict=True)
     if encoding == "lone":
         pieces = [_LONE.sub(_escaped, text[a:b]).encode("utf-8") for a, b in pairs]
+        # A raw high half just before an escaped low half joins it once escaped
+        # (JSON has no text for the two apart): the id is what the export says.
+        page.ids[:] = [record_id(piece) for piece in pieces]
     else:
         pieces = [text[a:b].encode("utf-8") for a, b in pairs]
     at = 0

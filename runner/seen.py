@@ -28,11 +28,13 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 from operator import lt
 
+from runner.page import HugeNumber
+
 _MIX = 0x9E3779B97F4A7C15  # Fibonacci hashing spreads sequential ids over the table
 _MASK64 = (1 << 64) - 1
 _LOW32 = (1 << 32) - 1
 #: ids compared; a missing id (None) or a nested one is opaque, and skipped
-_SCALARS = frozenset({str, int, float, bool})
+_SCALARS = frozenset({str, int, float, bool, HugeNumber})
 _MIN_BITS = 12
 #: a RowCount is the server's word: the table made up front holds at most this
 #: many ids (16 MB); a bigger export is rebuilt as it grows
@@ -107,7 +109,9 @@ class SeenIds:
             # str's hash is salted per process; an int's is the int itself, so a
             # server could pick distinct ids that share every fingerprint bit and
             # make each one a suspicion (a reread of the part file): hash its text.
-            key = profile_id if type(profile_id) is str else str(profile_id)
+            kind = type(profile_id)
+            key = (profile_id if kind is str else profile_id.text if kind is HugeNumber
+                   else str(profile_id))
             product = (hash(key) * _MIX) & _MASK64
             mark = (product & _LOW32) | 1  # 0 marks an empty slot
             slot = product >> shift

@@ -1,0 +1,53 @@
+"""Promise 2 (no repeated ProfileId is ever missed) and promise (c) / record_id
+(a JSONL line is read back with the same semantics as the page).
+
+A ProfileId string holding a lone high surrogate sent raw (UTF-8 bytes
+ED A0 80, which the judge takes via 'surrogatepass') followed by the escape
+\\udc00 is, to the page reader, two lone code units '\\ud800\\udc00'. The
+writer escapes the raw one, so the JSONL line reads "\\ud800\\udc00": a valid
+escaped pair, which `record_id` (and any JSON reader) decodes as one
+character, U+10000. The part file no longer holds the id the page held, so a
+repeat of it is never confirmed against the part file: both records are
+exported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack12"))
+
+from attack12_helpers import one_job, write_spec  # noqa: E402
+from raw_server import envelope, running_raw  # noqa: E402
+
+from runner.page import record_id, scan  # noqa: E402
+from segrun_testing import segrun_argv  # noqa: E402
+
+RECORD = b'{"ProfileId":"\xed\xa0\x80\\udc00"}'
+
+
+def test_record_id_reads_back_the_id_the_page_held():
+    page = scan(b'{"Count":1,"UserProfilePreferences":[' + RECORD + b"]}")
+    (line,) = page.jsonl.splitlines()
+    assert record_id(line) == page.ids[0], (line, page.ids)
+
+
+def _page(offset: int, limit: int):
+    # the same record on both pages: a server serving the same records at every offset
+    return 200, envelope([RECORD], offset, limit, 2, offset < 2), {}
+
+
+def test_the_same_lone_surrogate_profile_id_twice_fails_the_export(tmp_path):
+    with running_raw(_page, 2) as (base_url, _):
+        spec = write_spec(tmp_path, base_url, one_job(1))
+        env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
+        done = subprocess.run(
+            [*segrun_argv(), "run", str(spec), "--out", str(tmp_path / "run"), "--quiet"],
+            capture_output=True, text=True, timeout=60, env=env,
+        )
+    out = tmp_path / "run" / "exports" / "one.jsonl"
+    lines = out.read_bytes().splitlines() if out.exists() else []
+    assert len(lines) < 2, f"rc={done.returncode}: the same ProfileId exported twice: {lines}"
+    assert done.returncode != 0
