@@ -1,12 +1,14 @@
 """A Retrieve page, scanned once: its envelope decoded, its records passed through.
 
 Records are opaque to segrun. A JSONL line of an export is the server's own
-text of that record, not a re-encoding of it: the page is walked at its top
-two levels, each record is handed to the C decoder once to find where it ends
-and what its `ProfileId` is, and the record's bytes are copied as they came.
+text of that record, not a re-encoding of it. Two readers find where each
+record lies and what its `ProfileId` is: msgspec, for a plain page, without
+building the records at all; and Python's decoder, the judge, for anything
+else (it walks the page's top two levels and hands each record to the C
+decoder alone). The quick one answers only where it agrees with the judge.
 Decoding every record of a page into Python objects and encoding it again was
 most of a run's CPU, and a 10,000-record page of decoded dicts most of its
-memory; this keeps one record decoded at a time.
+memory.
 
 The one change made to a record's text: a line break between its tokens (a
 pretty-printing server) becomes a space, so the record stays one JSONL line.
@@ -157,7 +159,7 @@ _TOO_BIG = 10**_MAX_DIGITS if _MAX_DIGITS else None
 def _plain(content: bytes) -> Page | None:
     """A plain page (compact UTF-8, an object whose records are objects) read
     without building its records: msgspec finds each record's bytes and its
-    ProfileId and skips the rest, checking it is JSON, at about a tenth of the
+    ProfileId and skips the rest, checking it is JSON, at about a fifth of the
     cost of decoding it (issue 12: most of a run's CPU). Anything else, None:
     Python's decoder then judges the page, so what the quick path accepts is
     exactly what that one does (tests/run/test_page_paths.py holds the two to
