@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import http.client
 import json
 import os
@@ -162,11 +161,9 @@ def same_records(raw_pages: Path, jsonl: Path) -> bool:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    from runner.outputs import sha256_of  # segrun's own, as it checksums an export
+
+    return sha256_of(path)
 
 
 def write_spec(folder: Path, base_url: str, page: int, concurrency: int = 1) -> Path:

@@ -19,7 +19,6 @@ interleaved so machine noise hits both alike.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import http.client
 import json
 import re
@@ -110,11 +109,9 @@ def timed_run(folder: Path, name: str, text: str, *options: str) -> tuple[float,
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    from runner.outputs import sha256_of  # segrun's own, as it checksums an export
+
+    return sha256_of(path)
 
 
 def pages_in_flight(records: int, latency: str, repeat: int, folder: Path) -> float:
