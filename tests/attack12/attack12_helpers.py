@@ -27,3 +27,25 @@ def run(spec: Path, tmp_path: Path, **options):
 def one_job(page_size: int = 5, concurrency: int = 1, extra: str = "") -> str:
     return (f"- name: one\n  segment_group: VIP Customers\n  page_size: {page_size}\n"
             f"  concurrency: {concurrency}\n{extra}")
+
+
+def export_by_cli(tmp_path: Path, answer, total: int, page_size: int, timeout: float = 60):
+    """`segrun run` as a user runs it, against a raw server answering pages with
+    `answer(offset, limit)`: the finished process and the export's lines (none
+    when no export was placed)."""
+    import os
+    import subprocess
+
+    from raw_server import running_raw
+
+    from segrun_testing import segrun_argv
+
+    with running_raw(answer, total) as (base_url, _):
+        spec = write_spec(tmp_path, base_url, one_job(page_size))
+        env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
+        done = subprocess.run(
+            [*segrun_argv(), "run", str(spec), "--out", str(tmp_path / "run"), "--quiet"],
+            capture_output=True, text=True, timeout=timeout, env=env,
+        )
+    out = tmp_path / "run" / "exports" / "one.jsonl"
+    return done, out.read_bytes().splitlines() if out.exists() else []

@@ -12,18 +12,15 @@ exported."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack12"))
 
-from attack12_helpers import one_job, write_spec  # noqa: E402
-from raw_server import envelope, running_raw  # noqa: E402
+from attack12_helpers import export_by_cli  # noqa: E402
+from raw_server import envelope  # noqa: E402
 
 from runner.page import record_id, scan  # noqa: E402
-from segrun_testing import segrun_argv  # noqa: E402
 
 RECORD = b'{"ProfileId":"\xed\xa0\x80\\udc00"}'
 
@@ -40,14 +37,6 @@ def _page(offset: int, limit: int):
 
 
 def test_the_same_lone_surrogate_profile_id_twice_fails_the_export(tmp_path):
-    with running_raw(_page, 2) as (base_url, _):
-        spec = write_spec(tmp_path, base_url, one_job(1))
-        env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
-        done = subprocess.run(
-            [*segrun_argv(), "run", str(spec), "--out", str(tmp_path / "run"), "--quiet"],
-            capture_output=True, text=True, timeout=60, env=env,
-        )
-    out = tmp_path / "run" / "exports" / "one.jsonl"
-    lines = out.read_bytes().splitlines() if out.exists() else []
+    done, lines = export_by_cli(tmp_path, _page, 2, 1)
     assert len(lines) < 2, f"rc={done.returncode}: the same ProfileId exported twice: {lines}"
     assert done.returncode != 0
