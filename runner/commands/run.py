@@ -25,7 +25,7 @@ from runner.jobpool import MAX_JOBS, run_each
 from runner.lifecycle import Lifecycle
 from runner.live import progress_for
 from runner.loading import load_for_run, select_jobs
-from runner.memory import release_big_buffers
+from runner.memory import reuse_page_buffers
 from runner.pacing import RateBudget
 from runner.records.html import write_html_report_quietly
 from runner.records.junit import write_junit
@@ -104,7 +104,7 @@ def run_spec(
     from their checkpoints (runner/lifecycle.py says how)."""
     environ = os.environ if environ is None else environ
     stop = stop or StopFlag()
-    release_big_buffers()  # pages leave memory when freed, in every thread
+    reuse_page_buffers()  # runner/memory.py: one heap for every thread, buffers reused
     spec = load_for_run(spec_path, environ)
     refuse_idle_sandbox_options(spec, options.sandbox)
     jobs = select_jobs(spec, options.only)

@@ -10,10 +10,12 @@ import click
 from runner import api, exitcodes
 from runner.endpoint_map import load_file
 from runner.errors import UsageError
+from runner.memory import reuse_page_buffers
 from runner.sandbox import DEMO, FaultPlan, FaultSyntaxError, Sandbox, SandboxDataError
 from runner.sandbox.faults import FAULT_HELP
 from runner.sandbox.latency import Latency, LatencyError, parse_latency
 from runner.sandbox.sandbox import DEFAULT_PROFILES, DEFAULT_TOKEN_LIFETIME
+from runner.sandbox.workers import PageWorkers, default_count
 
 
 def _is_loopback(host: str) -> bool:
@@ -116,6 +118,14 @@ def _print_fault_help(ctx: click.Context, param: click.Parameter, value: bool) -
     "or 100ms:20ms for 100 ms +/- up to 20 ms (uniform, never negative). Concurrent "
     "requests wait out their delays side by side.",
 )
+@click.option(
+    "--page-workers",
+    type=click.IntRange(min=0, max=64),
+    default=None,
+    metavar="N",
+    help="Build pages in N worker processes, so concurrent readers use every core "
+    "(default: one per CPU, at most 4; none on one CPU). 0 builds them in the server.",
+)
 def command(
     host: str,
     port: int,
@@ -129,6 +139,7 @@ def command(
     token_lifetime: float,
     endpoints_file: str | None,
     latency: Latency,
+    page_workers: int | None,
 ) -> None:
     """Serve a local simulator of the MyPreferences export API.
 
@@ -140,33 +151,43 @@ def command(
     if rate_limit is not None and rate_limit <= 0:
         raise UsageError("--rate-limit must be a positive number of requests per second")
     served = api.endpoints(load_file(endpoints_file)) if endpoints_file else None
+    reuse_page_buffers()  # every page is built as one string: reuse its memory (runner/memory.py)
+    # Forked first, before the sandbox starts a thread or opens its socket.
+    workers = PageWorkers(default_count() if page_workers is None else page_workers)
     try:
-        plan = FaultPlan.parse(faults)
-        sandbox = Sandbox(
-            profiles=profiles,
-            seed=seed,
-            data=data,
-            faults=plan,
-            rate_limit=rate_limit,
-            processing_seconds=processing_seconds,
-            token_lifetime_seconds=token_lifetime,
-            endpoints=served,
-            latency=latency,
-        )
-        sandbox.bind(host, port)
-    except (FaultSyntaxError, SandboxDataError, ValueError, OverflowError) as e:
-        raise UsageError(f"sandbox: {e}") from None
-    except OSError as e:
-        raise UsageError(f"sandbox: cannot listen on {host}:{port}: {e.strerror or e}") from None
-    click.echo(f"segrun sandbox serving {sandbox.base_url}")
-    if latency:
-        click.echo(f"# every answer is delayed by {latency}", err=True)
-    click.echo("# the demo account (a published demo secret):")
-    for name, value in DEMO.environment().items():
-        click.echo(f"export {name}={value}")
-    click.echo("# Ctrl-C stops it", err=True)
-    try:
-        sandbox.serve_forever()
-    except KeyboardInterrupt:
-        click.echo("segrun sandbox stopped", err=True)
-        raise SystemExit(exitcodes.OK) from None
+        try:
+            plan = FaultPlan.parse(faults)
+            sandbox = Sandbox(
+                profiles=profiles,
+                seed=seed,
+                data=data,
+                faults=plan,
+                rate_limit=rate_limit,
+                processing_seconds=processing_seconds,
+                token_lifetime_seconds=token_lifetime,
+                endpoints=served,
+                latency=latency,
+                workers=workers if workers.count else None,
+            )
+            sandbox.bind(host, port)
+        except (FaultSyntaxError, SandboxDataError, ValueError, OverflowError) as e:
+            raise UsageError(f"sandbox: {e}") from None
+        except OSError as e:
+            raise UsageError(
+                f"sandbox: cannot listen on {host}:{port}: {e.strerror or e}") from None
+        click.echo(f"segrun sandbox serving {sandbox.base_url}")
+        if latency:
+            click.echo(f"# every answer is delayed by {latency}", err=True)
+        if workers.count:
+            click.echo(f"# pages are built by {workers.count} worker processes", err=True)
+        click.echo("# the demo account (a published demo secret):")
+        for name, value in DEMO.environment().items():
+            click.echo(f"export {name}={value}")
+        click.echo("# Ctrl-C stops it", err=True)
+        try:
+            sandbox.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("segrun sandbox stopped", err=True)
+            raise SystemExit(exitcodes.OK) from None
+    finally:
+        workers.close()

@@ -20,6 +20,7 @@ from runner.sandbox.profiles import Profiles
 from runner.sandbox.query import ExportQuery
 from runner.sandbox.replies import ApiError
 from runner.sandbox.selection import Selection, select
+from runner.sandbox.workers import PageWorkers
 
 PROCESSING, COMPLETE, RETRIEVED, EXPIRED, ERROR, FAILED = (
     "Processing",
@@ -131,6 +132,7 @@ class Export:
         now: float,
         executor: Executor,
         builders: threading.Semaphore,
+        workers: PageWorkers | None = None,
     ) -> bytes:
         """One page. The export's lock is held only to check and to record the
         delivery, never while the page is built, so concurrent readers of one
@@ -140,7 +142,7 @@ class Export:
             total = len(selection.index)
             pages = self._pages
             if pages is None:
-                build = partial(page_text, profiles, selection, self.touched)
+                build = partial(page_text, profiles, selection, self.touched, workers)
                 pages = self._pages = Pages(build, total, builders)
         body = pages.get(offset, limit, executor)
         start, stop = min(offset - 1, total), min(offset - 1 + limit, total)

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 
 from runner.sandbox.profiles import Profiles
 from runner.sandbox.selection import Selection
+from runner.sandbox.workers import PageWorkers, page_task
 
 AHEAD = 2  # pages built ahead that nobody has asked for yet, at most (memory: 2 pages)
 BUILDERS = 2  # pages built at once per sandbox: one interpreter lock runs one anyway
+#: (page workers build as many at once as there are workers: runner/sandbox/workers.py)
 
 Key = tuple[int, int]  # (offset, limit)
 
@@ -108,11 +110,33 @@ class Pages:
 
 
 def page_text(
-    profiles: Profiles, selection: Selection, touched: Mapping[int, int], offset: int, limit: int
+    profiles: Profiles,
+    selection: Selection,
+    touched: Mapping[int, int],
+    workers: PageWorkers | None,
+    offset: int,
+    limit: int,
 ) -> bytes:
-    """One Retrieve answer, built as text around the records' own JSON."""
+    """One Retrieve answer: built by a page worker when the sandbox has them
+    (runner/sandbox/workers.py), else here; the same bytes either way."""
     total = len(selection.index)
     indexes = selection.index.slice(offset - 1, offset - 1 + limit)
+    if workers is not None:
+        body = workers.build(page_task(profiles, indexes, touched, offset, limit, total))
+        if body is not None:
+            return body
+    return envelope_text(profiles, indexes, touched, offset, limit, total)
+
+
+def envelope_text(
+    profiles: Profiles,
+    indexes: Sequence[int],
+    touched: Mapping[int, int],
+    offset: int,
+    limit: int,
+    total: int,
+) -> bytes:
+    """The page's text around the records' own JSON."""
     records = ",".join(profiles.record_texts(indexes, touched))
     count = len(indexes)
     has_more = "true" if offset - 1 + count < total else "false"

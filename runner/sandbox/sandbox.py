@@ -31,6 +31,7 @@ from runner.sandbox.replies import ApiError, Reply, json_reply
 from runner.sandbox.routes import BASE_PATH, Route, resolve, routes
 from runner.sandbox.server import SandboxHTTPServer
 from runner.sandbox.service import ExportService
+from runner.sandbox.workers import PageWorkers
 
 DEFAULT_PROFILES = 250
 DEFAULT_TOKEN_LIFETIME = 3600.0
@@ -65,10 +66,13 @@ class Sandbox:
         endpoints: Mapping[str, Endpoint] | None = None,
         latency: float | str | Latency | None = None,
         jitter: float | str | None = None,
+        workers: PageWorkers | None = None,
     ) -> None:
         """`latency`: every API answer waits this long (seconds, or text such as
         `"100ms:20ms"`), ± `jitter` seconds drawn uniformly, never below zero.
-        A bad value raises `LatencyError` (a ValueError)."""
+        A bad value raises `LatencyError` (a ValueError). `workers`: page
+        workers to build pages in (runner/sandbox/workers.py), started by the
+        caller before any thread; the caller closes them."""
         #: the simulated network delay of every API answer (admin answers are not delayed)
         self.latency = latency_of(latency, jitter)
         self._delay = Delay(self.latency, seed)
@@ -91,6 +95,7 @@ class Sandbox:
             processing_seconds,
             token_lifetime_seconds,
             seed,
+            workers,
         )
         #: the endpoint map served: specs/endpoints.yaml unless another is given
         self.endpoints = dict(endpoints or api_endpoints())

@@ -18,6 +18,7 @@ from runner.sandbox.pages import BUILDERS
 from runner.sandbox.profiles import Profiles
 from runner.sandbox.query import BodyError, parse_body
 from runner.sandbox.replies import ApiError, Reply, json_reply
+from runner.sandbox.workers import PageWorkers
 
 _TRUE, _FALSE = ("true", "1"), ("false", "0")
 MAX_OFFSET = 2**31 - 1  # DECISION: a 32-bit position, as a .NET service would take
@@ -34,6 +35,7 @@ class ExportService:
         processing_seconds: float,
         token_lifetime_seconds: float,
         seed: int,
+        workers: PageWorkers | None = None,
     ) -> None:
         self.data = data
         self.profiles = profiles
@@ -46,7 +48,9 @@ class ExportService:
         self._lock = threading.Lock()
         self._tokens = random.Random(seed)
         self._pages = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-page")
-        self._builders = threading.BoundedSemaphore(BUILDERS)
+        #: page workers, when the sandbox command started them (runner/sandbox/workers.py)
+        self.workers = workers
+        self._builders = threading.BoundedSemaphore(max(BUILDERS, workers.count if workers else 0))
 
     def close(self) -> None:
         self._pages.shutdown(wait=False, cancel_futures=True)
@@ -101,7 +105,8 @@ class ExportService:
             raise ApiError(400, f"offset is a 1-based record position up to {MAX_OFFSET}")
         keep_alive = _boolean(params, "keepAlive")
         body = export.page(
-            self.profiles, offset, limit, keep_alive, self.clock(), self._pages, self._builders
+            self.profiles, offset, limit, keep_alive, self.clock(), self._pages, self._builders,
+            self.workers,
         )
         return Reply(200, body, {"Content-Type": "application/json; charset=utf-8"})
 
