@@ -142,8 +142,8 @@ class Export:
             total = len(selection.index)
             pages = self._pages
             if pages is None:
-                build = partial(page_text, profiles, selection, self.touched, workers)
-                pages = self._pages = Pages(build, total, builders)
+                build = partial(page_text, profiles, selection, self.touched, workers, builders)
+                pages = self._pages = Pages(build, total)
         body = pages.get(offset, limit, executor)
         start, stop = min(offset - 1, total), min(offset - 1 + limit, total)
         with self.lock:

@@ -23,21 +23,14 @@ from runner.sandbox.selection import Selection
 from runner.sandbox.workers import PageWorkers, page_task
 
 AHEAD = 2  # pages built ahead that nobody has asked for yet, at most (memory: 2 pages)
-BUILDERS = 2  # pages built at once per sandbox: one interpreter lock runs one anyway
-#: (page workers build as many at once as there are workers: runner/sandbox/workers.py)
+BUILDERS = 2  # pages the server builds itself at once: one interpreter lock runs one anyway
 
 Key = tuple[int, int]  # (offset, limit)
 
 
 class Pages:
-    def __init__(
-        self, build: Callable[[int, int], bytes], total: int, builders: threading.Semaphore
-    ) -> None:
-        """`builders` bounds the pages built at once across the sandbox: Python runs
-        one at a time anyway, so 32 readers building side by side would gain nothing
-        and hold 32 half-built pages in memory. It is held only while building."""
+    def __init__(self, build: Callable[[int, int], bytes], total: int) -> None:
         self._build_page = build
-        self._builders = builders
         self._total = total
         self._lock = threading.Lock()  # guards the dicts below, never held while building
         self._wanted: dict[Key, Future] = {}  # being built, or built ahead and not yet served
@@ -73,8 +66,7 @@ class Pages:
         return body
 
     def _build(self, offset: int, limit: int) -> bytes:
-        with self._builders:
-            return self._build_page(offset, limit)
+        return self._build_page(offset, limit)
 
     def _claim(self, key: Key) -> tuple[Future, bool]:
         """The future that will hold the page; True when this thread must build it."""
@@ -114,18 +106,26 @@ def page_text(
     selection: Selection,
     touched: Mapping[int, int],
     workers: PageWorkers | None,
+    builders: threading.Semaphore,
     offset: int,
     limit: int,
 ) -> bytes:
     """One Retrieve answer: built by a page worker when the sandbox has them
-    (runner/sandbox/workers.py), else here; the same bytes either way."""
+    (runner/sandbox/workers.py), else here; the same bytes either way.
+
+    `builders` bounds the pages the server builds itself at once (BUILDERS),
+    with workers or without (when they died): Python runs one at a time anyway,
+    so 32 readers building side by side would gain nothing and hold 32 half-built
+    pages in memory. Workers build as many at once as there are workers."""
     total = len(selection.index)
     indexes = selection.index.slice(offset - 1, offset - 1 + limit)
     if workers is not None:
-        body = workers.build(page_task(profiles, indexes, touched, offset, limit, total))
+        task = page_task(profiles, indexes, touched, offset, limit, total)
+        body = workers.build(task, len(indexes))
         if body is not None:
             return body
-    return envelope_text(profiles, indexes, touched, offset, limit, total)
+    with builders:
+        return envelope_text(profiles, indexes, touched, offset, limit, total)
 
 
 def envelope_text(

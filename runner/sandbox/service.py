@@ -50,7 +50,7 @@ class ExportService:
         self._pages = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-page")
         #: page workers, when the sandbox command started them (runner/sandbox/workers.py)
         self.workers = workers
-        self._builders = threading.BoundedSemaphore(max(BUILDERS, workers.count if workers else 0))
+        self._builders = threading.BoundedSemaphore(BUILDERS)
 
     def close(self) -> None:
         self._pages.shutdown(wait=False, cancel_futures=True)

@@ -41,11 +41,11 @@ def test_a_workers_page_is_the_servers_page_with_touches() -> None:
                 indexes = range(5000)[first:first + limit]
                 for marks in (touched, {}):
                     here = envelope_text(profiles, indexes, marks, first + 1, limit, 5000)
-                    there = workers.build(page_task(profiles, indexes, marks, first + 1,
-                                                    limit, 5000))
+                    task = page_task(profiles, indexes, marks, first + 1, limit, 5000)
+                    there = workers.build(task, len(indexes))
                     assert there == here, (limit, first)
                     mine.update(there)
-        assert workers.build(("not", "a", "task")) is None  # a failed build: the server's
+        assert workers.build(("not", "a", "task"), 1) is None  # a failed build: the server's
         assert workers.count == 2  # and the worker stays
         workers.close()
         print("same", mine.hexdigest())
