@@ -12,8 +12,11 @@ bound (RowCount, then TotalResults once a page said it). A page shorter than
 the page size that says HasMore moves every later offset: the caller re-plans
 from where it actually is, and pages fetched for the old plan are dropped.
 
-How many: a window between 1 and N, additive increase and multiplicative
-decrease as TCP does it. A 429 or 503 on any page halves it (once per round:
+How many: a window between 1 and N of requests the server has at once,
+additive increase and multiplicative decrease as TCP does it. An answer that
+waits for the caller (who writes in order) leaves the window, so a slow caller
+does not idle the network; pages held, answered or not, stay within
+HELD_PER_WINDOW windows. A 429 or 503 on any page halves it (once per round:
 answers to requests sent before the last cut do not cut again), and every
 page answered afterwards grows it by 1/window, so one page per window's worth
 of answers. The window holds retries too: a page answered 429 or 503 leaves
@@ -47,6 +50,9 @@ _WAKE = 0.2
 #: bytes of pages asked for and not yet taken, at most (as the biggest page so far
 #: measures them): each page is capped on its own, this caps them together
 BYTE_BUDGET = 32 * 1024 * 1024
+#: pages held (in flight, or answered and waiting for the caller) at most, in windows:
+#: the caller writes pages in order, so answers may wait for it a moment
+HELD_PER_WINDOW = 2
 
 
 class PageStream(Generic[T]):
@@ -147,12 +153,14 @@ class PageStream(Generic[T]):
             return False  # past the end as far as anyone knows (the caller's next always goes)
         if self._retrying:  # a throttled page goes again before any new offset
             return False
-        window = max(1, int(self._window))  # pages asked for and not yet taken: the window
+        window = max(1, int(self._window))  # requests the server has at once: the window
         held = self._busy + len(self._done)
         measured = self._largest is not None and (held + 1) * self._largest <= self._byte_budget
         if self._size is not None and held and not measured:
             return False  # bounded in bytes too: no page measured yet, or big pages
-        return held < window
+        # An answer waiting for the caller no longer holds a place at the server, but
+        # pages held (asked for and not yet taken) stay within HELD_PER_WINDOW windows.
+        return self._busy < window and held < HELD_PER_WINDOW * window
 
     def _work(self) -> None:
         while True:
