@@ -457,7 +457,7 @@ class JobRunner:
             concurrency=concurrency,
             bound=bound,
             stopped=lambda: self.stop.requested,
-            size=lambda page: len(page.body),
+            size=lambda page: page.nbytes,
         )
 
     @staticmethod

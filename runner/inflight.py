@@ -185,7 +185,10 @@ class PageStream(Generic[T]):
                     self._largest = max(self._largest or 0, self._size(value))
                 if generation == self._generation and not self._closed and offset >= self._need:
                     self._done[offset] = (ok, value)
-                if ok and len(slowed) == 1:  # additive increase: a window's answers add one page
+                # Additive increase: a window's answers add one page. Only answers to
+                # requests of this round: those sent before the last cut neither cut
+                # nor grow it, so the server first sees the halved window.
+                if ok and len(slowed) == 1 and round_ == self._cuts:
                     self._window = min(self._limit, self._window + 1 / self._window)
                 self._cond.notify_all()
             # An idle worker must not keep its last page alive (32 workers, 32 pages).

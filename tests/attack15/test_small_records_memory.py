@@ -1,0 +1,63 @@
+"""Attack on 'pages held stay within the 32 MiB byte budget' (runner/inflight.py):
+the budget measures a page by len(page.body), but a held Page also keeps a ProfileId
+object and a msgspec.Raw per record (runner/page.py), several times the body for
+small records. With one early page slow and 2 windows of 10,000-record pages held
+at concurrency 32, segrun holds ~75 MB more than one page at a time does, while
+the budget counts ~11 MB of them. Slow (two full exports): SEGRUN_SLOW_TESTS=1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack12"))
+
+from attack12_helpers import one_job, write_spec  # noqa: E402
+from raw_server import envelope, running_raw  # noqa: E402
+
+from segrun_testing import segrun_argv  # noqa: E402
+
+SIZE, PAGES, SLOW = 10_000, 80, 3.0
+MIB = 1024 * 1024
+
+
+def _page(offset: int, limit: int):
+    total = SIZE * PAGES
+    if offset == 1 + SIZE:  # page 2 slow: every later page answered and held meanwhile
+        time.sleep(SLOW)
+    last = min(offset + limit - 1, total)
+    records = [b'{"ProfileId":%d}' % n for n in range(offset, last + 1)]
+    return 200, envelope(records, offset, limit, total, last < total), {}
+
+
+def _peak_rss_mb(tmp_path: Path, concurrency: int) -> int:
+    probe = (
+        "import json, resource, subprocess, sys\n"
+        "rc = subprocess.run(json.loads(sys.argv[1]), capture_output=True).returncode\n"
+        "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
+    with running_raw(_page, SIZE * PAGES) as (base_url, _):
+        spec = write_spec(tmp_path, base_url, one_job(SIZE, concurrency))
+        argv = [*segrun_argv(), "run", str(spec), "--out", str(tmp_path / f"run{concurrency}"),
+                "--quiet"]
+        out = subprocess.run([sys.executable, "-c", probe, json.dumps(argv)],
+                             capture_output=True, text=True, timeout=300, env=env)
+    rc, mb = out.stdout.split()
+    assert int(rc) == 0
+    return int(mb)
+
+
+@pytest.mark.skipif(not os.environ.get("SEGRUN_SLOW_TESTS"), reason="SEGRUN_SLOW_TESTS=1")
+def test_pages_held_cost_no_more_than_the_byte_budget(tmp_path):
+    alone = _peak_rss_mb(tmp_path, 1)
+    held = _peak_rss_mb(tmp_path, 32)
+    # everything held at once (in flight and waiting) within BYTE_BUDGET, with room
+    # for 32 threads and one page being decoded
+    assert held - alone < 32 + 16, f"{held - alone} MB more than one page at a time"
