@@ -55,8 +55,16 @@ class Forked:
         if count > 0 and not hasattr(os, "fork"):
             count = 0
         for _ in range(count):
-            ours, theirs = Pipe()
-            pid = os.fork()
+            try:
+                ours, theirs = Pipe()
+            except OSError:  # out of descriptors: fewer helpers, that is all
+                break
+            try:
+                pid = os.fork()
+            except OSError:  # out of processes or memory: fewer helpers
+                ours.close()
+                theirs.close()
+                break
             if pid == 0:
                 code = 1
                 try:
@@ -93,20 +101,25 @@ class Forked:
                 self._watch = threading.Thread(target=self._kill_silent, daemon=True,
                                                name=f"{self._name}-watch")
                 self._watch.start()
+        answer, ok = None, False
         try:
             send(conn)
             answer = receive(conn)
-        except (EOFError, OSError):  # it died, or was killed as silent: never again
-            conn.close()
+            ok = True
+        except (EOFError, OSError):  # it died, or was killed as silent
+            pass
+        finally:  # anything else leaves its pipe mid-message: it is retired too
             with self._cond:
                 self._due.pop(pid, None)
-                self._live -= 1
-                self._cond.notify_all()
-            return None
-        with self._cond:
-            self._due.pop(pid, None)
-            self._idle.append((conn, pid))
-            self._cond.notify()
+                if ok:
+                    self._idle.append((conn, pid))
+                    self._cond.notify()
+                else:
+                    conn.close()
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                    self._live -= 1
+                    self._cond.notify_all()
         return answer
 
     def _kill_silent(self) -> None:

@@ -142,3 +142,28 @@ def test_exports_are_the_same_with_workers_without_and_after_one_dies(tmp_path) 
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=20)
             assert "Traceback" not in err
+
+
+def test_out_of_descriptors_means_fewer_workers_not_a_crash() -> None:
+    """With room for one pipe only, the second worker is not started: the server
+    works with what it has (and with none, builds pages itself)."""
+    script = textwrap.dedent("""
+        import os, resource
+        from runner.sandbox.workers import PageWorkers, page_task
+        from runner.sandbox.profiles import Profiles
+        from runner.sandbox.pages import envelope_text
+        top = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (top + 3, top + 3))  # one pipe's room
+        workers = PageWorkers(4)
+        assert 0 < workers.count < 4, workers.count
+        profiles = Profiles(1, 100, 1_750_000_000_000)
+        task = page_task(profiles, range(10), {}, 1, 10, 100)
+        body = workers.build(task, 10)
+        assert body in (None, envelope_text(profiles, range(10), {}, 1, 10, 100))
+        workers.close()
+        print("ok", workers.count)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok")
