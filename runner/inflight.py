@@ -18,7 +18,7 @@ waits for the caller (who writes in order) leaves the window, so a slow caller
 does not idle the network; pages held, answered or not, stay within
 HELD_PER_WINDOW windows. A 429 or 503 on any page halves it (once per round:
 answers to requests sent before the last cut do not cut again), and every
-page answered afterwards grows it by 1/window, so one page per window's worth
+page asked for and answered since grows it by 1/window, so one page per window's worth
 of answers. The window holds retries too: a page answered 429 or 503 leaves
 its place and waits for one inside the window before the client sends it
 again (a retry is a request of the new round), and no new offset is sent
