@@ -5,15 +5,10 @@ page_size 10,000 and concurrency 32. Now pages held are bounded in bytes too."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 from attack12_helpers import one_job, write_spec
 from raw_server import envelope, running_raw
 
-from segrun_testing import segrun_argv
+from segrun_testing import peak_rss_mb, segrun_argv
 
 SIZE, PAGES, PAD = 1000, 40, b"x" * 12_000  # 12 MB pages, under the 16 MB cap
 
@@ -25,24 +20,10 @@ def _page(offset: int, limit: int):
     return 200, envelope(records, offset, limit, total, last < total), {}
 
 
-def _peak_rss_mb(argv: list[str]) -> tuple[int, int]:
-    """Peak RSS of the segrun process alone (measured by a fresh parent)."""
-    probe = (
-        "import json, resource, subprocess, sys\n"
-        "rc = subprocess.run(json.loads(sys.argv[1]), capture_output=True).returncode\n"
-        "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
-    out = subprocess.run([sys.executable, "-c", probe, json.dumps(argv)], capture_output=True,
-                         text=True, timeout=300, env=env)
-    rc, mb = out.stdout.split()
-    return int(rc), int(mb)
-
-
 def test_big_pages_among_32_in_flight_keep_memory_bounded(tmp_path):
     with running_raw(_page, SIZE * PAGES) as (base_url, _):
         spec = write_spec(tmp_path, base_url, one_job(SIZE, 32))
-        rc, mb = _peak_rss_mb([*segrun_argv(), "run", str(spec), "--out", str(tmp_path / "run"),
+        rc, mb = peak_rss_mb([*segrun_argv(), "run", str(spec), "--out", str(tmp_path / "run"),
                                "--quiet"])
     assert rc == 0
     # one page at a time peaks near 60 MB on these pages; 32 x 12 MB held is ~600 MB

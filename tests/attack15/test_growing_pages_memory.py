@@ -5,9 +5,6 @@ has every request of the window answered big at once: concurrency x the page cap
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack12"))
 from attack12_helpers import one_job, write_spec  # noqa: E402
 from raw_server import envelope, running_raw  # noqa: E402
 
-from segrun_testing import segrun_argv  # noqa: E402
+from segrun_testing import peak_rss_mb, segrun_argv  # noqa: E402
 
 SIZE, PAGES, PAD = 1000, 40, b"x" * 12_000  # 12 MB pages, under the 16 MB cap
 
@@ -31,20 +28,6 @@ def _page(offset: int, limit: int):
     return 200, envelope(records, offset, limit, total, last < total), {}
 
 
-def _peak_rss_mb(argv: list[str]) -> tuple[int, int]:
-    """Peak RSS of the segrun process alone (measured by a fresh parent)."""
-    probe = (
-        "import json, resource, subprocess, sys\n"
-        "rc = subprocess.run(json.loads(sys.argv[1]), capture_output=True).returncode\n"
-        "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
-    out = subprocess.run([sys.executable, "-c", probe, json.dumps(argv)], capture_output=True,
-                         text=True, timeout=300, env=env)
-    rc, mb = out.stdout.split()
-    return int(rc), int(mb)
-
-
 @pytest.mark.xfail(strict=True, reason=(
     "known gap, documented in the README: the byte budget measures pages by the biggest so far, "
     "so requests sent before a server's pages suddenly grow can come back big, one round of "
@@ -52,7 +35,7 @@ def _peak_rss_mb(argv: list[str]) -> tuple[int, int]:
 def test_a_small_first_page_does_not_let_32_big_pages_in(tmp_path):
     with running_raw(_page, SIZE * PAGES) as (base_url, _):
         spec = write_spec(tmp_path, base_url, one_job(SIZE, 32))
-        rc, mb = _peak_rss_mb([*segrun_argv(), "run", str(spec), "--out", str(tmp_path / "run"),
+        rc, mb = peak_rss_mb([*segrun_argv(), "run", str(spec), "--out", str(tmp_path / "run"),
                                "--quiet"])
     assert rc == 0
     # the byte budget (32 MiB) and one page being written: attack12's bound on the

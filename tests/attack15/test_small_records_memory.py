@@ -7,9 +7,7 @@ the budget counts ~11 MB of them. Slow (two full exports): SEGRUN_SLOW_TESTS=1."
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack12"))
 from attack12_helpers import one_job, write_spec  # noqa: E402
 from raw_server import envelope, running_raw  # noqa: E402
 
-from segrun_testing import segrun_argv  # noqa: E402
+from segrun_testing import peak_rss_mb, segrun_argv  # noqa: E402
 
 SIZE, PAGES, SLOW = 10_000, 80, 3.0
 MIB = 1024 * 1024
@@ -37,21 +35,12 @@ def _page(offset: int, limit: int):
 
 
 def _peak_rss_mb(tmp_path: Path, concurrency: int) -> int:
-    probe = (
-        "import json, resource, subprocess, sys\n"
-        "rc = subprocess.run(json.loads(sys.argv[1]), capture_output=True).returncode\n"
-        "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
     with running_raw(_page, SIZE * PAGES) as (base_url, _):
         spec = write_spec(tmp_path, base_url, one_job(SIZE, concurrency))
-        argv = [*segrun_argv(), "run", str(spec), "--out", str(tmp_path / f"run{concurrency}"),
-                "--quiet"]
-        out = subprocess.run([sys.executable, "-c", probe, json.dumps(argv)],
-                             capture_output=True, text=True, timeout=300, env=env)
-    rc, mb = out.stdout.split()
-    assert int(rc) == 0
-    return int(mb)
+        rc, mb = peak_rss_mb([*segrun_argv(), "run", str(spec), "--out",
+                              str(tmp_path / f"run{concurrency}"), "--quiet"])
+    assert rc == 0
+    return mb
 
 
 @pytest.mark.skipif(not os.environ.get("SEGRUN_SLOW_TESTS"), reason="SEGRUN_SLOW_TESTS=1")

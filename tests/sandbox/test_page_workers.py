@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from runner.sandbox import DEMO
-from segrun_testing import segrun_argv
+from segrun_testing import child_pids, process_alive, segrun_argv
 
 SEGRUN = [sys.executable, "-m", "runner"]
 
@@ -56,22 +56,6 @@ def test_a_workers_page_is_the_servers_page_with_touches() -> None:
     assert done.stdout.startswith("same ")
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def _start(*options: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [*SEGRUN, "sandbox", "--port", "0", "--processing-seconds", "0", *options],
@@ -93,15 +77,15 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="re
 def test_no_worker_outlives_the_server(how: signal.Signals) -> None:
     proc, _ = _start("--page-workers", "3", "--profiles", "50")
     try:
-        workers = _children(proc.pid)
+        workers = child_pids(proc.pid)
         assert len(workers) == 3
     finally:
         proc.send_signal(how)
         proc.communicate(timeout=20)
     deadline = time.monotonic() + 10
-    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+    while any(process_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(w) for w in workers), "a page worker outlived the sandbox"
+    assert not any(process_alive(w) for w in workers), "a page worker outlived the sandbox"
     if how == signal.SIGINT:  # 130 when it lands a moment before serving starts
         assert proc.returncode in (0, 130)
 
@@ -127,13 +111,13 @@ def test_exports_are_the_same_with_workers_without_and_after_one_dies(tmp_path) 
     try:
         alone, alone_url = _start("--page-workers", "0", "--profiles", "6000")
         served.append(alone)
-        assert _children(alone.pid) == []
+        assert child_pids(alone.pid) == []
         helped, helped_url = _start("--page-workers", "2", "--profiles", "6000")
         served.append(helped)
         expected = _export(tmp_path, alone_url, "alone", 8)
         assert _export(tmp_path, helped_url, "helped", 8) == expected
         assert _export(tmp_path, helped_url, "one-by-one", 1) == expected
-        for worker in _children(helped.pid):  # every worker killed: the server builds
+        for worker in child_pids(helped.pid):  # every worker killed: the server builds
             os.kill(worker, signal.SIGKILL)
             assert _export(tmp_path, helped_url, f"without-{worker}", 8) == expected
         assert helped.poll() is None
