@@ -63,3 +63,21 @@ def process_alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def start_cli_sandbox(*options: str) -> tuple[subprocess.Popen, str]:
+    """`segrun sandbox --port 0 --processing-seconds 0 OPTIONS` as a process, once
+    it serves (everything it prints at start is read): the process and its base URL."""
+    from runner.sandbox import DEMO
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "sandbox", "--port", "0", "--processing-seconds", "0",
+         *options],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    first = proc.stdout.readline()
+    assert first.startswith("segrun sandbox serving "), proc.stderr.read()
+    last = f"export {list(DEMO.environment())[-1]}="
+    while not proc.stdout.readline().startswith(last):
+        pass
+    return proc, first.split()[-1]

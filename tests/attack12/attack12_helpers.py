@@ -49,3 +49,18 @@ def export_by_cli(tmp_path: Path, answer, total: int, page_size: int, timeout: f
         )
     out = tmp_path / "run" / "exports" / "one.jsonl"
     return done, out.read_bytes().splitlines() if out.exists() else []
+
+
+def export_peak_mb(tmp_path: Path, answer, total: int, page_size: int, concurrency: int) -> int:
+    """Peak RSS (MB) of `segrun run` exporting from a raw server answering pages
+    with `answer(offset, limit)` at this concurrency; the run must succeed."""
+    from raw_server import running_raw
+
+    from segrun_testing import peak_rss_mb, segrun_argv
+
+    with running_raw(answer, total) as (base_url, _):
+        spec = write_spec(tmp_path, base_url, one_job(page_size, concurrency))
+        out = tmp_path / f"run-{concurrency}"
+        rc, mb = peak_rss_mb([*segrun_argv(), "run", str(spec), "--out", str(out), "--quiet"])
+    assert rc == 0
+    return mb

@@ -5,10 +5,8 @@ page_size 10,000 and concurrency 32. Now pages held are bounded in bytes too."""
 
 from __future__ import annotations
 
-from attack12_helpers import one_job, write_spec
-from raw_server import envelope, running_raw
-
-from segrun_testing import peak_rss_mb, segrun_argv
+from attack12_helpers import export_peak_mb
+from raw_server import envelope
 
 SIZE, PAGES, PAD = 1000, 40, b"x" * 12_000  # 12 MB pages, under the 16 MB cap
 
@@ -21,10 +19,6 @@ def _page(offset: int, limit: int):
 
 
 def test_big_pages_among_32_in_flight_keep_memory_bounded(tmp_path):
-    with running_raw(_page, SIZE * PAGES) as (base_url, _):
-        spec = write_spec(tmp_path, base_url, one_job(SIZE, 32))
-        rc, mb = peak_rss_mb([*segrun_argv(), "run", str(spec), "--out", str(tmp_path / "run"),
-                               "--quiet"])
-    assert rc == 0
+    mb = export_peak_mb(tmp_path, _page, SIZE * PAGES, SIZE, 32)
     # one page at a time peaks near 60 MB on these pages; 32 x 12 MB held is ~600 MB
     assert mb < 256, f"peak RSS {mb} MB"

@@ -19,6 +19,7 @@ import requests
 from runner import auth
 from runner.sandbox import DEMO
 from segrun_testing import child_pids as children  # noqa: F401 - the attack14 tests' name
+from segrun_testing import start_cli_sandbox as start
 
 SEGRUN = [sys.executable, "-m", "runner"]
 
@@ -27,19 +28,6 @@ def signed() -> dict:
     now = dt.datetime.now(dt.timezone.utc)
     return {"Authorization": auth.authorization(
         DEMO.scheme, DEMO.client_id, DEMO.user_id, DEMO.secret, now)}
-
-
-def start(*options: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [*SEGRUN, "sandbox", "--port", "0", "--processing-seconds", "0", *options],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    first = proc.stdout.readline()
-    assert first.startswith("segrun sandbox serving "), proc.stderr.read()
-    last = f"export {list(DEMO.environment())[-1]}="
-    while not proc.stdout.readline().startswith(last):
-        pass
-    return proc, first.split()[-1]
 
 
 @contextlib.contextmanager

@@ -12,10 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack12"))
 
-from attack12_helpers import one_job, write_spec  # noqa: E402
-from raw_server import envelope, running_raw  # noqa: E402
-
-from segrun_testing import peak_rss_mb, segrun_argv  # noqa: E402
+from attack12_helpers import export_peak_mb  # noqa: E402
+from raw_server import envelope  # noqa: E402
 
 SIZE, PAGES, PAD = 1000, 40, b"x" * 12_000  # 12 MB pages, under the 16 MB cap
 
@@ -33,11 +31,7 @@ def _page(offset: int, limit: int):
     "so requests sent before a server's pages suddenly grow can come back big, one round of "
     "them; bounding that needs a receive-side budget that exempts the page the writer waits for"))
 def test_a_small_first_page_does_not_let_32_big_pages_in(tmp_path):
-    with running_raw(_page, SIZE * PAGES) as (base_url, _):
-        spec = write_spec(tmp_path, base_url, one_job(SIZE, 32))
-        rc, mb = peak_rss_mb([*segrun_argv(), "run", str(spec), "--out", str(tmp_path / "run"),
-                               "--quiet"])
-    assert rc == 0
+    mb = export_peak_mb(tmp_path, _page, SIZE * PAGES, SIZE, 32)
     # the byte budget (32 MiB) and one page being written: attack12's bound on the
     # same pages when the first is big too is 256 MB; 32 x 12 MB held is ~400 MB
     assert mb < 256, f"peak RSS {mb} MB"

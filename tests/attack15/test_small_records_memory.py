@@ -16,10 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack12"))
 
-from attack12_helpers import one_job, write_spec  # noqa: E402
-from raw_server import envelope, running_raw  # noqa: E402
-
-from segrun_testing import peak_rss_mb, segrun_argv  # noqa: E402
+from attack12_helpers import export_peak_mb  # noqa: E402
+from raw_server import envelope  # noqa: E402
 
 SIZE, PAGES, SLOW = 10_000, 80, 3.0
 MIB = 1024 * 1024
@@ -34,19 +32,10 @@ def _page(offset: int, limit: int):
     return 200, envelope(records, offset, limit, total, last < total), {}
 
 
-def _peak_rss_mb(tmp_path: Path, concurrency: int) -> int:
-    with running_raw(_page, SIZE * PAGES) as (base_url, _):
-        spec = write_spec(tmp_path, base_url, one_job(SIZE, concurrency))
-        rc, mb = peak_rss_mb([*segrun_argv(), "run", str(spec), "--out",
-                              str(tmp_path / f"run{concurrency}"), "--quiet"])
-    assert rc == 0
-    return mb
-
-
 @pytest.mark.skipif(not os.environ.get("SEGRUN_SLOW_TESTS"), reason="SEGRUN_SLOW_TESTS=1")
 def test_pages_held_cost_no_more_than_the_byte_budget(tmp_path):
-    alone = _peak_rss_mb(tmp_path, 1)
-    held = _peak_rss_mb(tmp_path, 32)
+    alone = export_peak_mb(tmp_path, _page, SIZE * PAGES, SIZE, 1)
+    held = export_peak_mb(tmp_path, _page, SIZE * PAGES, SIZE, 32)
     # everything held at once (in flight and waiting) within BYTE_BUDGET, with room
     # for 32 threads and one page being decoded
     assert held - alone < 32 + 16, f"{held - alone} MB more than one page at a time"

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.sandbox import DEMO
-from segrun_testing import child_pids, process_alive, segrun_argv
+from segrun_testing import child_pids, process_alive, segrun_argv, start_cli_sandbox
 
 SEGRUN = [sys.executable, "-m", "runner"]
 
@@ -56,26 +55,13 @@ def test_a_workers_page_is_the_servers_page_with_touches() -> None:
     assert done.stdout.startswith("same ")
 
 
-def _start(*options: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [*SEGRUN, "sandbox", "--port", "0", "--processing-seconds", "0", *options],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    first = proc.stdout.readline()
-    assert first.startswith("segrun sandbox serving "), proc.stderr.read()
-    last = f"export {list(DEMO.environment())[-1]}="
-    while not proc.stdout.readline().startswith(last):  # all printed: serving now
-        pass
-    return proc, first.split()[-1]
-
-
 needs_proc = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
 
 
 @needs_proc
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_no_worker_outlives_the_server(how: signal.Signals) -> None:
-    proc, _ = _start("--page-workers", "3", "--profiles", "50")
+    proc, _ = start_cli_sandbox("--page-workers", "3", "--profiles", "50")
     try:
         workers = child_pids(proc.pid)
         assert len(workers) == 3
@@ -109,10 +95,10 @@ def _export(tmp_path: Path, base_url: str, name: str, concurrency: int) -> str:
 def test_exports_are_the_same_with_workers_without_and_after_one_dies(tmp_path) -> None:
     served = []
     try:
-        alone, alone_url = _start("--page-workers", "0", "--profiles", "6000")
+        alone, alone_url = start_cli_sandbox("--page-workers", "0", "--profiles", "6000")
         served.append(alone)
         assert child_pids(alone.pid) == []
-        helped, helped_url = _start("--page-workers", "2", "--profiles", "6000")
+        helped, helped_url = start_cli_sandbox("--page-workers", "2", "--profiles", "6000")
         served.append(helped)
         expected = _export(tmp_path, alone_url, "alone", 8)
         assert _export(tmp_path, helped_url, "helped", 8) == expected
