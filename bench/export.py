@@ -47,8 +47,16 @@ def segrun_argv() -> list[str]:
 
 
 def start_sandbox(profiles: int, latency: str | None = None) -> tuple[subprocess.Popen, str]:
-    argv = [*segrun_argv(), "sandbox", "--port", "0", "--profiles", str(profiles),
-            "--processing-seconds", "0"]
+    argv = [
+        *segrun_argv(),
+        "sandbox",
+        "--port",
+        "0",
+        "--profiles",
+        str(profiles),
+        "--processing-seconds",
+        "0",
+    ]
     if latency:
         argv += ["--latency", latency]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -71,12 +79,15 @@ def measure(argv: list[str]) -> tuple[float, float]:
 
 
 def _signed() -> dict:
-    from runner import auth
+    from runner.apifacts import auth
     from runner.sandbox import DEMO
 
     now = dt.datetime.now(dt.timezone.utc)
-    return {"Authorization": auth.authorization(
-        DEMO.scheme, DEMO.client_id, DEMO.user_id, DEMO.secret, now)}
+    return {
+        "Authorization": auth.authorization(
+            DEMO.scheme, DEMO.client_id, DEMO.user_id, DEMO.secret, now
+        )
+    }
 
 
 def raw_client(base_url: str, out: str, page: int) -> None:
@@ -131,12 +142,18 @@ def bare_loop(base_url: str, out: str, page: int) -> None:
     offset = 1
     with open(out, "wb") as f:
         while True:
-            body = session.get(f"{base}/{token}", headers=_signed(),
-                               params={"limit": page, "offset": offset, "keepAlive": "true"}).json()
+            body = session.get(
+                f"{base}/{token}",
+                headers=_signed(),
+                params={"limit": page, "offset": offset, "keepAlive": "true"},
+            ).json()
             records = body["UserProfilePreferences"]
-            f.write(b"".join(
-                json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-                for r in records))
+            f.write(
+                b"".join(
+                    json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+                    for r in records
+                )
+            )
             if not body["HasMore"]:
                 break
             offset += len(records)
@@ -161,7 +178,7 @@ def same_records(raw_pages: Path, jsonl: Path) -> bool:
 
 
 def sha256(path: Path) -> str:
-    from runner.outputs import sha256_of  # segrun's own, as it checksums an export
+    from runner.run.outputs import sha256_of  # segrun's own, as it checksums an export
 
     return sha256_of(path)
 
@@ -184,25 +201,33 @@ def bench(records: int, pages: list[int], repeat: int, folder: Path, bare: bool)
         raw_out = folder / "raw.pages"
         for i in range(repeat):
             rows.setdefault("raw client", []).append(
-                measure([*me, "--raw", base_url, str(raw_out), "1000"]))
+                measure([*me, "--raw", base_url, str(raw_out), "1000"])
+            )
             if bare:
                 rows.setdefault("requests loop", []).append(
-                    measure([*me, "--bare-loop", base_url, str(folder / "bare.jsonl"), "1000"]))
+                    measure([*me, "--bare-loop", base_url, str(folder / "bare.jsonl"), "1000"])
+                )
             for page in pages:
                 out = folder / f"run-{page}"
                 shutil.rmtree(out, ignore_errors=True)
                 spec = write_spec(folder, base_url, page)
                 rows.setdefault(f"segrun, pages of {page:,}", []).append(
-                    measure([*segrun_argv(), "run", "-q", str(spec), "--out", str(out)]))
+                    measure([*segrun_argv(), "run", "-q", str(spec), "--out", str(out)])
+                )
                 if i == 0:
                     exported = out / "exports" / "everyone.jsonl"
                     if page == 1000 and not same_records(raw_out, exported):
-                        raise SystemExit("segrun's JSONL is not the server's records, byte for byte")
-                    if page != 1000 and sha256(exported) != sha256(folder / "run-1000" / "exports"
-                                                                   / "everyone.jsonl"):
+                        raise SystemExit(
+                            "segrun's JSONL is not the server's records, byte for byte"
+                        )
+                    if page != 1000 and sha256(exported) != sha256(
+                        folder / "run-1000" / "exports" / "everyone.jsonl"
+                    ):
                         raise SystemExit(f"pages of {page} exported other bytes")
-        return {name: (statistics.median(t for t, _ in runs), max(m for _, m in runs))
-                for name, runs in rows.items()}
+        return {
+            name: (statistics.median(t for t, _ in runs), max(m for _, m in runs))
+            for name, runs in rows.items()
+        }
     finally:
         sandbox.terminate()
         sandbox.wait()
@@ -211,7 +236,8 @@ def bench(records: int, pages: list[int], repeat: int, folder: Path, bare: bool)
 def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] in ("--raw", "--bare-loop"):
         (raw_client if sys.argv[1] == "--raw" else bare_loop)(
-            sys.argv[2], sys.argv[3], int(sys.argv[4]))
+            sys.argv[2], sys.argv[3], int(sys.argv[4])
+        )
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, nargs="+", default=[1_000_000, 100_000])
@@ -219,8 +245,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--bare", action="store_true", help="add the requests-loop row")
     args = parser.parse_args()
-    print(f"median of {args.repeat} interleaved runs each; sandbox in its own process, "
-          "--processing-seconds 0\n")
+    print(
+        f"median of {args.repeat} interleaved runs each; sandbox in its own process, "
+        "--processing-seconds 0\n"
+    )
     print(f"{'records':>10}  {'client':<24} {'wall':>7} {'x raw':>6} {'peak':>9}")
     worst, peaks = 0.0, {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -229,8 +257,10 @@ def main() -> None:
             raw_wall = result["raw client"][0]
             for name, (wall, peak) in result.items():
                 ratio = wall / raw_wall
-                print(f"{records:>10,}  {name:<24} {wall:>6.1f}s {ratio:>6.2f} {peak:>6.0f}MiB",
-                      flush=True)
+                print(
+                    f"{records:>10,}  {name:<24} {wall:>6.1f}s {ratio:>6.2f} {peak:>6.0f}MiB",
+                    flush=True,
+                )
                 if name.startswith("segrun"):
                     peaks.setdefault(name, []).append(peak)
                     if records == max(args.records):
@@ -238,11 +268,15 @@ def main() -> None:
             print()
     peak = max(max(p) for p in peaks.values())
     flat = max(max(p) - min(p) for p in peaks.values())
-    print(f"segrun wall at {max(args.records):,} records: at most {worst:.2f}x the raw client "
-          f"(target <= 1.5: {'met' if worst <= 1.5 else 'MISSED'})")
-    print(f"segrun peak {peak * 1.048576:.0f} MB (target < 64 MB: "
-          f"{'met' if peak * 1.048576 < 64 else 'MISSED'}); growth from the fewest to the most "
-          f"records {flat:.0f} MiB")
+    print(
+        f"segrun wall at {max(args.records):,} records: at most {worst:.2f}x the raw client "
+        f"(target <= 1.5: {'met' if worst <= 1.5 else 'MISSED'})"
+    )
+    print(
+        f"segrun peak {peak * 1.048576:.0f} MB (target < 64 MB: "
+        f"{'met' if peak * 1.048576 < 64 else 'MISSED'}); growth from the fewest to the most "
+        f"records {flat:.0f} MiB"
+    )
     print("JSONL: the server's records byte for byte (checked)")
 
 

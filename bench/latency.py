@@ -43,8 +43,9 @@ def segrun_argv() -> list[str]:
 class Sandbox:
     def __init__(self, *options: str) -> None:
         argv = [*segrun_argv(), "sandbox", "--port", "0", *options]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True)
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
         for line in self.proc.stdout:
             m = re.search(r"(http://127\.0\.0\.1:\d+/\S*)", line)
             if m:
@@ -85,13 +86,17 @@ class Sandbox:
 
 
 def spec_text(base_url: str, jobs: list[str], top: str = "") -> str:
-    return (f"version: 1\nclient_id: {CLIENT}\nenvironment: sandbox\nbase_url: {base_url}\n{top}"
-            "defaults:\n  poll: {interval: 100ms, timeout: 10m}\njobs:\n" + "".join(jobs))
+    return (
+        f"version: 1\nclient_id: {CLIENT}\nenvironment: sandbox\nbase_url: {base_url}\n{top}"
+        "defaults:\n  poll: {interval: 100ms, timeout: 10m}\njobs:\n" + "".join(jobs)
+    )
 
 
 def job_text(name: str, page: int = 1000, concurrency: int = 1) -> str:
-    return (f"  - name: {name}\n    segment_group: All Profiles\n    page_size: {page}\n"
-            f"    concurrency: {concurrency}\n")
+    return (
+        f"  - name: {name}\n    segment_group: All Profiles\n    page_size: {page}\n"
+        f"    concurrency: {concurrency}\n"
+    )
 
 
 def timed_run(folder: Path, name: str, text: str, *options: str) -> tuple[float, Path]:
@@ -100,8 +105,10 @@ def timed_run(folder: Path, name: str, text: str, *options: str) -> tuple[float,
     out = folder / f"run-{name}"
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    done = subprocess.run([*segrun_argv(), "run", "-q", str(spec), "--out", str(out), *options],
-                          stdout=subprocess.DEVNULL)
+    done = subprocess.run(
+        [*segrun_argv(), "run", "-q", str(spec), "--out", str(out), *options],
+        stdout=subprocess.DEVNULL,
+    )
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{name}: segrun exited {done.returncode}")
@@ -109,28 +116,31 @@ def timed_run(folder: Path, name: str, text: str, *options: str) -> tuple[float,
 
 
 def sha256(path: Path) -> str:
-    from runner.outputs import sha256_of  # segrun's own, as it checksums an export
+    from runner.run.outputs import sha256_of  # segrun's own, as it checksums an export
 
     return sha256_of(path)
 
 
 def pages_in_flight(records: int, latency: str, repeat: int, folder: Path) -> float:
-    sandbox = Sandbox("--profiles", str(records), "--processing-seconds", "0",
-                      "--latency", latency)
+    sandbox = Sandbox("--profiles", str(records), "--processing-seconds", "0", "--latency", latency)
     try:
         sandbox.warm()
         one, eight = [], []
         for _ in range(repeat):
             t1, out1 = timed_run(folder, "c1", spec_text(sandbox.url, [job_text("all")]))
-            t8, out8 = timed_run(folder, "c8", spec_text(sandbox.url,
-                                                         [job_text("all", concurrency=8)]))
+            t8, out8 = timed_run(
+                folder, "c8", spec_text(sandbox.url, [job_text("all", concurrency=8)])
+            )
             if sha256(out1 / "exports" / "all.jsonl") != sha256(out8 / "exports" / "all.jsonl"):
                 raise SystemExit("concurrency 8 exported other bytes than concurrency 1")
             one.append(t1)
             eight.append(t8)
         a, b = statistics.median(one), statistics.median(eight)
-        print(f"  {latency:>6} latency: concurrency 1 {a:6.1f}s, concurrency 8 {b:6.1f}s, "
-              f"{a / b:4.1f}x faster (same bytes)", flush=True)
+        print(
+            f"  {latency:>6} latency: concurrency 1 {a:6.1f}s, concurrency 8 {b:6.1f}s, "
+            f"{a / b:4.1f}x faster (same bytes)",
+            flush=True,
+        )
         return a / b
     finally:
         sandbox.close()
@@ -145,8 +155,11 @@ def jobs_in_flight(repeat: int, folder: Path) -> float:
             one.append(timed_run(folder, "jobs1", text, "--jobs", "1")[0])
             four.append(timed_run(folder, "jobs4", text, "--jobs", "4")[0])
         a, b = statistics.median(one), statistics.median(four)
-        print(f"  8 jobs, 3 s Processing each: --jobs 1 {a:5.1f}s, --jobs 4 {b:5.1f}s, "
-              f"ratio {b / a:.2f}", flush=True)
+        print(
+            f"  8 jobs, 3 s Processing each: --jobs 1 {a:5.1f}s, --jobs 4 {b:5.1f}s, "
+            f"ratio {b / a:.2f}",
+            flush=True,
+        )
         return b / a
     finally:
         sandbox.close()
@@ -155,15 +168,20 @@ def jobs_in_flight(repeat: int, folder: Path) -> float:
 def rate_limited(rate: float, folder: Path) -> int:
     sandbox = Sandbox("--profiles", "20000", "--processing-seconds", "0", "--latency", "20ms")
     try:
-        text = spec_text(sandbox.url,
-                         [job_text(f"job{i}", page=500, concurrency=8) for i in range(8)],
-                         top=f"rate_limit: {{requests_per_second: {rate:g}}}\n")
+        text = spec_text(
+            sandbox.url,
+            [job_text(f"job{i}", page=500, concurrency=8) for i in range(8)],
+            top=f"rate_limit: {{requests_per_second: {rate:g}}}\n",
+        )
         elapsed, _ = timed_run(folder, "rated", text, "--jobs", "4")
         counters = sandbox.counters()
         peak = counters.get(f"peak_requests_in_1s.{CLIENT}", counters.get("peak_requests_in_1s"))
         sent = sum(n for key, n in counters.items() if key.startswith("requests."))
-        print(f"  rate_limit {rate:g}/s, 8 jobs x 8 pages in flight, --jobs 4: {sent} requests "
-              f"in {elapsed:.1f}s; the sandbox saw at most {peak} in any 1 s", flush=True)
+        print(
+            f"  rate_limit {rate:g}/s, 8 jobs x 8 pages in flight, --jobs 4: {sent} requests "
+            f"in {elapsed:.1f}s; the sandbox saw at most {peak} in any 1 s",
+            flush=True,
+        )
         return peak
     finally:
         sandbox.close()
@@ -183,11 +201,17 @@ def main() -> None:
         jobs = jobs_in_flight(args.repeat, folder)
         peak = rate_limited(args.rate, folder)
     print()
-    print(f"concurrency 8 at 50 ms: {at50:.1f}x (target >= 4: {'met' if at50 >= 4 else 'MISSED'}); "
-          f"at 100 ms: {at100:.1f}x (target >= 5: {'met' if at100 >= 5 else 'MISSED'})")
-    print(f"--jobs 4: {jobs:.2f}x of --jobs 1 (target <= 0.4: {'met' if jobs <= 0.4 else 'MISSED'})")
-    print(f"rate limit {args.rate:g}/s: peak {peak} in any 1 s at the sandbox "
-          f"({'never exceeded' if peak <= args.rate else 'EXCEEDED'})")
+    print(
+        f"concurrency 8 at 50 ms: {at50:.1f}x (target >= 4: {'met' if at50 >= 4 else 'MISSED'}); "
+        f"at 100 ms: {at100:.1f}x (target >= 5: {'met' if at100 >= 5 else 'MISSED'})"
+    )
+    print(
+        f"--jobs 4: {jobs:.2f}x of --jobs 1 (target <= 0.4: {'met' if jobs <= 0.4 else 'MISSED'})"
+    )
+    print(
+        f"rate limit {args.rate:g}/s: peak {peak} in any 1 s at the sandbox "
+        f"({'never exceeded' if peak <= args.rate else 'EXCEEDED'})"
+    )
 
 
 if __name__ == "__main__":

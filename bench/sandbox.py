@@ -23,15 +23,18 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runner import auth  # noqa: E402
-from runner.api import endpoints  # noqa: E402
+from runner.apifacts import auth  # noqa: E402
+from runner.apifacts.api import endpoints  # noqa: E402
 from runner.sandbox import DEMO  # noqa: E402
 
 
 def _headers() -> dict[str, str]:
     now = dt.datetime.now(dt.timezone.utc)
-    return {"Authorization": auth.authorization(DEMO.scheme, DEMO.client_id, DEMO.user_id,
-                                                DEMO.secret, now)}
+    return {
+        "Authorization": auth.authorization(
+            DEMO.scheme, DEMO.client_id, DEMO.user_id, DEMO.secret, now
+        )
+    }
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -76,9 +79,21 @@ def export_once(base_url: str, group: str, page_size: int) -> dict:
 
 def bench(profiles: int, groups: list[str], page_size: int) -> list[dict]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "sandbox", "--profiles", str(profiles),
-         "--processing-seconds", "0", "--seed", "7"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "sandbox",
+            "--profiles",
+            str(profiles),
+            "--processing-seconds",
+            "0",
+            "--seed",
+            "7",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         base_url = proc.stdout.readline().split()[-1]  # type: ignore[union-attr]
@@ -86,8 +101,9 @@ def bench(profiles: int, groups: list[str], page_size: int) -> list[dict]:
         rows = []
         for group in groups:
             result = export_once(base_url, group, page_size)
-            result.update(profiles=profiles, group=group, idle_mib=idle,
-                          peak_mib=_peak_rss_mib(proc.pid))
+            result.update(
+                profiles=profiles, group=group, idle_mib=idle, peak_mib=_peak_rss_mib(proc.pid)
+            )
             rows.append(result)
             print(
                 f"{profiles:>9,} profiles  {group:<18} {result['records']:>9,} records "
@@ -104,10 +120,14 @@ def bench(profiles: int, groups: list[str], page_size: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profiles", type=int, action="append",
-                        help="profile counts (default: 100000 and 1000000)")
-    parser.add_argument("--groups", action="append",
-                        help='segment groups (default: "All Profiles", "Email Subscribers")')
+    parser.add_argument(
+        "--profiles", type=int, action="append", help="profile counts (default: 100000 and 1000000)"
+    )
+    parser.add_argument(
+        "--groups",
+        action="append",
+        help='segment groups (default: "All Profiles", "Email Subscribers")',
+    )
     parser.add_argument("--page-size", type=int, default=1000)
     args = parser.parse_args()
     groups = args.groups or ["All Profiles", "Email Subscribers"]

@@ -27,15 +27,18 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runner import auth  # noqa: E402
-from runner.api import endpoints  # noqa: E402
+from runner.apifacts import auth  # noqa: E402
+from runner.apifacts.api import endpoints  # noqa: E402
 from runner.sandbox import DEMO  # noqa: E402
 
 
 def _headers() -> dict[str, str]:
     now = dt.datetime.now(dt.timezone.utc)
-    return {"Authorization": auth.authorization(DEMO.scheme, DEMO.client_id, DEMO.user_id,
-                                                DEMO.secret, now)}
+    return {
+        "Authorization": auth.authorization(
+            DEMO.scheme, DEMO.client_id, DEMO.user_id, DEMO.secret, now
+        )
+    }
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -55,8 +58,9 @@ def _ready_export(base_url: str, group: str) -> tuple[str, int]:
     url, e = urlsplit(base_url), endpoints()
     conn = http.client.HTTPConnection(url.hostname, url.port)
     path = url.path + e["initiate"].render(clientId=DEMO.client_id, segmentGroupName=group)
-    conn.request("POST", path, body=b"{}", headers={**_headers(),
-                                                    "Content-Type": "application/json"})
+    conn.request(
+        "POST", path, body=b"{}", headers={**_headers(), "Content-Type": "application/json"}
+    )
     token = json.loads(conn.getresponse().read())["AccessToken"]
     status_path = url.path + e["status"].render(clientId=DEMO.client_id, accessToken=token)
     while True:
@@ -67,8 +71,9 @@ def _ready_export(base_url: str, group: str) -> tuple[str, int]:
         time.sleep(0.05)
     assert status["Status"] == "Complete", status
     conn.close()
-    return url.path + e["retrieve"].render(clientId=DEMO.client_id, accessToken=token), \
-        status["RowCount"]
+    return url.path + e["retrieve"].render(clientId=DEMO.client_id, accessToken=token), status[
+        "RowCount"
+    ]
 
 
 def read_export(base_url: str, path: str, total: int, page_size: int, readers: int) -> int:
@@ -84,8 +89,9 @@ def read_export(base_url: str, path: str, total: int, page_size: int, readers: i
                 offset = next(offsets, None)
             if offset is None:
                 return
-            conn.request("GET", f"{path}?limit={page_size}&offset={offset}&keepAlive=true",
-                         headers=headers)
+            conn.request(
+                "GET", f"{path}?limit={page_size}&offset={offset}&keepAlive=true", headers=headers
+            )
             answer = conn.getresponse()
             body = answer.read()
             assert answer.status == 200, (answer.status, body[:200])
@@ -105,14 +111,27 @@ def main() -> None:
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--group", default="All Profiles")
     parser.add_argument("--page-size", type=int, default=1000)
-    parser.add_argument("--readers", type=int, action="append",
-                        help="concurrent readers (default: 1, 8 and 32)")
+    parser.add_argument(
+        "--readers", type=int, action="append", help="concurrent readers (default: 1, 8 and 32)"
+    )
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "sandbox", "--profiles", str(args.profiles),
-         "--processing-seconds", "0", "--seed", "7"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "sandbox",
+            "--profiles",
+            str(args.profiles),
+            "--processing-seconds",
+            "0",
+            "--seed",
+            "7",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         base_url = proc.stdout.readline().split()[-1]  # type: ignore[union-attr]
@@ -122,10 +141,12 @@ def main() -> None:
                 cpu, started = _cpu_seconds(proc.pid), time.perf_counter()
                 received = read_export(base_url, path, total, args.page_size, readers)
                 wall, cpu = time.perf_counter() - started, _cpu_seconds(proc.pid) - cpu
-                print(f"{readers:>3} readers  {total:>9,} records  {received / 1e6:6.0f} MB  "
-                      f"{wall:6.2f} s  {total / wall:>9,.0f} rec/s  sandbox CPU {cpu:5.2f} s  "
-                      f"peak RSS {_peak_rss_mib(proc.pid):.1f} MiB",
-                      flush=True)
+                print(
+                    f"{readers:>3} readers  {total:>9,} records  {received / 1e6:6.0f} MB  "
+                    f"{wall:6.2f} s  {total / wall:>9,.0f} rec/s  sandbox CPU {cpu:5.2f} s  "
+                    f"peak RSS {_peak_rss_mib(proc.pid):.1f} MiB",
+                    flush=True,
+                )
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -179,7 +179,7 @@ def main() -> None:
 def bench_invalid(tmp: Path, count: int, repeat: int) -> float:
     import yaml
 
-    from runner.spec.check import check_file
+    from runner.jobspec.check import check_file
 
     print(f"{count:,} invalid EmailAddress values, one diagnostic each, in this process")
     print(f"{'values':<22} {'CSafeLoader':>11} {'check_file':>10} {'ratio':>6}")

@@ -14,7 +14,7 @@ from pathlib import Path
 from export import PAGE, SEGMENT_GROUP, measure, segrun_argv, start_sandbox
 
 COLUMNS = (
-    '      id: ProfileId\n      name: CustomerName\n'
+    "      id: ProfileId\n      name: CustomerName\n"
     '      email: "Emails[0].EmailAddress"\n'
     "      opted_in: \"Consents[?Status=='OptIn'].ConsentType\"\n"
 )
@@ -39,11 +39,14 @@ def main() -> None:
                 f"    segment_group: {SEGMENT_GROUP}\n    page_size: {PAGE}\n"
                 "    poll: {interval: 200ms, timeout: 10m}\n" + output
             )
-            seconds, peak = measure([*segrun_argv(), "run", "-q", str(spec), "--out",
-                                     str(folder / "run")])
+            seconds, peak = measure(
+                [*segrun_argv(), "run", "-q", str(spec), "--out", str(folder / "run")]
+            )
             size = (folder / "run" / "exports" / "everyone.xlsx").stat().st_size
-            print(f"{args.records:,} records, xlsx{' with columns' if args.columns else ''}: "
-                  f"{seconds:.1f} s, peak RSS {peak:.0f} MiB, file {size / 2**20:.0f} MiB")
+            print(
+                f"{args.records:,} records, xlsx{' with columns' if args.columns else ''}: "
+                f"{seconds:.1f} s, peak RSS {peak:.0f} MiB, file {size / 2**20:.0f} MiB"
+            )
     finally:
         sandbox.terminate()
         sandbox.wait()

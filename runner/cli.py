@@ -13,7 +13,7 @@ import click
 
 from runner import __version__, exitcodes
 from runner.errors import error_handler
-from runner.records.sink import current, keep_private
+from runner.redaction.sink import current, keep_private
 
 #: each command NAME is `runner.commands.NAME.command`
 COMMANDS = ("validate", "plan", "run", "report", "state", "sandbox", "schema", "endpoints")

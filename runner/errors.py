@@ -4,7 +4,7 @@ error_handler): commands raise, they never print their own tracebacks.
 What the machine refuses (a full disk, a read-only folder, a file where a
 folder should be) is the user's to fix, not a bug: one line, exit 2 (the run
 command turns one that strikes after sending into exit 1). Messages are printed
-to stderr, which is the redaction gate's stream (`runner.records.sink`).
+to stderr, which is the redaction gate's stream (`runner.redaction.sink`).
 """
 
 from __future__ import annotations

@@ -41,8 +41,13 @@ def peak_rss_mb(argv: list[str], timeout: float = 300) -> tuple[int, int]:
         "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
-    out = subprocess.run([sys.executable, "-c", probe, json.dumps(argv)], capture_output=True,
-                         text=True, timeout=timeout, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(argv)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
     rc, mb = out.stdout.split()
     return int(rc), int(mb)
 
@@ -71,9 +76,20 @@ def start_cli_sandbox(*options: str) -> tuple[subprocess.Popen, str]:
     from runner.sandbox import DEMO
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "sandbox", "--port", "0", "--processing-seconds", "0",
-         *options],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "sandbox",
+            "--port",
+            "0",
+            "--processing-seconds",
+            "0",
+            *options,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     first = proc.stdout.readline()
     assert first.startswith("segrun sandbox serving "), proc.stderr.read()

@@ -2,14 +2,14 @@
 
 `segrun endpoints > endpoints.yaml`, correct each path from your account's API
 reference, then `endpoints: endpoints.yaml` in a spec (or `run --endpoints`):
-production and staging runs need a confirmed map (runner/endpoint_map.py).
+production and staging runs need a confirmed map (runner/jobspec/endpoint_map.py).
 """
 
 from __future__ import annotations
 
 import click
 
-from runner.endpoint_map import inferred_text
+from runner.jobspec.endpoint_map import inferred_text
 
 
 @click.command("endpoints")

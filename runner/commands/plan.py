@@ -12,14 +12,15 @@ from pathlib import Path
 
 import click
 
-from runner import endpoint_map, exitcodes
-from runner.client import ApiClient, DryRunAdapter
-from runner.execute import JobRunner
-from runner.loading import load_for_run, select_jobs
-from runner.plan import PlannedJob
-from runner.records.sink import current
-from runner.state import StateFile, default_path
-from runner.target import SANDBOX_PLACEHOLDER_URL, open_target
+from runner import exitcodes
+from runner.http.client import ApiClient, DryRunAdapter
+from runner.http.target import SANDBOX_PLACEHOLDER_URL, open_target
+from runner.jobspec import endpoint_map
+from runner.jobspec.loading import load_for_run, select_jobs
+from runner.redaction.sink import current
+from runner.run.execute import JobRunner
+from runner.run.plan import PlannedJob
+from runner.run.state import StateFile, default_path
 
 
 def plan_jobs(
@@ -52,7 +53,7 @@ def plan_jobs(
 
 def _mark_endpoints(spec, endpoints: endpoint_map.EndpointMap, planned: list[PlannedJob]) -> None:
     """A real environment's plan says which paths are only inferred: a run
-    refuses them until the user confirms a map (runner/endpoint_map.py)."""
+    refuses them until the user confirms a map (runner/jobspec/endpoint_map.py)."""
     unconfirmed = spec.environment in endpoint_map.NEEDS_CONFIRMATION and not endpoints.confirmed
     for job in planned:
         for request in job.requests:
@@ -118,11 +119,7 @@ def print_plan(
 ) -> None:
     """What `segrun plan` and `segrun run --dry-run` both print."""
     loaded, planned = plan_jobs(spec_path, only, state=state, endpoints_file=endpoints_file)
-    text = (
-        render_json(planned)
-        if fmt == "json"
-        else render_text(loaded, planned, endpoints_file)
-    )
+    text = render_json(planned) if fmt == "json" else render_text(loaded, planned, endpoints_file)
     click.echo(text, nl=False)
 
 

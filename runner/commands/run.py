@@ -15,30 +15,32 @@ from pathlib import Path
 
 import click
 
-from runner import durable, endpoint_map, exitcodes
-from runner.checkpoint import JOB_NAME, Checkpoints
-from runner.client import DEFAULT_DEADLINE, DEFAULT_POOL_SIZE, ApiClient, Interrupted
+from runner import exitcodes
+from runner.apifacts.timestamps import utc_now
 from runner.commands.run_options import refuse_idle_options
 from runner.errors import SegrunError, describe_os_error
-from runner.execute import JobRunner, Progress, StopFlag
-from runner.jobpool import MAX_JOBS, run_each
-from runner.lifecycle import Lifecycle
-from runner.live import progress_for
-from runner.loading import load_for_run, select_jobs
-from runner.memory import reuse_page_buffers
-from runner.pacing import RateBudget
+from runner.http.client import DEFAULT_DEADLINE, DEFAULT_POOL_SIZE, ApiClient, Interrupted
+from runner.http.pacing import RateBudget
+from runner.http.target import is_loopback_url, open_target, refuse_idle_sandbox_options
+from runner.http.watchdog import interrupt_wait
+from runner.jobspec import endpoint_map
+from runner.jobspec.loading import load_for_run, select_jobs
+from runner.jobspec.model import Spec
 from runner.records.html import write_html_report_quietly
 from runner.records.junit import write_junit
 from runner.records.report import JobResult, RunReport
-from runner.records.sink import current, keep_private
 from runner.records.transcript import DEFAULT_BODY_CAP, Transcript
+from runner.redaction.sink import current, keep_private
+from runner.run.checkpoint import JOB_NAME, Checkpoints
+from runner.run.execute import JobRunner, Progress, StopFlag
+from runner.run.jobpool import MAX_JOBS, run_each
+from runner.run.lifecycle import Lifecycle
+from runner.run.state import StateFile, default_path, hold_lock
 from runner.sandbox.profiles import MAX_PROFILES
-from runner.spec.model import Spec
-from runner.state import StateFile, default_path, hold_lock
-from runner.target import is_loopback_url, open_target, refuse_idle_sandbox_options
-from runner.terminal import summary, verbose_observer
-from runner.timestamps import utc_now
-from runner.watchdog import interrupt_wait
+from runner.system import durable
+from runner.system.memory import reuse_page_buffers
+from runner.ui.live import progress_for
+from runner.ui.terminal import summary, verbose_observer
 
 UTC = dt.timezone.utc
 
@@ -49,9 +51,17 @@ def _iso(moment: dt.datetime) -> str:
 
 #: what a run directory holds: --out refuses a directory that has any of it
 RUN_ENTRIES = frozenset(
-    {"report.json", "junit.xml", "transcript.har", "transcript.txt", "exports", "checkpoints",
-     ".lock"}
+    {
+        "report.json",
+        "junit.xml",
+        "transcript.har",
+        "transcript.txt",
+        "exports",
+        "checkpoints",
+        ".lock",
+    }
 )
+
 
 def default_run_dir(spec: Spec, now: dt.datetime) -> Path:
     return Path("runs") / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{spec.name}"
@@ -73,7 +83,7 @@ class RunOptions:
     endpoints: Path | None = None
     #: this machine's clock (tests inject a wrong one); signing, transcript, watermark
     clock: Callable[[], dt.datetime] = utc_now
-    progress: Progress | None = None  # None: live lines on a terminal (runner/live.py)
+    progress: Progress | None = None  # None: live lines on a terminal (runner/ui/live.py)
     #: transcripts keep a Retrieve page's envelope only, or its records too ("full")
     transcript_bodies: str = "envelope"
     #: seconds one request attempt may take in total
@@ -101,10 +111,10 @@ def run_spec(
     """Run the jobs in order; every job ends succeeded, failed, skipped or interrupted,
     and report.json is rewritten after each, so a crash leaves a readable report.
     With `options.resume`, jobs that succeeded are kept and the others continue
-    from their checkpoints (runner/lifecycle.py says how)."""
+    from their checkpoints (runner/run/lifecycle.py says how)."""
     environ = os.environ if environ is None else environ
     stop = stop or StopFlag()
-    reuse_page_buffers()  # runner/memory.py: one heap for every thread, buffers reused
+    reuse_page_buffers()  # runner/system/memory.py: one heap for every thread, buffers reused
     spec = load_for_run(spec_path, environ)
     refuse_idle_sandbox_options(spec, options.sandbox)
     jobs = select_jobs(spec, options.only)
@@ -194,7 +204,7 @@ def run_spec(
         results = {j.name: j for j in previous.jobs} if previous else {}
         names = [job.name for job in spec.jobs]
         names += [name for name in results if name not in names]
-        for name in names[len(spec.jobs):]:
+        for name in names[len(spec.jobs) :]:
             gone = "no longer in the spec: kept as the earlier attempt left it"
             if gone not in results[name].notes:
                 results[name].notes.append(gone)
@@ -312,11 +322,14 @@ def _previous_report(run_dir: Path, spec: Spec) -> RunReport | None:
     except FileNotFoundError:
         early = {".lock", "transcript.har", "transcript.txt", "exports", "checkpoints"}
         strays = [
-            p.name for p in run_dir.iterdir()
+            p.name
+            for p in run_dir.iterdir()
             if p.name not in early and not durable.is_stale_temporary(p.name)
         ]
-        if strays or any((run_dir / d).is_dir() and any((run_dir / d).iterdir())
-                         for d in ("exports", "checkpoints")):
+        if strays or any(
+            (run_dir / d).is_dir() and any((run_dir / d).iterdir())
+            for d in ("exports", "checkpoints")
+        ):
             raise SegrunError(
                 f"--resume {run_dir}: no report.json there; is it a segrun run directory?"
             ) from None

@@ -9,13 +9,24 @@ from click.core import ParameterSource
 #: with --dry-run, only these shape what is printed
 _DRY_RUN = {"spec", "dry_run", "fmt", "only", "state", "endpoints_file"}
 _FLAGS = {
-    "out": "--out", "fmt": "--format", "resume": "--resume", "state": "--state",
-    "only": "--only", "fail_fast": "--fail-fast", "insecure": "--insecure-skip-tls-verify",
-    "quiet": "--quiet", "verbose": "--verbose", "body_cap": "--transcript-body-cap",
-    "sandbox_profiles": "--sandbox-profiles", "sandbox_seed": "--sandbox-seed",
-    "sandbox_faults": "--sandbox-faults", "endpoints_file": "--endpoints",
-    "transcript_bodies": "--transcript-bodies", "request_timeout": "--request-timeout",
-    "max_page_bytes": "--max-page-bytes", "share_with_group": "--share-with-group",
+    "out": "--out",
+    "fmt": "--format",
+    "resume": "--resume",
+    "state": "--state",
+    "only": "--only",
+    "fail_fast": "--fail-fast",
+    "insecure": "--insecure-skip-tls-verify",
+    "quiet": "--quiet",
+    "verbose": "--verbose",
+    "body_cap": "--transcript-body-cap",
+    "sandbox_profiles": "--sandbox-profiles",
+    "sandbox_seed": "--sandbox-seed",
+    "sandbox_faults": "--sandbox-faults",
+    "endpoints_file": "--endpoints",
+    "transcript_bodies": "--transcript-bodies",
+    "request_timeout": "--request-timeout",
+    "max_page_bytes": "--max-page-bytes",
+    "share_with_group": "--share-with-group",
     "jobs": "--jobs",
 }
 
@@ -23,7 +34,8 @@ _FLAGS = {
 def refuse_idle_options(ctx: click.Context) -> None:
     """Raise a usage error naming the first option that would do nothing."""
     given = {
-        name for name in ctx.params
+        name
+        for name in ctx.params
         if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
     }
     if "dry_run" in given and ctx.params.get("dry_run"):

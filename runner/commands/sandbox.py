@@ -7,15 +7,16 @@ import socket
 
 import click
 
-from runner import api, exitcodes
-from runner.endpoint_map import load_file
+from runner import exitcodes
+from runner.apifacts import api
 from runner.errors import UsageError
-from runner.memory import reuse_page_buffers
+from runner.jobspec.endpoint_map import load_file
 from runner.sandbox import DEMO, FaultPlan, FaultSyntaxError, Sandbox, SandboxDataError
 from runner.sandbox.faults import FAULT_HELP
 from runner.sandbox.latency import Latency, LatencyError, parse_latency
 from runner.sandbox.sandbox import DEFAULT_PROFILES, DEFAULT_TOKEN_LIFETIME
 from runner.sandbox.workers import PageWorkers, default_count
+from runner.system.memory import reuse_page_buffers
 
 
 def _is_loopback(host: str) -> bool:
@@ -151,7 +152,8 @@ def command(
     if rate_limit is not None and rate_limit <= 0:
         raise UsageError("--rate-limit must be a positive number of requests per second")
     served = api.endpoints(load_file(endpoints_file)) if endpoints_file else None
-    reuse_page_buffers()  # every page is built as one string: reuse its memory (runner/memory.py)
+    # every page is built as one string: reuse its memory (runner/system/memory.py)
+    reuse_page_buffers()
     # Forked first, before the sandbox starts a thread or opens its socket.
     workers = PageWorkers(default_count() if page_workers is None else page_workers)
     try:
@@ -174,7 +176,8 @@ def command(
             raise UsageError(f"sandbox: {e}") from None
         except OSError as e:
             raise UsageError(
-                f"sandbox: cannot listen on {host}:{port}: {e.strerror or e}") from None
+                f"sandbox: cannot listen on {host}:{port}: {e.strerror or e}"
+            ) from None
         click.echo(f"segrun sandbox serving {sandbox.base_url}")
         if latency:
             click.echo(f"# every answer is delayed by {latency}", err=True)

@@ -7,7 +7,7 @@ import json
 import click
 
 from runner import exitcodes
-from runner.spec.jsonschema import json_schema
+from runner.jobspec.jsonschema import json_schema
 
 
 def render() -> str:

@@ -8,8 +8,8 @@ import click
 
 from runner import exitcodes
 from runner.errors import SegrunError
-from runner.loading import load_for_run, select_jobs
-from runner.state import StateFile, default_path, spec_identity, watermark_key
+from runner.jobspec.loading import load_for_run, select_jobs
+from runner.run.state import StateFile, default_path, spec_identity, watermark_key
 
 
 def _state_for(spec_path: str, state: Path | None):

@@ -8,12 +8,12 @@ import sys
 import click
 
 from runner import exitcodes
-from runner.diagnostics import ERROR, SHOWN_PER_RULE, render_json, render_text
-from runner.diagnostics_human import render_human, wants_color
-from runner.loading import register_named_secrets
-from runner.records.sink import current
-from runner.spec.check import check_file
-from runner.spec.loader import MAX_BYTES
+from runner.jobspec.check import check_file
+from runner.jobspec.diagnostics import ERROR, SHOWN_PER_RULE, render_json, render_text
+from runner.jobspec.diagnostics_human import render_human, wants_color
+from runner.jobspec.loader import MAX_BYTES
+from runner.jobspec.loading import register_named_secrets
+from runner.redaction.sink import current
 
 
 def validate_files(paths: list[str], *, max_bytes: int = MAX_BYTES) -> list:

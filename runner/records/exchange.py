@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from runner.page import ENVELOPE, RECORDS, PageNotJSON, scan
-from runner.records.redact import Redactor
+from runner.apifacts.page import ENVELOPE, RECORDS, PageNotJSON, scan
+from runner.redaction.redact import Redactor
 
 _HTTP_VERSIONS = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}
 

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 from runner import __version__
 from runner.errors import SegrunError
 from runner.records.exchange import Body, Exchange
-from runner.records.sink import Sink
+from runner.redaction.sink import Sink
 
 HEADER_TEXT = (
     '{"log": {"version": "1.2", '

@@ -15,17 +15,21 @@ import re
 import sys
 from pathlib import Path
 
-from runner.hints import resume_command, runtime_hint
+from runner.records.hints import resume_command, runtime_hint
 from runner.records.report import JobResult, RunReport
-from runner.records.sink import current
 from runner.records.timeline import Band, Failure, JobTimeline, read_timelines
+from runner.redaction.sink import current
 
 HTML_NAME = "report.html"
 #: the timeline's drawing area, in SVG user units
 _WIDTH, _LABEL, _LANE = 960, 90, 26
 _LANES = ("initiate", "status", "retrieve", "commit")
-_LANE_NAMES = {"initiate": "Initiate", "status": "Status", "retrieve": "Retrieve",
-               "commit": "Commit"}
+_LANE_NAMES = {
+    "initiate": "Initiate",
+    "status": "Status",
+    "retrieve": "Retrieve",
+    "commit": "Commit",
+}
 #: the shortest time the timeline's width stands for, in seconds
 MIN_SPAN = 1.0
 _WATERMARK = re.compile(r"last_success: watermark (\S+) .*sent as (\S+)")
@@ -81,7 +85,7 @@ def render(report: RunReport, timelines: dict[str, JobTimeline], run_dir: str) -
     for job in report.jobs:
         parts.append(_job_section(job, timelines.get(job.name)))
     parts.append(
-        '<footer>Built by segrun from report.json and transcript.har; '
+        "<footer>Built by segrun from report.json and transcript.har; "
         "rebuild it with <code>segrun report RUN_DIR</code>.</footer></body></html>\n"
     )
     return "\n".join(parts)
@@ -90,7 +94,8 @@ def render(report: RunReport, timelines: dict[str, JobTimeline], run_dir: str) -
 # -- the parts ---------------------------------------------------------------------
 def _header(report: RunReport, run_dir: str) -> str:
     counts = ", ".join(
-        f"{n} {s}" for s in ("succeeded", "failed", "interrupted", "skipped")
+        f"{n} {s}"
+        for s in ("succeeded", "failed", "interrupted", "skipped")
         if (n := report.count(s))
     )
     took = _between(report.started, report.finished)
@@ -128,7 +133,7 @@ def _jobs_table(report: RunReport, timelines: dict[str, JobTimeline]) -> str:
                 output += f'<br><code class="sha">sha256 {_e(job.sha256)}</code>'
         rows.append(
             f'<tr><td><a href="#job-{_anchor(job.name)}">{_e(job.name)}</a><br>'
-            f'<small>{_e(job.segment_group)}</small></td>'
+            f"<small>{_e(job.segment_group)}</small></td>"
             f'<td><span class="badge {_e(job.status)}">{_e(job.status)}</span></td>'
             f"<td class=n>{job.records:,}</td><td>{_check(job)}</td>"
             f"<td class=n>{job.retries:,}<br><small>{_plural(job.attempts, 'attempt')}</small></td>"
@@ -149,7 +154,7 @@ def _errors(report: RunReport, run_dir: str) -> str:
         shown = hint if hint and hint not in told else None  # each piece of advice once
         told.add(hint)
         items.append(
-            f'<li><b>{_e(job.name)}</b>: {_e(job.error)}'
+            f"<li><b>{_e(job.name)}</b>: {_e(job.error)}"
             + (f'<div class="help">help: {_e(shown)}</div>' if shown else "")
             + "</li>"
         )
@@ -244,12 +249,15 @@ def _calls_table(t: JobTimeline) -> str:
     rows = []
     for lane in _LANES:
         for band in t.bands.get(lane, []):
-            rows.append((band.start,
-                f"<tr><td class=w>{_LANE_NAMES[lane]}</td><td class=n>{band.count:,}</td>"
-                f"<td>{_e(_band_detail(lane, band))}</td>"
-                f"<td class=n>+{_seconds(band.start - t.start)}</td>"
-                f"<td class=n>{_seconds(band.end - band.start)}</td></tr>"
-            ))
+            rows.append(
+                (
+                    band.start,
+                    f"<tr><td class=w>{_LANE_NAMES[lane]}</td><td class=n>{band.count:,}</td>"
+                    f"<td>{_e(_band_detail(lane, band))}</td>"
+                    f"<td class=n>+{_seconds(band.start - t.start)}</td>"
+                    f"<td class=n>{_seconds(band.end - band.start)}</td></tr>",
+                )
+            )
     rows.sort(key=lambda r: r[0])
     return (
         "<details><summary>Calls "
@@ -304,9 +312,7 @@ def _watermarks(job: JobResult, timeline: JobTimeline | None) -> tuple[str, str]
         before = f"{found.group(1)} (sent as {found.group(2)})" if found else "none: full export"
     if incremental and job.status == "succeeded":
         when = timeline.initiated if timeline is not None else None
-        after = (
-            "stored: its Initiate, \u2248 " + _iso(when) if when is not None else "stored"
-        )
+        after = "stored: its Initiate, \u2248 " + _iso(when) if when is not None else "stored"
     elif incremental:
         after = "unchanged (the job did not succeed)"
     return before, after

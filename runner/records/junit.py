@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import PurePath
 
 from runner.records.report import JobResult, RunReport
-from runner.records.sink import Sink, current
+from runner.redaction.sink import Sink, current
 
 # XML 1.0 cannot carry these at all, not even escaped; an error message from a
 # socket or a server body may contain them.

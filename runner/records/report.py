@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from runner import exitcodes
-from runner.durable import read_back
-from runner.records.sink import Sink, current
+from runner.redaction.sink import Sink, current
+from runner.system.durable import read_back
 
 JobStatus = Literal["succeeded", "failed", "skipped", "interrupted"]
 #: "running" until the run settles: a report left so was cut short by a crash
@@ -48,7 +48,7 @@ class JobResult:
     duration_s: float = 0.0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
-    #: hashes of what decided the export (runner/lifecycle.py), to notice a changed spec
+    #: hashes of what decided the export (runner/run/lifecycle.py), to notice a changed spec
     fingerprint: dict[str, str] | None = None
 
     def __post_init__(self) -> None:

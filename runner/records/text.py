@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from runner.records.exchange import Body, Exchange
-from runner.records.sink import Sink
+from runner.redaction.sink import Sink
 
 REQUEST_PREFIX = "< "
 RESPONSE_PREFIX = "> "

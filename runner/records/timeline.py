@@ -87,9 +87,13 @@ class JobTimeline:
             self.failures_total += 1
             if len(self.failures) < MAX_FAILURES:
                 failure = Failure(
-                    start, end, call, int(entry.get("_attempt") or 1),
+                    start,
+                    end,
+                    call,
+                    int(entry.get("_attempt") or 1),
                     str(entry["_error"]) if entry.get("_error") else f"HTTP {status}",
-                    _message(response), offset,
+                    _message(response),
+                    offset,
                 )
                 self.failures.append(failure)
                 self._pending = failure
@@ -157,7 +161,7 @@ def _entries(har: Path) -> Iterator[dict]:
                 stop = line.rfind(_AFTER_CONTENT)
                 begin = line.rfind(_CONTENT, 0, stop) if stop > 0 else -1
                 status_at = line.rfind(b'"status": ', 0, begin)
-                if begin > 0 and status_at > 0 and line[status_at + 10:status_at + 11] == b"2":
+                if begin > 0 and status_at > 0 and line[status_at + 10 : status_at + 11] == b"2":
                     line = line[: begin + len(_CONTENT)] + b"}" + line[stop:]
             try:
                 entry = json.loads(line)
@@ -170,12 +174,17 @@ def _entries(har: Path) -> Iterator[dict]:
 def _halve(bands: list[Band]) -> list[Band]:
     merged = []
     for i in range(0, len(bands), 2):
-        pair = bands[i:i + 2]
+        pair = bands[i : i + 2]
         first, last = pair[0], pair[-1]
         merged.append(
             Band(
-                first.start, last.end, sum(b.count for b in pair),
-                first.first_offset, last.last_offset, first.first_status, last.last_status,
+                first.start,
+                last.end,
+                sum(b.count for b in pair),
+                first.first_offset,
+                last.last_offset,
+                first.first_status,
+                last.last_status,
             )
         )
     return merged

@@ -16,9 +16,9 @@ import requests
 
 from runner.records.exchange import BODY_MODES, capture
 from runner.records.har import HarFile
-from runner.records.redact import Redactor
-from runner.records.sink import Sink
 from runner.records.text import TextFile
+from runner.redaction.redact import Redactor
+from runner.redaction.sink import Sink
 
 HAR_NAME = "transcript.har"
 TEXT_NAME = "transcript.txt"

@@ -1,6 +1,6 @@
 """The server's side of PNAUTHINFO3: which user sent a request, or the 401 why not.
 
-Signing itself lives in `runner.auth`, shared with the client, so the two cannot
+Signing itself lives in `runner.apifacts.auth`, shared with the client, so the two cannot
 disagree about the signed string.
 """
 
@@ -10,7 +10,7 @@ import datetime as dt
 import hmac
 from collections.abc import Mapping
 
-from runner import api, auth
+from runner.apifacts import api, auth
 from runner.sandbox.replies import ApiError
 
 

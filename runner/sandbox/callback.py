@@ -13,8 +13,8 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
+from runner.jobspec.rules import is_loopback_host
 from runner.sandbox.counters import Counters
-from runner.spec.rules import is_loopback_host
 
 TIMEOUT_SECONDS = 10.0
 

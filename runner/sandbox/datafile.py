@@ -12,9 +12,9 @@ from pathlib import Path
 
 import cerberus
 
+from runner.jobspec.loader import MAX_BYTES, LoadProblem, load_file
 from runner.sandbox.demo import DEMO
 from runner.sandbox.profiles import ALTERNATE_ID_TYPES, CUSTOMER_TYPES
-from runner.spec.loader import MAX_BYTES, LoadProblem, load_file
 
 EVERYONE = "*"
 

@@ -177,4 +177,3 @@ class Export:
                 )
             self.kept_files = keep_files
             self._finish(RETRIEVED)
-

@@ -18,7 +18,7 @@ import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
-from runner.api import CALLS
+from runner.apifacts.api import CALLS
 from runner.sandbox.counters import Counters
 from runner.sandbox.lies import LIES
 from runner.sandbox.profiles import _mix

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from runner.apifacts.timestamps import effective, parse_wire
 from runner.sandbox.datafile import SegmentGroup
 from runner.sandbox.profiles import Profiles
 from runner.sandbox.query import query_from_body
-from runner.timestamps import effective, parse_wire
 
 
 def expected_records(

@@ -42,8 +42,9 @@ class Peaks:
                 if recent is None and len(self._recent_by) < MAX_CLIENTS:
                     recent = self._recent_by[client_id] = deque()
                 if recent is not None:
-                    self._peak_by[client_id] = max(self._peak_by.get(client_id, 0),
-                                                   _slide(recent, now))
+                    self._peak_by[client_id] = max(
+                        self._peak_by.get(client_id, 0), _slide(recent, now)
+                    )
             self._in_flight += 1
             self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
 

@@ -161,7 +161,8 @@ _CONFIRMED_LENGTH = tuple(len(t) for t in _CONFIRMED_TEXT)
 _LOCALE_LENGTH = tuple(len(t) for t in _LOCALE_TEXT)
 _EMAIL_FLAGS = ',"IsDefault":{},"IsActive":true}}'
 _PERSONAL_LENGTH = (
-    len('{"EmailAddress":"..@","EmailAddressType":"Personal"') + len(_EMAIL_FLAGS.format("true"))
+    len('{"EmailAddress":"..@","EmailAddressType":"Personal"')
+    + len(_EMAIL_FLAGS.format("true"))
     + _PID_WIDTH
 )
 _WORK_LENGTH = (
@@ -255,10 +256,11 @@ _CLOCK: list[tuple[str, ...]] = []
 
 
 def _clock() -> tuple[str, ...]:
-    """"HH:MM:SS" by second of the day (built at the first record: 86,400 texts)."""
+    """ "HH:MM:SS" by second of the day (built at the first record: 86,400 texts)."""
     if not _CLOCK:
-        _CLOCK.append(tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
-                            for s in range(86_400)))
+        _CLOCK.append(
+            tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400))
+        )
     return _CLOCK[0]
 
 
@@ -311,12 +313,29 @@ class Profiles:
         salt, anchor, base = self._salt, self.anchor_ms - 1, PROFILE_ID_BASE
         touched_at = touched.get
         names, n_names, email_mask, phone_mask, alt_mask = (
-            _NAMES, _N_NAMES, _EMAIL_MASK, _PHONE_MASK, _ALT_MASK)
+            _NAMES,
+            _N_NAMES,
+            _EMAIL_MASK,
+            _PHONE_MASK,
+            _ALT_MASK,
+        )
         personal, work, days, clock, milli_text = (
-            _PERSONAL_DOMAINS, _WORK_DOMAIN, _DAYS, _clock(), _MILLI_TEXT)
+            _PERSONAL_DOMAINS,
+            _WORK_DOMAIN,
+            _DAYS,
+            _clock(),
+            _MILLI_TEXT,
+        )
         active, confirmed, ct_table, name_text, locale_text, n_locales, middles, tail = (
-            _ACTIVE_TEXT, _CONFIRMED_TEXT, _CT_TABLE, _NAME_TEXT, _LOCALE_TEXT, _N_LOCALES,
-            _MIDDLES, _EDITED_TAIL)
+            _ACTIVE_TEXT,
+            _CONFIRMED_TEXT,
+            _CT_TABLE,
+            _NAME_TEXT,
+            _LOCALE_TEXT,
+            _N_LOCALES,
+            _MIDDLES,
+            _EDITED_TAIL,
+        )
         golden, m64, spread = _GOLDEN, _M64, SPREAD_MS
         out = []
         add = out.append
@@ -372,12 +391,11 @@ class Profiles:
                 alts = f'{{"AlternateId":"LY-{pid}","AlternateIdType":"LoyaltyNumber"}}'
             if am & 2:
                 alts += (
-                    f'{"," if am & 1 else ""}{{"AlternateId":"CRM{pid}",'
-                    '"AlternateIdType":"CRMId"}'
+                    f'{"," if am & 1 else ""}{{"AlternateId":"CRM{pid}","AlternateIdType":"CRMId"}}'
                 )
             add(
                 f'{{"ProfileId":{pid},"IsActive":{active[(h >> 8) & 0xFF]},"Edited":{{"Date":"'
-                f'{days.text(day)}T{clock[second]}{milli_text[milli]}{tail}'
+                f"{days.text(day)}T{clock[second]}{milli_text[milli]}{tail}"
                 f'{confirmed[(h >> 40) & 1]},"CustomerType":"{ct_table[h & 0xFF]}"'
                 f"{name_text[ni]}{locale_text[(g >> 56) % n_locales]}{middles[(g >> 4) & 511]}"
                 f'{alts}],"Addresses":[],"PhoneNumbers":[{phones}],"Emails":[{emails}]}}'

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from runner import api
+from runner.apifacts import api
+from runner.apifacts.timestamps import TimestampError, effective, parse_wire
 from runner.sandbox.profiles import (
     ALTERNATE_ID_TYPES,
     CUSTOMER_TYPES,
@@ -19,7 +20,6 @@ from runner.sandbox.profiles import (
     PHONE_TYPES,
     phone_digits,
 )
-from runner.timestamps import TimestampError, effective, parse_wire
 
 # CallbackURL: the export overview and the legacy Initiate body (API-NOTES).
 FIELDS = ("LastDateTime", "MatchCriteria", "MatchType", "Values", "CallbackURL")

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from runner.api import Endpoint, endpoints
+from runner.apifacts.api import Endpoint, endpoints
 
 BASE_PATH = "/Profiles/v4/"
 

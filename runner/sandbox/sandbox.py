@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
-from runner.api import Endpoint
-from runner.api import endpoints as api_endpoints
+from runner.apifacts.api import Endpoint
+from runner.apifacts.api import endpoints as api_endpoints
 from runner.sandbox import lies, oracle
 from runner.sandbox.authcheck import authenticate
 from runner.sandbox.counters import Counters

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
-from runner import api
+from runner.apifacts import api
 from runner.sandbox.callback import post_status
 from runner.sandbox.datafile import SandboxData
 from runner.sandbox.exports import Export
@@ -105,7 +105,13 @@ class ExportService:
             raise ApiError(400, f"offset is a 1-based record position up to {MAX_OFFSET}")
         keep_alive = _boolean(params, "keepAlive")
         body = export.page(
-            self.profiles, offset, limit, keep_alive, self.clock(), self._pages, self._builders,
+            self.profiles,
+            offset,
+            limit,
+            keep_alive,
+            self.clock(),
+            self._pages,
+            self._builders,
             self.workers,
         )
         return Reply(200, body, {"Content-Type": "application/json; charset=utf-8"})

@@ -12,7 +12,7 @@ page built by a worker is byte for byte the page the server builds itself
 (tests/sandbox/test_page_workers.py holds them equal).
 
 How workers live and die, and what a dead or silent one costs (nothing but
-time: the server builds that page itself), is runner/forked.py's. Only the
+time: the server builds that page itself), is runner/sandbox/forked.py's. Only the
 `segrun sandbox` command starts workers; a sandbox embedded in a run or a test
 (`running_sandbox`) builds its pages in its own process.
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
 
-from runner.forked import Forked, default_count
+from runner.sandbox.forked import Forked, default_count
 from runner.sandbox.profiles import Profiles, _clock
 
 __all__ = ["PageWorkers", "default_count", "page_task", "patience"]
@@ -51,8 +51,9 @@ class PageWorkers:
         """The page's bytes built by a worker, or None: none is left, or the one
         asked died, failed, or was silent past `patience(records)`; the caller
         builds the page."""
-        body = self._forked.ask(lambda conn: conn.send(task), Connection.recv_bytes,
-                                patience(records))
+        body = self._forked.ask(
+            lambda conn: conn.send(task), Connection.recv_bytes, patience(records)
+        )
         return body or None  # empty: the worker failed to build it
 
     def close(self) -> None:

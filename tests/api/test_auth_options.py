@@ -12,7 +12,9 @@ HEAD = "version: 1\nclient_id: X\nenvironment: production\n"
 
 def test_validate_warns_on_an_unkeyed_scheme(segrun, tmp_path):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + "auth: {scheme: pnauthinfo3-sha256, user_id: u}\njobs:\n  - segment_group: VIP\n")
+    spec.write_text(
+        HEAD + "auth: {scheme: pnauthinfo3-sha256, user_id: u}\njobs:\n  - segment_group: VIP\n"
+    )
     result = segrun("validate", str(spec))
     assert result.returncode == 0, result.stdout
     assert (
@@ -23,7 +25,10 @@ def test_validate_warns_on_an_unkeyed_scheme(segrun, tmp_path):
 
 def test_a_keyed_scheme_still_needs_its_secret(segrun, tmp_path):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + "auth: {scheme: PNAUTHINFO3-HMAC-SHA384, user_id: u}\njobs:\n  - segment_group: VIP\n")
+    spec.write_text(
+        HEAD
+        + "auth: {scheme: PNAUTHINFO3-HMAC-SHA384, user_id: u}\njobs:\n  - segment_group: VIP\n"
+    )
     result = segrun("validate", str(spec))
     assert result.returncode == 2  # validate: an invalid spec
     assert "auth.secret_env: required when scheme is PNAUTHINFO3-HMAC-SHA384" in result.stdout
@@ -31,7 +36,9 @@ def test_a_keyed_scheme_still_needs_its_secret(segrun, tmp_path):
 
 def test_oauth_with_a_client_certificate_needs_no_secret(segrun, tmp_path):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + textwrap.dedent("""\
+    spec.write_text(
+        HEAD
+        + textwrap.dedent("""\
         auth:
           scheme: oauth2
           user_id: u
@@ -41,7 +48,8 @@ def test_oauth_with_a_client_certificate_needs_no_secret(segrun, tmp_path):
           client_key_file: certs/client.key
         jobs:
           - segment_group: VIP
-    """))
+    """)
+    )
     result = segrun("validate", str(spec))
     assert result.returncode == 0, result.stdout
     pasted = spec.read_text().replace("certs/client.pem", '"-----BEGIN CERTIFICATE-----\\nMIIB"')
@@ -55,7 +63,9 @@ def test_oauth_with_a_client_certificate_needs_no_secret(segrun, tmp_path):
 
 def test_a_missing_certificate_file_fails_before_sending(segrun, tmp_path):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(HEAD + textwrap.dedent("""\
+    spec.write_text(
+        HEAD
+        + textwrap.dedent("""\
         auth:
           scheme: oauth2
           user_id: u
@@ -69,8 +79,11 @@ def test_a_missing_certificate_file_fails_before_sending(segrun, tmp_path):
           commit: {path: "c/{accessToken}"}
         jobs:
           - segment_group: VIP
-    """))
+    """)
+    )
     result = segrun("run", str(spec), "--out", str(tmp_path / "run"), env={"CID": "client-id"})
     assert result.returncode == 2, result.stderr
-    assert "client certificate file" in result.stderr and "nowhere.pem does not exist" in result.stderr
+    assert (
+        "client certificate file" in result.stderr and "nowhere.pem does not exist" in result.stderr
+    )
     assert_no_traceback(result)

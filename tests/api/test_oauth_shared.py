@@ -7,9 +7,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from runner.records.redact import Redactor
-from runner.signing import OAuth2ClientCredentials
-from runner.target import _bounded_post
+from runner.http.signing import OAuth2ClientCredentials
+from runner.http.target import _bounded_post
+from runner.redaction.redact import Redactor
 
 
 def test_threads_wanting_a_token_at_once_fetch_it_once():
@@ -34,8 +34,9 @@ def test_threads_wanting_a_token_at_once_fetch_it_once():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/token"
-        auth = OAuth2ClientCredentials(url, "cid", "client-secret-value", "X/u", _bounded_post(),
-                                       Redactor())
+        auth = OAuth2ClientCredentials(
+            url, "cid", "client-secret-value", "X/u", _bounded_post(), Redactor()
+        )
         tokens: list[str] = []
         threads = [threading.Thread(target=lambda: tokens.append(auth.token())) for _ in range(8)]
         for thread in threads:

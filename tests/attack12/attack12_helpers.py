@@ -11,10 +11,14 @@ from runner.commands.run import RunOptions, run_spec
 def write_spec(tmp_path: Path, base_url: str, jobs: str, top: str = "") -> Path:
     head = f"version: 1\nclient_id: SanchezAssociates\nenvironment: sandbox\nbase_url: {base_url}\n"
     head += textwrap.dedent(top)
-    head += ("defaults:\n  poll: {interval: 50ms, timeout: 20s}\n"
-             "  retry: {attempts: 4, backoff: 0s, max_backoff: 0s}\n")
+    head += (
+        "defaults:\n  poll: {interval: 50ms, timeout: 20s}\n"
+        "  retry: {attempts: 4, backoff: 0s, max_backoff: 0s}\n"
+    )
     path = tmp_path / "spec.yaml"
-    path.write_text(head + "jobs:\n" + textwrap.indent(textwrap.dedent(jobs).strip("\n"), "  ") + "\n")
+    path.write_text(
+        head + "jobs:\n" + textwrap.indent(textwrap.dedent(jobs).strip("\n"), "  ") + "\n"
+    )
     return path
 
 
@@ -25,8 +29,10 @@ def run(spec: Path, tmp_path: Path, **options):
 
 
 def one_job(page_size: int = 5, concurrency: int = 1, extra: str = "") -> str:
-    return (f"- name: one\n  segment_group: VIP Customers\n  page_size: {page_size}\n"
-            f"  concurrency: {concurrency}\n{extra}")
+    return (
+        f"- name: one\n  segment_group: VIP Customers\n  page_size: {page_size}\n"
+        f"  concurrency: {concurrency}\n{extra}"
+    )
 
 
 def export_by_cli(tmp_path: Path, answer, total: int, page_size: int, timeout: float = 60):
@@ -45,7 +51,10 @@ def export_by_cli(tmp_path: Path, answer, total: int, page_size: int, timeout: f
         env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
         done = subprocess.run(
             [*segrun_argv(), "run", str(spec), "--out", str(tmp_path / "run"), "--quiet"],
-            capture_output=True, text=True, timeout=timeout, env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
         )
     out = tmp_path / "run" / "exports" / "one.jsonl"
     return done, out.read_bytes().splitlines() if out.exists() else []

@@ -18,8 +18,13 @@ Answer = tuple[int, bytes, dict]
 def envelope(records: list[bytes], offset: int, limit: int, total: int, more: bool) -> bytes:
     """A page whose records are the given raw bytes, unchanged."""
     head = json.dumps(
-        {"Count": len(records), "HasMore": more, "Limit": limit, "Offset": offset,
-         "TotalResults": total}
+        {
+            "Count": len(records),
+            "HasMore": more,
+            "Limit": limit,
+            "Offset": offset,
+            "TotalResults": total,
+        }
     )[:-1].encode()
     return head + b', "UserProfilePreferences": [' + b",".join(records) + b"]}"
 
@@ -63,7 +68,9 @@ def running_raw(page: Callable[[int, int], Answer], rowcount: int) -> Iterator[t
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             if url.path.endswith("/Status"):
-                self._answer(200, json.dumps({"Status": "Complete", "RowCount": raw.rowcount}).encode())
+                self._answer(
+                    200, json.dumps({"Status": "Complete", "RowCount": raw.rowcount}).encode()
+                )
                 return
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             offset, limit = int(query["offset"]), int(query["limit"])

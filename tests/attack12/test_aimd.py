@@ -1,4 +1,4 @@
-"""Attack on AIMD (runner/inflight.py): the window gated only new offsets; a page
+"""Attack on AIMD (runner/run/inflight.py): the window gated only new offsets; a page
 answered 429 was retried inside its worker at once, whatever the window, so the
 server kept seeing `concurrency` requests at a time after a 429 burst (fixed: a
 retry waits for a place in the window)."""

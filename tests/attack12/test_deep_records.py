@@ -35,7 +35,10 @@ def _run(tmp_path, depth: int, repeat: bool, extra: str) -> tuple[int, str, dict
         env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
         done = subprocess.run(
             [*segrun_argv(), "run", str(spec), "--out", str(folder / "run"), "--quiet"],
-            capture_output=True, text=True, timeout=60, env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
         )
     report = json.loads((folder / "run" / "report.json").read_text())
     return done.returncode, done.stderr, report

@@ -1,5 +1,5 @@
 """Attacks on "a JSONL line is the server's own text of one record, byte for
-byte, and always a valid JSON line" (runner/page.py)."""
+byte, and always a valid JSON line" (runner/apifacts/page.py)."""
 
 from __future__ import annotations
 
@@ -45,9 +45,9 @@ def test_records_with_odd_but_valid_text_come_through_byte_for_byte(tmp_path, co
         b'{"ProfileId":"a","x":"\\u00e9\\ud83d\\ude00"}',
         b'{"Profile\\u0049d":"b","x":1}',
         b'{"ProfileId":"c","ProfileId":"d"}',
-        b'[1,2,3]',
+        b"[1,2,3]",
         b'"just text"',
-        b'null',
+        b"null",
         b'{ "ProfileId" : "e" ,\t"f":1.0e+400 }',
         b'{"ProfileId":"g","n":' + b"[" * 200 + b"]" * 200 + b"}",
         '{"ProfileId":"h","x":"\u2028\u2029\x85"}'.encode(),
@@ -62,12 +62,19 @@ def test_a_raw_lone_surrogate_never_makes_the_export_invalid_utf8(tmp_path):
     decoded with surrogatepass, and its bytes were copied: the export was then not
     UTF-8, so not JSON. Now it is written escaped, as the README says (and as
     before issue 12); a CESU-style pair becomes the escaped pair."""
-    records = [b'{"ProfileId":"a","x":"\xed\xa0\x80"}', b'{"ProfileId":"b","y":"\xc3\xa9"}',
-               b'{"ProfileId":"c","z":"\xed\xa0\xbd\xed\xb8\x80"}']
+    records = [
+        b'{"ProfileId":"a","x":"\xed\xa0\x80"}',
+        b'{"ProfileId":"b","y":"\xc3\xa9"}',
+        b'{"ProfileId":"c","z":"\xed\xa0\xbd\xed\xb8\x80"}',
+    ]
     result, data = _export(tmp_path, records)
     assert result.status == "succeeded", result.error
-    assert data == (b'{"ProfileId":"a","x":"\\ud800"}\n' + records[1] + b"\n"
-                    + b'{"ProfileId":"c","z":"\\ud83d\\ude00"}\n')
+    assert data == (
+        b'{"ProfileId":"a","x":"\\ud800"}\n'
+        + records[1]
+        + b"\n"
+        + b'{"ProfileId":"c","z":"\\ud83d\\ude00"}\n'
+    )
     for line in data.splitlines():
         _strict(line)
 
@@ -75,7 +82,10 @@ def test_a_raw_lone_surrogate_never_makes_the_export_invalid_utf8(tmp_path):
 def test_a_utf16_page_with_a_lone_surrogate_is_written_as_utf8(tmp_path):
     """README: a page in UTF-16 is written as UTF-8. A lone surrogate code unit
     in it was encoded with surrogatepass: bytes that are not UTF-8; now escaped."""
-    records = ['{"ProfileId":"a","x":"\ud800"}'.encode("utf-8", "surrogatepass"), b'{"ProfileId":"b"}']
+    records = [
+        '{"ProfileId":"a","x":"\ud800"}'.encode("utf-8", "surrogatepass"),
+        b'{"ProfileId":"b"}',
+    ]
 
     def utf16(body: bytes) -> bytes:
         return body.decode("utf-8", "surrogatepass").encode("utf-16-le", "surrogatepass")
@@ -116,8 +126,9 @@ def test_a_record_with_a_huge_integer_is_passed_through(tmp_path, pretty):
     assert data == b"".join(r.replace(b"\n", b" ") + b"\n" for r in records)
 
 
-@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32",
-                                      "utf-32-le"])
+@pytest.mark.parametrize(
+    "encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le"]
+)
 @pytest.mark.parametrize("concurrency", [1, 3])
 def test_pages_in_any_json_encoding_give_the_records_text_in_utf8(tmp_path, encoding, concurrency):
     """Held: a BOM, UTF-16 and UTF-32 pages (non-BMP text, raw and escaped), written as the

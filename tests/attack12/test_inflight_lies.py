@@ -1,4 +1,4 @@
-"""Attacks on pages in flight (runner/inflight.py): answers that interleave, short
+"""Attacks on pages in flight (runner/run/inflight.py): answers that interleave, short
 pages that move every later offset, lies found on a page ahead of the caller."""
 
 from __future__ import annotations

@@ -43,8 +43,12 @@ def test_sigkill_with_jobs_and_pages_in_flight_then_resume(tmp_path):
         spec = write_spec(tmp_path, base_url, JOBS)
         run_dir = tmp_path / "run"
         argv = [*segrun_argv(), "run", "-q", str(spec), "--jobs", "3"]
-        proc = subprocess.Popen([*argv, "--out", str(run_dir)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [*argv, "--out", str(run_dir)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         kills = 0
         for _ in range(5):
             time.sleep(rng.uniform(0.3, 0.9))
@@ -54,8 +58,12 @@ def test_sigkill_with_jobs_and_pages_in_flight_then_resume(tmp_path):
             proc.kill()
             proc.wait()
             kills += 1
-            proc = subprocess.Popen([*argv, "--resume", str(run_dir)], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                [*argv, "--resume", str(run_dir)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()[-2000:]
     assert kills >= 2

@@ -17,7 +17,7 @@ from raw_server import envelope, running_raw
 from segrun_testing import segrun_argv
 
 N, SIZE, RATE = 24, 1, 4
-BIG = b'{"ProfileId":"%d","a":[' + b"0," * 6_000_000 + b'0]}'
+BIG = b'{"ProfileId":"%d","a":[' + b"0," * 6_000_000 + b"0]}"
 
 
 def most_in_one_second(times: list[float]) -> int:
@@ -30,8 +30,10 @@ def most_in_one_second(times: list[float]) -> int:
     return best
 
 
-@pytest.mark.skipif(not os.environ.get("SEGRUN_SLOW_TESTS"),
-                    reason="intermittent (about 1 run in 4 here), ~17 s: set SEGRUN_SLOW_TESTS=1")
+@pytest.mark.skipif(
+    not os.environ.get("SEGRUN_SLOW_TESTS"),
+    reason="intermittent (about 1 run in 4 here), ~17 s: set SEGRUN_SLOW_TESTS=1",
+)
 def test_rate_limit_holds_at_the_server_while_workers_scan_huge_records(tmp_path):
     """Seen: 5 arrivals in one second at R=4 ([0.0, 0.031, 1.041, 1.077, 1.106, 1.155,
     ...]): two of the first burst's four requests, allowed at 0, reached the server a
@@ -49,13 +51,28 @@ def test_rate_limit_holds_at_the_server_while_workers_scan_huge_records(tmp_path
         return 200, envelope(records, offset, limit, N, last < N), {}
 
     with running_raw(page, N) as (base_url, _):
-        spec = write_spec(tmp_path, base_url, one_job(SIZE, 8),
-                          top=f"rate_limit: {{requests_per_second: {RATE}}}\n")
+        spec = write_spec(
+            tmp_path,
+            base_url,
+            one_job(SIZE, 8),
+            top=f"rate_limit: {{requests_per_second: {RATE}}}\n",
+        )
         env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
         done = subprocess.run(  # its own process: the server's clock is not held up
-            [*segrun_argv(), "run", str(spec), "--out", str(tmp_path / "run"), "--quiet",
-             "--max-page-bytes", str(64 << 20)],
-            capture_output=True, text=True, timeout=120, env=env,
+            [
+                *segrun_argv(),
+                "run",
+                str(spec),
+                "--out",
+                str(tmp_path / "run"),
+                "--quiet",
+                "--max-page-bytes",
+                str(64 << 20),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
         )
     assert done.returncode == 0, done.stderr
     first = min(arrivals)

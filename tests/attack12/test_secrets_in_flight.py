@@ -44,19 +44,34 @@ def _paged_echo(self, call: str) -> None:
         seen = self.server.__dict__.setdefault("a12_seen", set())
         first = key not in seen
     if offset == 41:
-        self._send(400, {"Message": f"bad offset: {echo}"}, reason=f"Bad {line}",
-                   headers=[("X-Echo", line)])
+        self._send(
+            400,
+            {"Message": f"bad offset: {echo}"},
+            reason=f"Bad {line}",
+            headers=[("X-Echo", line)],
+        )
         return
     if first and offset % 20 == 1:
-        self._send(503, {"Message": f"busy: {echo}"}, reason=f"Busy {line}",
-                   headers=[("X-Echo", line), ("Retry-After", "0")])
+        self._send(
+            503,
+            {"Message": f"busy: {echo}"},
+            reason=f"Busy {line}",
+            headers=[("X-Echo", line), ("Retry-After", "0")],
+        )
         with self.server.lock:
             seen.add(key)
         return
     last = min(offset + limit - 1, TOTAL)
     records = [{"ProfileId": f"P{n}"} for n in range(offset, last + 1)]
-    body = {"Count": len(records), "HasMore": last < TOTAL, "Limit": limit, "Offset": offset,
-            "TotalResults": TOTAL, "UserProfilePreferences": records, "Echo": echo}
+    body = {
+        "Count": len(records),
+        "HasMore": last < TOTAL,
+        "Limit": limit,
+        "Offset": offset,
+        "TotalResults": TOTAL,
+        "UserProfilePreferences": records,
+        "Echo": echo,
+    }
     self._send(200, body, reason=f"OK {line}", headers=[("X-Echo", line)])
 
 
@@ -82,20 +97,32 @@ def test_echoes_from_pages_and_jobs_in_flight_are_found_nowhere(tmp_path, hostil
         f"- name: j{i}\n  segment_group: Group{i}\n  page_size: 5\n  concurrency: 8\n"
         for i in range(3)
     )
-    outcome = run_segrun(tmp_path, spec_text(hostile.url("paged-echo"), jobs=jobs), secret,
-                         "-v", "--jobs", "3", "--transcript-bodies", "full")
+    outcome = run_segrun(
+        tmp_path,
+        spec_text(hostile.url("paged-echo"), jobs=jobs),
+        secret,
+        "-v",
+        "--jobs",
+        "3",
+        "--transcript-bodies",
+        "full",
+    )
     assert outcome.code == 1, outcome.stderr
     assert len(hostile.authorizations) > 30
-    signatures = [a.rpartition("Signature=")[2] for a in hostile.authorizations
-                  if "Signature=" in a]
-    found = [hit for s in [secret, *signatures]
-             for hit in leaks(s, [outcome.run_dir, outcome.state_dir],
-                              [outcome.stdout, outcome.stderr])]
+    signatures = [
+        a.rpartition("Signature=")[2] for a in hostile.authorizations if "Signature=" in a
+    ]
+    found = [
+        hit
+        for s in [secret, *signatures]
+        for hit in leaks(s, [outcome.run_dir, outcome.state_dir], [outcome.stdout, outcome.stderr])
+    ]
     assert not found, found
     report = json.loads((outcome.run_dir / "report.json").read_text())
     assert [j["name"] for j in report["jobs"]] == ["j0", "j1", "j2"]
-    assert all("offset 41" in (j["error"] or "") or "400" in (j["error"] or "")
-               for j in report["jobs"]), [j["error"] for j in report["jobs"]]
+    assert all(
+        "offset 41" in (j["error"] or "") or "400" in (j["error"] or "") for j in report["jobs"]
+    ), [j["error"] for j in report["jobs"]]
     for i in range(3):
         part = outcome.run_dir / "exports" / f"j{i}.jsonl.part"
         lines = part.read_bytes().splitlines()

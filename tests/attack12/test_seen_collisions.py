@@ -1,4 +1,4 @@
-"""Attack on the ProfileId table's fingerprints (runner/seen.py): Python's hash of an
+"""Attack on the ProfileId table's fingerprints (runner/run/seen.py): Python's hash of an
 int is not randomised (hash(n) == n mod 2**61-1), so a server can send distinct ids
 that share every fingerprint bit. Each such 'suspicion' is confirmed by reading the
 whole part file again (execute._check_repeats), so n of them cost n file scans."""
@@ -40,7 +40,10 @@ def test_distinct_ids_sharing_a_hash_do_not_stall_the_export(tmp_path):
         try:
             done = subprocess.run(
                 [*segrun_argv(), "run", str(spec), "--out", str(tmp_path / "run"), "--quiet"],
-                capture_output=True, text=True, timeout=20, env=env,
+                capture_output=True,
+                text=True,
+                timeout=20,
+                env=env,
             )
         except subprocess.TimeoutExpired:
             pytest.fail("the export of 40,000 records did not finish within 20 s")

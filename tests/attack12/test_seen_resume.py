@@ -1,4 +1,4 @@
-"""Attacks on the 4-byte ProfileId table (runner/seen.py) where a resume rebuilds it
+"""Attacks on the 4-byte ProfileId table (runner/run/seen.py) where a resume rebuilds it
 from the part file."""
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ def _page(offset: int, limit: int):
 
 def _segrun(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
-    return subprocess.run([*segrun_argv(), *args], capture_output=True, text=True, timeout=120,
-                          env=env)
+    return subprocess.run(
+        [*segrun_argv(), *args], capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def _failed_run(tmp_path, base_url):
@@ -48,8 +49,9 @@ def _rewrite(run_dir, checkpoint, lines: bytes, records: int):
     (run_dir / "checkpoints" / "one.json").write_text(json.dumps(checkpoint))
 
 
-@pytest.mark.skipif(not os.environ.get("SEGRUN_SLOW_TESTS"),
-                    reason="2.1M records, ~25 s: set SEGRUN_SLOW_TESTS=1")
+@pytest.mark.skipif(
+    not os.environ.get("SEGRUN_SLOW_TESTS"), reason="2.1M records, ~25 s: set SEGRUN_SLOW_TESTS=1"
+)
 def test_resume_of_an_export_past_two_million_records_does_not_crash(tmp_path):
     """SeenIds is sized min(max(RowCount, records), MAX_EXPECTED=2,000,000) on resume and
     gets its `reread` only after the part file was read: a resumed export holding more

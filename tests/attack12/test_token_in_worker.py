@@ -63,9 +63,19 @@ def test_one_ctrl_c_stops_a_run_waiting_on_a_trickling_token_endpoint(tmp_path, 
         env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
         env.update(OAUTH_ID="id-" + "i" * 45, OAUTH_SECRET="client-secret-" + "s" * 50)
         proc = subprocess.Popen(
-            [*segrun_argv(), "run", str(spec), "--out", str(tmp_path / "run"), "-q",
-             "--jobs", jobs],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                *segrun_argv(),
+                "run",
+                str(spec),
+                "--out",
+                str(tmp_path / "run"),
+                "-q",
+                "--jobs",
+                jobs,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         time.sleep(3)
         assert proc.poll() is None  # still waiting on the token endpoint

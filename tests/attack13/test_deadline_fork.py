@@ -20,7 +20,7 @@ import time
 
 import requests
 
-from runner.abortable import AbortableAdapter, Deadline
+from runner.http.abortable import AbortableAdapter, Deadline
 
 DEADLINE = 1.0
 TRICKLE_SECONDS = 8.0
@@ -111,4 +111,5 @@ def test_a_forked_child_keeps_its_request_deadlines():
     os.waitpid(pid, 0)
     assert took < DEADLINE + 1.0, (
         f"a worker in the forked child was held {took:.1f}s by a trickle, "
-        f"past its {DEADLINE:g}s deadline")
+        f"past its {DEADLINE:g}s deadline"
+    )

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack12"))
 from attack12_helpers import export_by_cli  # noqa: E402
 from raw_server import envelope  # noqa: E402
 
-from runner.page import record_id, scan  # noqa: E402
+from runner.apifacts.page import record_id, scan  # noqa: E402
 
 RECORD = b'{"ProfileId":"\xed\xa0\x80\\udc00"}'
 

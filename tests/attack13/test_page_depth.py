@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.page import PageNotJSON, _judged, _plain
+from runner.apifacts.page import PageNotJSON, _judged, _plain
 
 
 def in_record(depth: int) -> bytes:
@@ -21,8 +21,9 @@ def in_record(depth: int) -> bytes:
 
 
 def in_extra_field(depth: int) -> bytes:
-    return (b'{"Extra":' + b"[" * depth + b"]" * depth +
-            b',"UserProfilePreferences":[{"ProfileId":1}]}')
+    return (
+        b'{"Extra":' + b"[" * depth + b"]" * depth + b',"UserProfilePreferences":[{"ProfileId":1}]}'
+    )
 
 
 def verdict(read, content: bytes) -> str:

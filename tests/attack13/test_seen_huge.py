@@ -21,13 +21,16 @@ TOTAL = 4
 
 def _page(offset: int, limit: int):
     last = min(offset + limit - 1, TOTAL)
-    records = [b'{"ProfileId":' + (HUGE if n in (2, 3) else b"%d" % n) + b"}"
-               for n in range(offset, last + 1)]
+    records = [
+        b'{"ProfileId":' + (HUGE if n in (2, 3) else b"%d" % n) + b"}"
+        for n in range(offset, last + 1)
+    ]
     return 200, envelope(records, offset, limit, TOTAL, last < TOTAL), {}
 
 
 def test_the_same_huge_profile_id_twice_fails_the_export(tmp_path):
     done, lines = export_by_cli(tmp_path, _page, TOTAL, 2)
     assert lines.count(b'{"ProfileId":' + HUGE + b"}") < 2, (
-        f"rc={done.returncode}: the 5,000-digit ProfileId was exported twice")
+        f"rc={done.returncode}: the 5,000-digit ProfileId was exported twice"
+    )
     assert done.returncode != 0

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from runner import auth
+from runner.apifacts import auth
 from runner.sandbox import DEMO
 from segrun_testing import child_pids as children  # noqa: F401 - the attack14 tests' name
 from segrun_testing import start_cli_sandbox as start
@@ -26,8 +26,11 @@ SEGRUN = [sys.executable, "-m", "runner"]
 
 def signed() -> dict:
     now = dt.datetime.now(dt.timezone.utc)
-    return {"Authorization": auth.authorization(
-        DEMO.scheme, DEMO.client_id, DEMO.user_id, DEMO.secret, now)}
+    return {
+        "Authorization": auth.authorization(
+            DEMO.scheme, DEMO.client_id, DEMO.user_id, DEMO.secret, now
+        )
+    }
 
 
 @contextlib.contextmanager
@@ -40,6 +43,7 @@ def sandbox(*options: str) -> Iterator[tuple[subprocess.Popen, str]]:
             for pid in children(proc.pid):
                 with contextlib.suppress(ProcessLookupError):
                     import os
+
                     os.kill(pid, signal.SIGCONT)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
@@ -71,13 +75,17 @@ def initiate(url: str, group: str = "All Profiles", body: dict | None = None) ->
 
 def page(url: str, token: str, offset: int, limit: int, timeout: float = 30) -> requests.Response:
     base = export_base(url)
-    return requests.get(f"{base}/{token}?limit={limit}&offset={offset}&keepAlive=true",
-                        headers=signed(), timeout=timeout)
+    return requests.get(
+        f"{base}/{token}?limit={limit}&offset={offset}&keepAlive=true",
+        headers=signed(),
+        timeout=timeout,
+    )
 
 
 def touch(url: str, ids: list[int]) -> dict:
     u = urlsplit(url)
-    r = requests.post(f"{u.scheme}://{u.netloc}/_sandbox/touch",
-                      data=json.dumps({"ProfileIds": ids}), timeout=30)
+    r = requests.post(
+        f"{u.scheme}://{u.netloc}/_sandbox/touch", data=json.dumps({"ProfileIds": ids}), timeout=30
+    )
     assert r.status_code == 200, r.text
     return r.json()

@@ -22,8 +22,9 @@ from a14_helpers import children, initiate, page, sandbox
 
 pytestmark = [
     pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc"),
-    pytest.mark.skipif(os.environ.get("SEGRUN_SLOW_TESTS") != "1",
-                       reason="slow: set SEGRUN_SLOW_TESTS=1"),
+    pytest.mark.skipif(
+        os.environ.get("SEGRUN_SLOW_TESTS") != "1", reason="slow: set SEGRUN_SLOW_TESTS=1"
+    ),
 ]
 
 
@@ -44,8 +45,9 @@ def _growth(workers: int) -> int:
         time.sleep(0.2)
         before = _hwm_mb(proc.pid)
         with cf.ThreadPoolExecutor(32) as pool:
-            answers = list(pool.map(lambda i: page(url, token, 1 + 10_000 * i, 10_000, 120),
-                                    range(32)))
+            answers = list(
+                pool.map(lambda i: page(url, token, 1 + 10_000 * i, 10_000, 120), range(32))
+            )
         assert {a.status_code for a in answers} == {200}
         return _hwm_mb(proc.pid) - before
 
@@ -55,4 +57,5 @@ def test_dead_workers_leave_the_server_building_as_many_pages_at_once() -> None:
     orphaned = _growth(16)
     assert orphaned < 1.5 * alone + 16, (
         f"after its workers died the server grew {orphaned} MB answering 32 readers, "
-        f"{alone} MB without workers: it builds up to 16 pages at once, not 2")
+        f"{alone} MB without workers: it builds up to 16 pages at once, not 2"
+    )

@@ -34,8 +34,10 @@ def test_a_stuck_worker_hangs_the_page_forever() -> None:
         try:
             answer = page(url, token, 1, 500, timeout=PATIENCE)
         except requests.exceptions.ReadTimeout:
-            pytest.fail(f"a page was not answered in {PATIENCE} s: the server waits forever "
-                        "on a page worker that stopped answering, and never builds it itself")
+            pytest.fail(
+                f"a page was not answered in {PATIENCE} s: the server waits forever "
+                "on a page worker that stopped answering, and never builds it itself"
+            )
         assert answer.status_code == 200
 
 
@@ -56,4 +58,5 @@ def test_one_stuck_worker_of_two_loses_a_request_among_32_in_flight() -> None:
             answers = list(pool.map(one, range(32)))
         assert answers.count("hung") == 0, (
             f"{answers.count('hung')} of 32 requests never answered: each drew the stuck "
-            "worker's pipe and waits on it with no deadline")
+            "worker's pipe and waits on it with no deadline"
+        )

@@ -1,4 +1,4 @@
-"""Attack on AIMD (runner/inflight.py): 'a 429/503 halves the window once per round,
+"""Attack on AIMD (runner/run/inflight.py): 'a 429/503 halves the window once per round,
 and the server never sees more than the window's requests at once, including right
 after a cut'. The 8 requests sent before a cut are answered after it; each of those
 old-round answers still grows the (halved) window by 1/window, so by the time the

@@ -1,4 +1,4 @@
-"""Attack on 'memory bounded' (runner/inflight.py): pages held at once are bounded in
+"""Attack on 'memory bounded' (runner/run/inflight.py): pages held at once are bounded in
 bytes by BYTE_BUDGET (32 MiB), measured by the biggest page *so far*. A server whose
 first page is small and whose later pages are big (each under the per-page cap)
 has every request of the window answered big at once: concurrency x the page cap."""
@@ -26,10 +26,14 @@ def _page(offset: int, limit: int):
     return 200, envelope(records, offset, limit, total, last < total), {}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap, documented in the README: the byte budget measures pages by the biggest so far, "
-    "so requests sent before a server's pages suddenly grow can come back big, one round of "
-    "them; bounding that needs a receive-side budget that exempts the page the writer waits for"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "known gap, documented in the README: the byte budget measures pages by the biggest so far, "
+        "so requests sent before a server's pages suddenly grow can come back big, one round of "
+        "them; bounding that needs a receive-side budget that exempts the page the writer waits for"
+    ),
+)
 def test_a_small_first_page_does_not_let_32_big_pages_in(tmp_path):
     mb = export_peak_mb(tmp_path, _page, SIZE * PAGES, SIZE, 32)
     # the byte budget (32 MiB) and one page being written: attack12's bound on the

@@ -1,4 +1,4 @@
-"""Attack on 'pages held stay within 2 windows' (runner/inflight.py, commit 2e79551):
+"""Attack on 'pages held stay within 2 windows' (runner/run/inflight.py, commit 2e79551):
 one early page answered very slowly, every later page at once."""
 
 from __future__ import annotations

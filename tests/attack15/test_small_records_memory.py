@@ -1,6 +1,6 @@
-"""Attack on 'pages held stay within the 32 MiB byte budget' (runner/inflight.py):
+"""Attack on 'pages held stay within the 32 MiB byte budget' (runner/run/inflight.py):
 the budget measures a page by len(page.body), but a held Page also keeps a ProfileId
-object and a msgspec.Raw per record (runner/page.py), several times the body for
+object and a msgspec.Raw per record (runner/apifacts/page.py), several times the body for
 small records. With one early page slow and 2 windows of 10,000-record pages held
 at concurrency 32, segrun holds ~75 MB more than one page at a time does, while
 the budget counts ~11 MB of them. Slow (two full exports): SEGRUN_SLOW_TESTS=1."""

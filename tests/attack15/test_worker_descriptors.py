@@ -1,4 +1,4 @@
-"""Attack on runner/forked.py (commit 2e79551): 'a forked child keeps only its own
+"""Attack on runner/sandbox/forked.py (commit 2e79551): 'a forked child keeps only its own
 pipe: standard streams point at /dev/null and every other descriptor is closed',
 so a worker, even one stopped (SIGSTOP) and outliving a SIGKILLed sandbox, holds
 neither the listening socket nor the sandbox's stdout/stderr."""

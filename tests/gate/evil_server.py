@@ -3,6 +3,7 @@ greps every file and stream for any spelling (and long fragments) of a secret.
 
 usage: python tests/gate/evil_server.py SCENARIO [SECRET] [-- extra segrun args]
 """
+
 from __future__ import annotations
 
 import base64
@@ -53,7 +54,13 @@ class H(BaseHTTPRequestHandler):
         self.send_response(status, reason)
         if ctype:
             self.send_header("Content-Type", ctype)
-        for k, v in [*headers, *[tuple(h.split(": ", 1)) for h in filter(None, os.environ.get("EVIL_HDRS", "").split("||"))]]:
+        for k, v in [
+            *headers,
+            *[
+                tuple(h.split(": ", 1))
+                for h in filter(None, os.environ.get("EVIL_HDRS", "").split("||"))
+            ],
+        ]:
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -118,8 +125,11 @@ class H(BaseHTTPRequestHandler):
 
     def s_location(self, call):
         s = self.server.secret
-        self.send(503, {"Message": "busy"}, headers=[("Location", "/x?s=" + s), ("Set-Cookie", "sid=" + s),
-                                                     ("Retry-After", s)])
+        self.send(
+            503,
+            {"Message": "busy"},
+            headers=[("Location", "/x?s=" + s), ("Set-Cookie", "sid=" + s), ("Retry-After", s)],
+        )
 
     def s_reason(self, call):
         self.send(401, {"Message": "no"}, reason="Denied " + self.server.secret)
@@ -127,17 +137,26 @@ class H(BaseHTTPRequestHandler):
     def s_ok_echo(self, call):  # success everywhere, with the secret in a header and reason
         s = self.server.secret
         if call == "retrieve":
-            return self.send(200, page([{"ProfileId": "P1"}]), reason="OK " + s, headers=[("X-E", s)])
+            return self.send(
+                200, page([{"ProfileId": "P1"}]), reason="OK " + s, headers=[("X-E", s)]
+            )
         self.normal(call)
 
     def s_busy(self, call):  # 503 retried, Message holding the secret after a prefix
-        self.send(503, {"Message": "busy " + "z" * int(os.environ.get("EVIL_PAD", "30")) + self.server.secret},
-                  headers=[("Retry-After", "1")])
+        self.send(
+            503,
+            {"Message": "busy " + "z" * int(os.environ.get("EVIL_PAD", "30")) + self.server.secret},
+            headers=[("Retry-After", "1")],
+        )
 
     def s_gen(self, call):  # EVIL_CALL answers EVIL_STATUS with EVIL_BODY (a Python bytes literal)
         if call != os.environ.get("EVIL_CALL", "status"):
             return self.normal(call)
-        body = os.environ.get("EVIL_BODY", "{}").encode("utf-8", "surrogateescape").replace(b"<BOM>", b"\xef\xbb\xbf")
+        body = (
+            os.environ.get("EVIL_BODY", "{}")
+            .encode("utf-8", "surrogateescape")
+            .replace(b"<BOM>", b"\xef\xbb\xbf")
+        )
         status = int(os.environ.get("EVIL_STATUS", "200"))
         if status == 204 or status == 304:
             self.send_response(status)
@@ -149,18 +168,28 @@ class H(BaseHTTPRequestHandler):
 
     def s_oauth_hdr(self, call):  # the token endpoint also echoes the token in a header
         if call == "token":
-            return self.send(200, {"access_token": self.TOKEN, "expires_in": 3600},
-                             headers=[("X-Token", self.TOKEN), ("Set-Cookie", "t=" + self.TOKEN)])
+            return self.send(
+                200,
+                {"access_token": self.TOKEN, "expires_in": 3600},
+                headers=[("X-Token", self.TOKEN), ("Set-Cookie", "t=" + self.TOKEN)],
+            )
         self.normal(call)
 
     def s_oauth_basic(self, call):  # the token endpoint echoes the Basic credentials it got
         if call == "token":
-            return self.send(401, {"Message": "bad client " + self.headers.get("Authorization", "")})
+            return self.send(
+                401, {"Message": "bad client " + self.headers.get("Authorization", "")}
+            )
         self.normal(call)
 
     def s_oauth_bigexp(self, call):  # expires_in too big for a float
         if call == "token":
-            return self.send(200, ('{{"access_token": "{}", "expires_in": 1{}}}'.format(self.TOKEN, "0" * 400)).encode())
+            return self.send(
+                200,
+                (
+                    '{{"access_token": "{}", "expires_in": 1{}}}'.format(self.TOKEN, "0" * 400)
+                ).encode(),
+            )
         self.normal(call)
 
     def s_cont(self, call):  # Status: endless 100 Continue interim responses, one every 0.5 s
@@ -211,12 +240,14 @@ def leaks(secret, folders, streams, frag=8):
     found = []
     frags = set()
     if frag and len(secret) >= 2 * frag:
-        frags = {secret[i:i + frag] for i in range(len(secret) - frag + 1)}
+        frags = {secret[i : i + frag] for i in range(len(secret) - frag + 1)}
     for folder in folders:
         for p in sorted(q for q in Path(folder).rglob("*") if q.is_file()):
             t = p.read_bytes().decode("utf-8", "replace")
             found += [f"{p}: {f!r}" for f in forms if f in t]
-            found += [f"{p}: FRAGMENT {f!r}" for f in frags if f in t and not any(g in t for g in forms)][:1]
+            found += [
+                f"{p}: FRAGMENT {f!r}" for f in frags if f in t and not any(g in t for g in forms)
+            ][:1]
     for i, t in enumerate(streams):
         found += [f"stream{i}: {f!r}" for f in forms if f in t]
         found += [f"stream{i}: FRAGMENT {f!r}" for f in frags if f in t][:1]
@@ -228,7 +259,7 @@ def main():
     extra = []
     if "--" in args:
         i = args.index("--")
-        args, extra = args[:i], args[i + 1:]
+        args, extra = args[:i], args[i + 1 :]
     scen = args[0]
     secret = args[1] if len(args) > 1 else SECRET
     srv = S(("127.0.0.1", 0), H)
@@ -236,14 +267,30 @@ def main():
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     tmp = Path(tempfile.mkdtemp(prefix="atk9-"))
     url = f"http://127.0.0.1:{srv.server_address[1]}/{scen}/"
-    (tmp / "spec.yaml").write_text(spec_text(url, jobs=os.environ.get("EVIL_JOBS") or None, oauth=scen.startswith("oauth")))
-    env = {**os.environ, "HOSTILE_SECRET": secret, "HOSTILE_CLIENT_ID": os.environ.get("EVIL_CLIENT_ID", "hostile-client-7f3a"), "COLUMNS": os.environ.get("COLUMNS", "80")}
+    (tmp / "spec.yaml").write_text(
+        spec_text(url, jobs=os.environ.get("EVIL_JOBS") or None, oauth=scen.startswith("oauth"))
+    )
+    env = {
+        **os.environ,
+        "HOSTILE_SECRET": secret,
+        "HOSTILE_CLIENT_ID": os.environ.get("EVIL_CLIENT_ID", "hostile-client-7f3a"),
+        "COLUMNS": os.environ.get("COLUMNS", "80"),
+    }
     if not os.environ.get("EVIL_DEBUG"):
         env.pop("SEGRUN_DEBUG", None)
-    cmd = ["segrun", "run", str(tmp / "spec.yaml"), "--out", str(tmp / "run"),
-           "--state", str(tmp / "state" / "state.json"), *extra]
+    cmd = [
+        "segrun",
+        "run",
+        str(tmp / "spec.yaml"),
+        "--out",
+        str(tmp / "run"),
+        "--state",
+        str(tmp / "state" / "state.json"),
+        *extra,
+    ]
     if os.environ.get("EVIL_TTY"):
         import shlex
+
         cmd = ["script", "-qc", shlex.join(cmd), "/dev/null"]
     t0 = time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=90)
@@ -251,11 +298,15 @@ def main():
     if os.environ.get("EVIL_NOREPORT"):
         rep = subprocess.CompletedProcess([], 0, "", "")
     else:
-        rep = subprocess.run(["segrun", "report", str(tmp / "run")], capture_output=True, text=True, env=env)
+        rep = subprocess.run(
+            ["segrun", "report", str(tmp / "run")], capture_output=True, text=True, env=env
+        )
     sigs = [a.rpartition("Signature=")[2] for a in srv.auths if "Signature=" in a]
     found = []
     for s in [secret, *sigs, H.TOKEN, env["HOSTILE_CLIENT_ID"]]:
-        found += leaks(s, [tmp / "run", tmp / "state"], [p.stdout, p.stderr, rep.stdout, rep.stderr])
+        found += leaks(
+            s, [tmp / "run", tmp / "state"], [p.stdout, p.stderr, rep.stdout, rep.stderr]
+        )
     print("LEAKS:" if found else "no leaks", *found[:20], sep="\n  ")
     if os.environ.get("EVIL_SHOW"):
         print("--- stdout\n" + p.stdout + "\n--- stderr\n" + p.stderr)

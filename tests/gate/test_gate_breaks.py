@@ -15,8 +15,13 @@ EVIL = Path(__file__).with_name("evil_server.py")
 
 def evil(scenario: str, secret: str | None = None, **env) -> subprocess.CompletedProcess:
     argv = [sys.executable, str(EVIL), scenario, *([secret] if secret else [])]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "EVIL_NOREPORT": "1", **env})
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "EVIL_NOREPORT": "1", **env},
+    )
 
 
 # F1: a JSON body that spells the secret with JSON's own escapes (\/ or \uXXXX)
@@ -63,7 +68,10 @@ def test_echoed_basic_credentials_are_redacted():
 
     r = evil("oauth_basic")
     har = (run_dir(r) / "transcript.har").read_text()
-    decoded = [base64.b64decode(m + "=" * (-len(m) % 4)) for m in re.findall(r"Basic ([A-Za-z0-9+/=]+)", har)]
+    decoded = [
+        base64.b64decode(m + "=" * (-len(m) % 4))
+        for m in re.findall(r"Basic ([A-Za-z0-9+/=]+)", har)
+    ]
     assert not any(b"h0stile-S3cr3t" in d for d in decoded), decoded
 
 

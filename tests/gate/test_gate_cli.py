@@ -10,8 +10,14 @@ QUICKSTART = Path(__file__).parents[2] / "examples" / "quickstart.yaml"
 
 
 def segrun(tmp_path, *args, **kw):
-    return subprocess.run([shutil.which("segrun"), *args], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120, **kw)
+    return subprocess.run(
+        [shutil.which("segrun"), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,
+    )
 
 
 # F7: `segrun sandbox --profiles 10000001` says exit 2 cleanly, but
@@ -36,11 +42,18 @@ def test_report_with_a_fifo_transcript_never_hangs(tmp_path):
     har.unlink()
     os.mkfifo(har)
     try:
-        r = subprocess.run([shutil.which("segrun"), "report", "base"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=30)
+        r = subprocess.run(
+            [shutil.which("segrun"), "report", "base"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("segrun report hung on a FIFO transcript.har")
-    assert r.returncode in (0, 2) and "Traceback" not in r.stderr, r.stderr  # built without the timeline, or refused
+    assert r.returncode in (0, 2) and "Traceback" not in r.stderr, (
+        r.stderr
+    )  # built without the timeline, or refused
 
 
 # F9: the configured secret (the variable auth.secret_env names) is registered with
@@ -57,7 +70,11 @@ def test_a_secret_quoted_by_an_invalid_spec_is_redacted(tmp_path):
         '    values: ["${S}"]\n'
     )
     env = {**os.environ, "S": "sup3r-s3cret/value+x"}
-    for cmd in (["validate", "v.yaml"], ["validate", "--format", "json", "v.yaml"],
-                ["plan", "v.yaml"], ["run", "v.yaml", "--out", "r"]):
+    for cmd in (
+        ["validate", "v.yaml"],
+        ["validate", "--format", "json", "v.yaml"],
+        ["plan", "v.yaml"],
+        ["run", "v.yaml", "--out", "r"],
+    ):
         r = segrun(tmp_path, *cmd, env=env)
         assert "sup3r-s3cret" not in r.stdout + r.stderr, (cmd, r.stdout + r.stderr)

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from runner import api  # noqa: E402
+from runner.apifacts import api  # noqa: E402
 
 LONG_SECRET = "h0stile-S3cr3t/with+odd=chars&q"
 FOUR_CHAR_SECRET = "Zq8#"
@@ -126,7 +126,7 @@ class Handler(BaseHTTPRequestHandler):
         echo, line = self._echo(), self._echo_line()
         data = json.dumps({"Message": f"denied: {echo}"}).encode()
         self.send_response(401, f"Denied {line}")
-        self.send_header("Content-Type", f"application/json; charset=utf-8; x=\"{line}\"")
+        self.send_header("Content-Type", f'application/json; charset=utf-8; x="{line}"')
         self.send_header("X-Echo", line)
         self.send_header("WWW-Authenticate", f'Basic realm="{line}"')
         self.send_header("Content-Length", str(len(data)))
@@ -323,8 +323,7 @@ def page(records: list) -> dict:
 
 #: a staging run needs an endpoint map the user confirmed: the inferred paths, written out
 CONFIRMED_ENDPOINTS = "".join(
-    f"  {call}: {{method: {e.method}, path: \"{e.path}\"}}\n"
-    for call, e in api.endpoints().items()
+    f'  {call}: {{method: {e.method}, path: "{e.path}"}}\n' for call, e in api.endpoints().items()
 ).join(("endpoints:\n", ""))
 
 
@@ -434,14 +433,27 @@ def run_segrun(
     # The child's peak must be its own: wait4's ru_maxrss also counts the pytest
     # process it was forked from (hundreds of MB late in a full run), so the
     # child reports the high-water mark of its own address space as it exits.
-    argv = [sys.executable, "-c", _OWN_PEAK, str(peak_file), "run", str(spec_path),
-            "--out", str(run_dir), "--state", str(state_dir / "state.json"), *args]
+    argv = [
+        sys.executable,
+        "-c",
+        _OWN_PEAK,
+        str(peak_file),
+        "run",
+        str(spec_path),
+        "--out",
+        str(run_dir),
+        "--state",
+        str(state_dir / "state.json"),
+        *args,
+    ]
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
     out: list[bytes] = []
     err: list[bytes] = []
-    readers = [threading.Thread(target=lambda s=s, b=b: b.append(s.read()), daemon=True)
-               for s, b in ((proc.stdout, out), (proc.stderr, err))]
+    readers = [
+        threading.Thread(target=lambda s=s, b=b: b.append(s.read()), daemon=True)
+        for s, b in ((proc.stdout, out), (proc.stderr, err))
+    ]
     for reader in readers:
         reader.start()
     if signal_after is not None:
@@ -466,9 +478,8 @@ def run_segrun(
         stdout=b"".join(out).decode("utf-8", "replace"),
         stderr=b"".join(err).decode("utf-8", "replace"),
         seconds=time.monotonic() - started,
-        peak_rss_mib=(
-            int(peak_file.read_text()) if peak_file.exists() else rusage.ru_maxrss
-        ) / 1024,
+        peak_rss_mib=(int(peak_file.read_text()) if peak_file.exists() else rusage.ru_maxrss)
+        / 1024,
         run_dir=run_dir,
         state_dir=state_dir,
     )

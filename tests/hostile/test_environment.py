@@ -54,7 +54,9 @@ def test_a_read_only_out_folder(tmp_path, hostile):
     spec = tmp_path / "spec.yaml"
     spec.write_text(spec_text(hostile.url("fine")))
     with tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
-        done = segrun("run", str(spec), "--out", str(ro / "run"), "--state", str(tmp_path / "s.json"))
+        done = segrun(
+            "run", str(spec), "--out", str(ro / "run"), "--state", str(tmp_path / "s.json")
+        )
     assert done.returncode == 2, done.stderr
     assert "read-only" in one_line_error(done.stderr)
     assert not hostile.requests  # nothing was sent
@@ -64,7 +66,14 @@ def test_out_under_a_file(tmp_path, hostile):
     spec = tmp_path / "spec.yaml"
     spec.write_text(spec_text(hostile.url("fine")))
     (tmp_path / "afile").write_text("x")
-    done = segrun("run", str(spec), "--out", str(tmp_path / "afile" / "run"), "--state", str(tmp_path / "s.json"))
+    done = segrun(
+        "run",
+        str(spec),
+        "--out",
+        str(tmp_path / "afile" / "run"),
+        "--state",
+        str(tmp_path / "s.json"),
+    )
     assert done.returncode == 2, done.stderr
     assert "not a folder" in one_line_error(done.stderr)
     assert not hostile.requests
@@ -74,7 +83,9 @@ def test_a_read_only_state_folder(tmp_path, hostile):
     spec = tmp_path / "spec.yaml"
     spec.write_text(spec_text(hostile.url("fine")))  # its job is last_success: the state is locked
     with tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
-        done = segrun("run", str(spec), "--out", str(tmp_path / "run"), "--state", str(ro / "state.json"))
+        done = segrun(
+            "run", str(spec), "--out", str(tmp_path / "run"), "--state", str(ro / "state.json")
+        )
     assert done.returncode == 2, done.stderr
     assert "read-only" in one_line_error(done.stderr)
     assert not hostile.requests
@@ -84,8 +95,11 @@ def test_a_full_disk_fails_the_run_and_the_report_says_so(tmp_path, hostile):
     jobs = "- name: people\n  segment_group: VIP Customers\n"
     with tmpfs(tmp_path / "small", "size=256k") as small:
         outcome = run_segrun(
-            tmp_path, spec_text(hostile.url("big-page"), jobs=jobs), LONG_SECRET,
-            "--out", str(small / "run"),
+            tmp_path,
+            spec_text(hostile.url("big-page"), jobs=jobs),
+            LONG_SECRET,
+            "--out",
+            str(small / "run"),
         )
         assert outcome.code == 1, outcome.stderr
         assert "Traceback" not in outcome.stderr and "internal error" not in outcome.stderr
@@ -136,8 +150,14 @@ def test_a_corrupted_checkpoint_on_resume_is_refused_before_a_send(tmp_path, hos
     spec.write_text(spec_text(hostile.url("fine")))
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
-    report = {"format": 1, "status": "running", "started": "2026-11-29T00:00:00.000Z",
-              "finished": None, "spec": str(spec), "jobs": []}
+    report = {
+        "format": 1,
+        "status": "running",
+        "started": "2026-11-29T00:00:00.000Z",
+        "finished": None,
+        "spec": str(spec),
+        "jobs": [],
+    }
     (run_dir / "report.json").write_text(json.dumps(report))
     (run_dir / "checkpoints" / "people.json").write_text(text)
     done = segrun("run", str(spec), "--resume", str(run_dir), "--state", str(tmp_path / "s.json"))
@@ -160,8 +180,8 @@ def test_a_corrupted_checkpoint_on_resume_is_refused_before_a_send(tmp_path, hos
     ids=lambda t: t[:20],
 )
 def test_a_corrupted_state_file(tmp_path, hostile, text):
-    from runner.loading import load_for_run
-    from runner.state import FORMAT, watermark_key
+    from runner.jobspec.loading import load_for_run
+    from runner.run.state import FORMAT, watermark_key
 
     spec = tmp_path / "spec.yaml"
     spec.write_text(spec_text(hostile.url("fine")))
@@ -171,7 +191,9 @@ def test_a_corrupted_state_file(tmp_path, hostile, text):
     if text == "KEY-NOT-A-DICT":
         text = json.dumps({"format": FORMAT, "watermarks": {key: "yesterday"}})
     elif text == "KEY-BAD-TIME":
-        text = json.dumps({"format": FORMAT, "watermarks": {key: {"last_success": "0000-13-45T99"}}})
+        text = json.dumps(
+            {"format": FORMAT, "watermarks": {key: {"last_success": "0000-13-45T99"}}}
+        )
     state.write_text(text)
     commands = [["run", str(spec), "--out", str(tmp_path / "run")]]
     if text == "KEY-BAD-TIME":

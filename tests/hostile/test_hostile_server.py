@@ -26,13 +26,15 @@ from hostile_server import (
     spec_text,
 )
 
-from runner.client import MAX_RETRY_AFTER, retry_after
+from runner.http.client import MAX_RETRY_AFTER, retry_after
 
 SECRETS = [LONG_SECRET, FOUR_CHAR_SECRET, "\u00a7", LONG_SECRET[:12] + "\n"]
 
 
 def assert_nothing_leaked(outcome, secrets, hostile) -> None:
-    signatures = [a.rpartition("Signature=")[2] for a in hostile.authorizations if "Signature=" in a]
+    signatures = [
+        a.rpartition("Signature=")[2] for a in hostile.authorizations if "Signature=" in a
+    ]
     everything = [*secrets, *signatures]
     where = [outcome.run_dir, outcome.state_dir]
     found = [hit for s in everything for hit in leaks(s, where, [outcome.stdout, outcome.stderr])]
@@ -76,7 +78,9 @@ def test_an_oauth_token_with_a_trailing_newline_neither_crashes_nor_leaks(tmp_pa
     outcome = run_segrun(tmp_path, spec_text(hostile.url("oauth"), oauth=True), LONG_SECRET, "-v")
     assert outcome.code == 1, outcome.stderr  # the API's 401, not a crash
     assert any(a.startswith("Bearer ") for a in hostile.authorizations)  # the token was used
-    assert_well_behaved(outcome, hostile, [OAUTH_TOKEN, OAUTH_TOKEN + "\n", LONG_SECRET, OAUTH_CLIENT_ID])
+    assert_well_behaved(
+        outcome, hostile, [OAUTH_TOKEN, OAUTH_TOKEN + "\n", LONG_SECRET, OAUTH_CLIENT_ID]
+    )
     assert "401" in report(outcome)["jobs"][0]["error"]
 
 
@@ -110,8 +114,9 @@ def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_deadline(tmp_path, hos
     elif where == "jobs in flight":
         jobs += "- name: others\n  segment_group: VIP Customers\n"
         args += ["--jobs", "2"]
-    outcome = run_segrun(tmp_path, spec_text(hostile.url("trickle-headers"), jobs=jobs),
-                         LONG_SECRET, *args)
+    outcome = run_segrun(
+        tmp_path, spec_text(hostile.url("trickle-headers"), jobs=jobs), LONG_SECRET, *args
+    )
     assert outcome.code == 1, outcome.stderr
     for job in report(outcome)["jobs"]:
         assert "within the request deadline of 3s" in job["error"], job
@@ -121,8 +126,12 @@ def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_deadline(tmp_path, hos
 
 def test_one_stop_signal_ends_pages_in_flight_stuck_on_the_server(tmp_path, hostile):
     jobs = "- name: people\n  segment_group: VIP Customers\n  concurrency: 4\n"
-    outcome = run_segrun(tmp_path, spec_text(hostile.url("trickle-headers"), jobs=jobs),
-                         LONG_SECRET, signal_after=(3.0, signal.SIGINT))
+    outcome = run_segrun(
+        tmp_path,
+        spec_text(hostile.url("trickle-headers"), jobs=jobs),
+        LONG_SECRET,
+        signal_after=(3.0, signal.SIGINT),
+    )
     assert outcome.code == 130, (outcome.stderr, report(outcome)["jobs"][0]["error"])
     assert outcome.seconds < 3.0 + 10  # a few seconds after the signal, not the deadline
     assert report(outcome)["status"] == "interrupted"
@@ -164,8 +173,19 @@ def test_json_nested_200000_deep_fails_the_job_naming_the_call(tmp_path, hostile
 
 
 ODD_RETRY_AFTER = [
-    "\u00b2", "-5", "garbage", "1e309", "NaN", "inf", "0x10", "", " ", "\u0661",
-    "Wed, 21 Oct 2015 07:28:00 GMT", "Sun, 31 Feb 2026 25:61:61 GMT", "Mon, 01 Jan 0001 00:00:00 GMT",
+    "\u00b2",
+    "-5",
+    "garbage",
+    "1e309",
+    "NaN",
+    "inf",
+    "0x10",
+    "",
+    " ",
+    "\u0661",
+    "Wed, 21 Oct 2015 07:28:00 GMT",
+    "Sun, 31 Feb 2026 25:61:61 GMT",
+    "Mon, 01 Jan 0001 00:00:00 GMT",
 ]
 
 
@@ -185,7 +205,10 @@ def test_odd_retry_after_values_are_survived(tmp_path, hostile):
 def test_a_retry_after_of_ages_is_clamped_and_a_signal_ends_the_wait(tmp_path, hostile):
     hostile.retry_after = ["9" * 40]
     outcome = run_segrun(
-        tmp_path, spec_text(hostile.url("retry-after")), LONG_SECRET, signal_after=(3.0, signal.SIGTERM)
+        tmp_path,
+        spec_text(hostile.url("retry-after")),
+        LONG_SECRET,
+        signal_after=(3.0, signal.SIGTERM),
     )
     assert outcome.code == 130, outcome.stderr
     assert outcome.seconds < 15
@@ -231,10 +254,16 @@ def test_files_are_the_owners_only_and_transcripts_keep_no_records(tmp_path, hos
         assert "1 records in a" in text
 
 
-def test_transcript_bodies_full_keeps_the_records_and_share_with_group_opens_them(tmp_path, hostile):
+def test_transcript_bodies_full_keeps_the_records_and_share_with_group_opens_them(
+    tmp_path, hostile
+):
     outcome = run_segrun(
-        tmp_path, spec_text(hostile.url("fine")), LONG_SECRET,
-        "--transcript-bodies", "full", "--share-with-group",
+        tmp_path,
+        spec_text(hostile.url("fine")),
+        LONG_SECRET,
+        "--transcript-bodies",
+        "full",
+        "--share-with-group",
     )
     assert outcome.code == 0, outcome.stderr
     assert "ann@example.com" in (outcome.run_dir / "transcript.har").read_text()
@@ -249,4 +278,3 @@ def assert_well_behaved(outcome, hostile, secrets=(LONG_SECRET,)) -> None:
     assert "internal error" not in outcome.stderr, outcome.stderr
     assert outcome.peak_rss_mib < 250, outcome.peak_rss_mib
     assert_nothing_leaked(outcome, list(secrets), hostile)
-

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import requests
 
-from runner.records import Redactor, Transcript
+from runner.records.transcript import Transcript
+from runner.redaction.redact import Redactor
 from tests.records.conftest import SECRET, Handler
 
 

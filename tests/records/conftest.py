@@ -18,7 +18,8 @@ import requests
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT6
 
-from runner.records import Redactor, Transcript
+from runner.records.transcript import Transcript
+from runner.redaction.redact import Redactor
 
 SCHEMAS = Path(__file__).parent / "schemas"
 SECRET = "s3cr3t-HMAC-key/with+odd=chars"

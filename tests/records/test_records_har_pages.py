@@ -7,7 +7,8 @@ import json
 import threading
 from pathlib import Path
 
-from runner.records import Redactor, Transcript
+from runner.records.transcript import Transcript
+from runner.redaction.redact import Redactor
 
 from .conftest import attempt
 
@@ -42,8 +43,9 @@ def test_threads_interleave_whole_entries_grouped_by_job(tmp_path, server, har_v
         def job(name: str) -> None:
             with requests.Session() as session:
                 for n in range(1, per_job + 1):
-                    attempt(session, t, "GET", f"{server}/status", job=name, attempt_no=n,
-                            call="status")
+                    attempt(
+                        session, t, "GET", f"{server}/status", job=name, attempt_no=n, call="status"
+                    )
 
         threads = [threading.Thread(target=job, args=(f"job-{i}",)) for i in range(4)]
         for thread in threads:

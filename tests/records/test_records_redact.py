@@ -10,8 +10,8 @@ from urllib.parse import quote, quote_plus
 import pytest
 import requests
 
-from runner.records import REDACTED, Redactor, Transcript
-from runner.records.redact import URL_REDACTED
+from runner.records.transcript import Transcript
+from runner.redaction.redact import REDACTED, URL_REDACTED, Redactor
 
 from .conftest import SECRET, TOKEN, attempt
 

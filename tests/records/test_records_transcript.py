@@ -15,8 +15,9 @@ import pytest
 import requests
 from requests_toolbelt.utils.dump import dump_response
 
-from runner.records import Redactor, Transcript
 from runner.records.har import HEADER, TranscriptError
+from runner.records.transcript import Transcript
+from runner.redaction.redact import Redactor
 
 from .conftest import attempt
 
@@ -248,7 +249,9 @@ def test_record_is_cheap_next_to_parsing_the_page(tmp_path, session, server):
             times.append(time.perf_counter() - t0)
         return min(times)
 
-    with Transcript(tmp_path, Redactor(["some-hmac-secret", "some-client-secret"]), bodies="full") as t:
+    with Transcript(
+        tmp_path, Redactor(["some-hmac-secret", "some-client-secret"]), bodies="full"
+    ) as t:
         cost = best(
             lambda: t.record(
                 response.request,

@@ -50,7 +50,9 @@ class Liar:
             return _page(records, offset, limit, total, last < total)
         if mode == "surrogates":  # text with no UTF-8 form, sent escaped as JSON allows
             last = min(offset + limit - 1, total)
-            records = [record(n, Name="lone \ud800 surrogate \udfff") for n in range(offset, last + 1)]
+            records = [
+                record(n, Name="lone \ud800 surrogate \udfff") for n in range(offset, last + 1)
+            ]
             return _page(records, offset, limit, total, last < total)
         if mode in ("honest", "repeat_last"):  # (with a RowCount that understates)
             last = min(offset + limit - 1, total)
@@ -83,7 +85,9 @@ def running_liar(mode: str, total: int = 25) -> Iterator[tuple[str, Liar]]:
             pass
 
         def _answer(self, status: int, body: object | None) -> None:
-            data = b"" if body is None else json.dumps(body).encode()  # ASCII: \\ud800 stays escaped
+            data = (
+                b"" if body is None else json.dumps(body).encode()
+            )  # ASCII: \\ud800 stays escaped
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))

@@ -17,7 +17,9 @@ def write_spec(tmp_path: Path, base_url: str | None, jobs: str, top: str = "") -
     head += textwrap.dedent(top)
     head += "defaults:\n  poll: {interval: 50ms, timeout: 20s}\n  retry: {attempts: 4, backoff: 0s, max_backoff: 0s}\n"
     path = tmp_path / "spec.yaml"
-    path.write_text(head + "jobs:\n" + textwrap.indent(textwrap.dedent(jobs).strip("\n"), "  ") + "\n")
+    path.write_text(
+        head + "jobs:\n" + textwrap.indent(textwrap.dedent(jobs).strip("\n"), "  ") + "\n"
+    )
     return path
 
 

@@ -18,7 +18,11 @@ SPEC = """
 @pytest.mark.parametrize(
     ("call", "lie", "error"),
     [
-        ("initiate", "400", "initiate answered HTTP 400: The request was invalid and cannot be processed."),
+        (
+            "initiate",
+            "400",
+            "initiate answered HTTP 400: The request was invalid and cannot be processed.",
+        ),
         ("initiate", "notjson", "Initiate: the response is not JSON (text/html)"),
         ("initiate", "badtoken", "Initiate: AccessToken is not an integer: '"),
         ("status", "wrongshape", "Status: expected a JSON object, got list"),

@@ -46,11 +46,15 @@ class Receiver:
 def test_a_loopback_callback_receives_the_final_status(sandbox, tmp_path):
     receiver = Receiver()
     try:
-        spec = write_spec(tmp_path, sandbox.base_url, f"""
+        spec = write_spec(
+            tmp_path,
+            sandbox.base_url,
+            f"""
             - name: everyone
               segment_group: All Profiles
               callback_url: "{receiver.url}"
-        """)
+        """,
+        )
         outcome = run(spec, tmp_path)
         path, content_type, body = receiver.received.get(timeout=20)
     finally:
@@ -69,11 +73,15 @@ def test_a_loopback_callback_receives_the_final_status(sandbox, tmp_path):
 
 
 def test_the_sandbox_accepts_but_never_calls_a_remote_callback(sandbox, tmp_path):
-    spec = write_spec(tmp_path, sandbox.base_url, """
+    spec = write_spec(
+        tmp_path,
+        sandbox.base_url,
+        """
         - name: everyone
           segment_group: All Profiles
           callback_url: "https://hooks.example.invalid/export"
-    """)
+    """,
+    )
     outcome = run(spec, tmp_path)
     assert job(outcome, "everyone").status == "succeeded"
     for _ in range(100):
@@ -92,7 +100,10 @@ def test_callback_url_must_be_https_or_loopback(segrun, tmp_path):
     )
     result = segrun("validate", str(spec))
     assert result.returncode == 2
-    assert "jobs[0].callback_url: must use https (plain http is allowed only for a loopback host)" in result.stdout
+    assert (
+        "jobs[0].callback_url: must use https (plain http is allowed only for a loopback host)"
+        in result.stdout
+    )
     assert "jobs[1].callback_url: 'not a url' is not an http(s) URL" in result.stdout
 
 

@@ -11,7 +11,7 @@ import re
 
 from run_helpers import job, read_jsonl, run, write_spec
 
-from runner.timestamps import parse_wire, utc_now
+from runner.apifacts.timestamps import parse_wire, utc_now
 
 JOBS = """
     - name: delta
@@ -33,10 +33,14 @@ def test_a_clock_ten_minutes_fast_still_exports_everything(sandbox, tmp_path):
     after = utc_now()
     delta = job(outcome, "delta")
     assert delta.status == "succeeded", delta.error
-    assert read_jsonl(tmp_path / "run" / "exports" / "delta.jsonl") == sandbox.expected_records("All Profiles")
+    assert read_jsonl(tmp_path / "run" / "exports" / "delta.jsonl") == sandbox.expected_records(
+        "All Profiles"
+    )
 
     # the refusal, the clock difference, and the warning are in the report
-    refused = next(n for n in delta.notes if n.startswith("the server refused the issued timestamp"))
+    refused = next(
+        n for n in delta.notes if n.startswith("the server refused the issued timestamp")
+    )
     assert "The specified date does not match an expected ISO 8601 format" in refused
     ahead = float(re.search(r"this machine's clock is ([\d.]+)s ahead of the server's", refused)[1])
     assert 597 <= ahead <= 603, refused

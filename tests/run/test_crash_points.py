@@ -1,7 +1,7 @@
 """A crash at every durable operation of a run, then --resume: exactly the exports,
 report and watermarks of an uninterrupted run.
 
-runner/durable.py counts the run's durable operations (fsyncs, atomic writes and
+runner/system/durable.py counts the run's durable operations (fsyncs, atomic writes and
 their renames, renames, unlinks) and, with SEGRUN_TEST_CRASH_AT=N, SIGKILLs the
 process just before the N-th. The walk raises N until a run finishes uncrashed,
 so it visits every operation the run performs, whatever their number.
@@ -22,12 +22,13 @@ from pathlib import Path
 
 from run_helpers import read_jsonl, run, write_spec
 
-from runner import durable, timestamps
+from runner.apifacts import timestamps
 from runner.commands.run import RunOptions, run_spec
-from runner.loading import load_for_run
+from runner.jobspec.loading import load_for_run
 from runner.records.report import RunReport
+from runner.run.state import FORMAT, last_datetime_for, watermark_fields, watermark_key
 from runner.sandbox import FaultPlan, running_sandbox
-from runner.state import FORMAT, last_datetime_for, watermark_fields, watermark_key
+from runner.system import durable
 from segrun_testing import segrun_argv
 
 JOBS = """
@@ -50,8 +51,11 @@ EARLIER = dt.datetime(2026, 1, 1, 0, 0, 0, 123000, tzinfo=dt.timezone.utc)
 def prepare(folder: Path, base_url: str, page_size: int = 25) -> Path:
     folder.mkdir()
     spec = write_spec(folder, base_url, JOBS)
-    spec.write_text(spec.read_text().replace("defaults:\n", f"defaults:\n  page_size: {page_size}\n")
-                    .replace("attempts: 4", "attempts: 12"))
+    spec.write_text(
+        spec.read_text()
+        .replace("defaults:\n", f"defaults:\n  page_size: {page_size}\n")
+        .replace("attempts: 4", "attempts: 12")
+    )
     loaded = load_for_run(str(spec), {})
     state = folder / ".segrun" / "state.json"
     state.parent.mkdir()
@@ -91,7 +95,9 @@ def assert_as_if_uninterrupted(sandbox, spec: Path, run_dir: Path, started: dt.d
         else:
             assert read_jsonl(path) == want, job.name
         assert result.records == len(want)
-    assert not list((run_dir / "exports").glob("*.part")) and not list((run_dir / "exports").glob("*tmp"))
+    assert not list((run_dir / "exports").glob("*.part")) and not list(
+        (run_dir / "exports").glob("*tmp")
+    )
     assert not list((run_dir / "checkpoints").glob("*.json"))
     state = json.loads((spec.parent / ".segrun" / "state.json").read_text())["watermarks"]
     assert sorted(e["job"] for e in state.values()) == ["delta", "delta-csv"]
@@ -140,8 +146,12 @@ def test_a_crash_at_every_durable_operation_then_resume(tmp_path):
                 outcome = run(spec, folder, out=None, resume=run_dir)
                 assert outcome.report.exit_code == 0, [j.error for j in outcome.report.jobs]
             else:
-                resumed = subprocess.run([*segrun_argv(), "run", "-q", str(spec), "--resume", str(run_dir)],
-                                         capture_output=True, text=True, timeout=120)
+                resumed = subprocess.run(
+                    [*segrun_argv(), "run", "-q", str(spec), "--resume", str(run_dir)],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
                 assert resumed.returncode == 0, resumed.stderr
             assert_as_if_uninterrupted(sandbox, spec, run_dir, started)
             shutil.rmtree(folder)
@@ -149,12 +159,20 @@ def test_a_crash_at_every_durable_operation_then_resume(tmp_path):
             raise AssertionError("the run never finished uncrashed")
     kinds = {line.split(" ", 1)[1].split(" ")[0] for line in walked}
     assert {"write", "rename", "fsync", "unlink"} <= kinds
-    # every step of runner/lifecycle.py was a crash point, for both formats
+    # every step of runner/run/lifecycle.py was a crash point, for both formats
     joined = "\n".join(walked)
-    for step in ("write full.json", "fsync full.jsonl.part", "rename full.jsonl.part -> full.jsonl",
-                 "rename delta-csv.csv.csv-tmp -> delta-csv.csv", "unlink delta-csv.csv.part",
-                 "write state.json", "rename state.json", "write report.json", "unlink delta.json",
-                 "write junit.xml"):
+    for step in (
+        "write full.json",
+        "fsync full.jsonl.part",
+        "rename full.jsonl.part -> full.jsonl",
+        "rename delta-csv.csv.csv-tmp -> delta-csv.csv",
+        "unlink delta-csv.csv.part",
+        "write state.json",
+        "rename state.json",
+        "write report.json",
+        "unlink delta.json",
+        "write junit.xml",
+    ):
         assert step in joined, step
     assert joined.count("write full.json") >= 3  # initiated, mid-retrieval, complete
     print(f"walked {len(walked)} crash points")
@@ -171,8 +189,12 @@ def test_sigkill_at_random_moments_with_last_success_jobs_and_faults(tmp_path):
 
         def start(resume: bool) -> subprocess.Popen:
             where = ["--resume", str(run_dir)] if resume else ["--out", str(run_dir)]
-            return subprocess.Popen([*segrun_argv(), "run", "-q", str(spec), *where],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            return subprocess.Popen(
+                [*segrun_argv(), "run", "-q", str(spec), *where],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
 
         for _ in range(200):
             if kills >= 25:
@@ -190,7 +212,11 @@ def test_sigkill_at_random_moments_with_last_success_jobs_and_faults(tmp_path):
             assert_as_if_uninterrupted(sandbox, spec, run_dir, started)
             finished_early += 1
             shutil.rmtree(folder)
-            spec, started, fresh = prepare(folder, sandbox.base_url, page_size=20), dt.datetime.now(dt.timezone.utc), True
+            spec, started, fresh = (
+                prepare(folder, sandbox.base_url, page_size=20),
+                dt.datetime.now(dt.timezone.utc),
+                True,
+            )
         assert kills >= 25
         proc = start(resume=not fresh and run_dir.exists())
         assert proc.wait(timeout=300) == 0, proc.stderr.read()

@@ -19,8 +19,8 @@ import pytest
 import yaml
 from run_helpers import read_jsonl
 
-from runner import api
-from runner.endpoint_map import load_file
+from runner.apifacts import api
+from runner.jobspec.endpoint_map import load_file
 from runner.sandbox import DEMO, running_sandbox
 from segrun_testing import assert_no_traceback
 
@@ -107,9 +107,12 @@ def test_the_refusal_opens_no_socket_at_all(tmp_path):
     """The audit hook of test_plan_opens_no_socket, on `run`: not even a socket
     object is created before the refusal."""
     spec = production_spec(tmp_path, "https://pm.mypreferences.com/Profiles/v4/")
-    spec.write_text(spec.read_text().replace("base_url: https://pm.mypreferences.com/Profiles/v4/\n", ""))
+    spec.write_text(
+        spec.read_text().replace("base_url: https://pm.mypreferences.com/Profiles/v4/\n", "")
+    )
     probe = tmp_path / "probe.py"
-    probe.write_text(textwrap.dedent("""\
+    probe.write_text(
+        textwrap.dedent("""\
         import sys
         from runner.cli import cli
         import runner.commands.run, runner.sandbox, requests, urllib3
@@ -121,10 +124,16 @@ def test_the_refusal_opens_no_socket_at_all(tmp_path):
             code = e.code
         sys.stderr.write("SOCKET-EVENTS:" + ",".join(events) + "\\n")
         sys.exit(code)
-    """))
+    """)
+    )
     env = {"PATH": "/usr/bin:/bin", **DEMO.environment()}
-    result = subprocess.run([sys.executable, str(probe), str(spec), str(tmp_path / "run")],
-                            capture_output=True, text=True, timeout=60, env=env)
+    result = subprocess.run(
+        [sys.executable, str(probe), str(spec), str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().endswith("SOCKET-EVENTS:")
     assert "segrun endpoints" in result.stderr
@@ -175,17 +184,32 @@ def test_run_endpoints_option_and_segrun_sandbox_endpoints(segrun, tmp_path):
     path = tmp_path / "endpoints.yaml"
     path.write_text(yaml.safe_dump(CONFIRMED))
     server = subprocess.Popen(
-        [*__import__("segrun_testing").segrun_argv(), "sandbox", "--endpoints", str(path),
-         "--processing-seconds", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *__import__("segrun_testing").segrun_argv(),
+            "sandbox",
+            "--endpoints",
+            str(path),
+            "--processing-seconds",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         first = server.stdout.readline()
         base_url = first.split()[-1]
         assert base_url.startswith("http://127.0.0.1:"), first
         spec = production_spec(tmp_path, base_url)
-        result = segrun("run", str(spec), "--endpoints", str(path), "--out", str(tmp_path / "run"),
-                        env=DEMO.environment())
+        result = segrun(
+            "run",
+            str(spec),
+            "--endpoints",
+            str(path),
+            "--out",
+            str(tmp_path / "run"),
+            env=DEMO.environment(),
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -220,18 +244,26 @@ def test_an_initiate_404_that_names_nothing_blames_the_path(segrun, tmp_path):
 
 
 def test_an_initiate_404_naming_the_segment_group_does_not_blame_the_path(tmp_path):
-    from runner.client import ApiClient, CallStats, RetryPolicy
-    from runner.signing import PnAuthInfo3
+    from runner.http.client import ApiClient, CallStats, RetryPolicy
+    from runner.http.signing import PnAuthInfo3
 
     with running_sandbox(profiles=20, seed=5) as sandbox:
         client = ApiClient(
-            base_url=sandbox.base_url, client_id=DEMO.client_id, endpoints=api.endpoints(),
+            base_url=sandbox.base_url,
+            client_id=DEMO.client_id,
+            endpoints=api.endpoints(),
             auth=PnAuthInfo3(DEMO.scheme, DEMO.client_id, DEMO.user_id, DEMO.secret),
             endpoint_source="a test map",
         )
         try:
-            client.call("initiate", job="j", policy=RetryPolicy(1, 0, 0), stats=CallStats(),
-                        params={"segmentGroupName": "No Such Group"}, body={})
+            client.call(
+                "initiate",
+                job="j",
+                policy=RetryPolicy(1, 0, 0),
+                stats=CallStats(),
+                params={"segmentGroupName": "No Such Group"},
+                body={},
+            )
         except Exception as e:  # noqa: BLE001
             message = str(e)
         finally:
@@ -239,15 +271,23 @@ def test_an_initiate_404_naming_the_segment_group_does_not_blame_the_path(tmp_pa
     assert message == "initiate answered HTTP 404: Segment group 'No Such Group' was not found"
 
 
-
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         (None, "endpoint map {file}: cannot read the file"),
-        ("", "endpoint map {file}: must be a mapping of calls (initiate, status, retrieve, commit)"),
+        (
+            "",
+            "endpoint map {file}: must be a mapping of calls (initiate, status, retrieve, commit)",
+        ),
         ("- initiate\n", "endpoint map {file}:1:1: must be a mapping of calls"),
-        ("initiate: {path: 'x/{nope}'}\n", "endpoint map {file}: initiate.path: unknown placeholder {{nope}}"),
-        ("initiate: {method: PUT, path: x}\n", "endpoint map {file}: initiate.method: unallowed value PUT"),
+        (
+            "initiate: {path: 'x/{nope}'}\n",
+            "endpoint map {file}: initiate.path: unknown placeholder {{nope}}",
+        ),
+        (
+            "initiate: {method: PUT, path: x}\n",
+            "endpoint map {file}: initiate.method: unallowed value PUT",
+        ),
         ("commits: {path: x}\n", "endpoint map {file}: commits: unknown key"),
         ("initiate: [a, b]\n", "endpoint map {file}: initiate: must be of dict type"),
     ],
@@ -256,7 +296,9 @@ def test_a_bad_endpoint_map_is_one_clear_line_and_exit_2(segrun, tmp_path, text,
     path = tmp_path / "endpoints.yaml"
     if text is not None:
         path.write_text(text)
-    spec = production_spec(tmp_path, "https://pm.mypreferences.com/Profiles/v4/", "endpoints: endpoints.yaml\n")
+    spec = production_spec(
+        tmp_path, "https://pm.mypreferences.com/Profiles/v4/", "endpoints: endpoints.yaml\n"
+    )
     for command in ("plan", "run"):
         result = segrun(command, str(spec), env=DEMO.environment(), cwd=tmp_path)
         assert result.returncode == 2, result.stderr

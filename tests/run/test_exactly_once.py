@@ -15,12 +15,12 @@ import pytest
 from liar_server import running_liar
 from run_helpers import job, read_jsonl, run, write_spec
 
-from runner import durable
 from runner.commands.run import RunOptions, _run_directory
-from runner.execute import Progress, StopFlag
-from runner.loading import load_for_run
+from runner.jobspec.loading import load_for_run
 from runner.records.report import RunReport
+from runner.run.execute import Progress, StopFlag
 from runner.sandbox import running_sandbox
+from runner.system import durable
 from segrun_testing import segrun_argv
 
 DELTA = """
@@ -31,11 +31,14 @@ DELTA = """
 """
 
 
-def cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def cli(
+    *args: str, env: dict | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     full = {**os.environ, **(env or {})}
     full.pop("SEGRUN_DEBUG", None)
-    return subprocess.run([*segrun_argv(), *args], capture_output=True, text=True, timeout=120,
-                          env=full, cwd=cwd)
+    return subprocess.run(
+        [*segrun_argv(), *args], capture_output=True, text=True, timeout=120, env=full, cwd=cwd
+    )
 
 
 def state_entries(spec: Path) -> dict:
@@ -52,8 +55,14 @@ def test_a_crash_between_the_watermark_and_the_report_never_empties_the_export(t
         run_dir = tmp_path / "run"
         # report.json is written once at the start and once per job: #2 is the job's entry,
         # right after the watermark (its state.json write) is durable.
-        killed = cli("run", "-q", str(spec), "--out", str(run_dir),
-                     env={durable.CRASH_ENV: "write report.json#2"})
+        killed = cli(
+            "run",
+            "-q",
+            str(spec),
+            "--out",
+            str(run_dir),
+            env={durable.CRASH_ENV: "write report.json#2"},
+        )
         assert killed.returncode == -9, killed.stderr
         assert len(state_entries(spec)) == 1  # the watermark was stored...
         assert RunReport.load(run_dir / "report.json").jobs == []  # ...the report never said so
@@ -61,7 +70,9 @@ def test_a_crash_between_the_watermark_and_the_report_never_empties_the_export(t
         resumed = cli("run", "-q", str(spec), "--resume", str(run_dir))
         assert resumed.returncode == 0, resumed.stderr
         assert sandbox.counters.requests("initiate") == initiates  # finished, not re-exported
-        assert read_jsonl(run_dir / "exports" / "delta.jsonl") == sandbox.expected_records("All Profiles")
+        assert read_jsonl(run_dir / "exports" / "delta.jsonl") == sandbox.expected_records(
+            "All Profiles"
+        )
         report = RunReport.load(run_dir / "report.json")
         assert [j.status for j in report.jobs] == ["succeeded"] and report.jobs[0].records == 300
         assert not (run_dir / "checkpoints" / "delta.json").exists()
@@ -71,10 +82,15 @@ def test_resume_with_only_never_downgrades_a_job_that_succeeded(tmp_path):
     """v1: `--resume R --only b` rewrote job a as "skipped"; a second `--resume R` then
     re-ran a as a delta from its new watermark and emptied its export."""
     with running_sandbox(profiles=200, seed=4) as sandbox:
-        spec = write_spec(tmp_path, sandbox.base_url, DELTA + """
+        spec = write_spec(
+            tmp_path,
+            sandbox.base_url,
+            DELTA
+            + """
     - name: b
       segment_group: VIP Customers
-""")
+""",
+        )
         run_dir = tmp_path / "run"
         first = run(spec, tmp_path, out=run_dir)
         a = job(first, "delta")
@@ -86,7 +102,9 @@ def test_resume_with_only_never_downgrades_a_job_that_succeeded(tmp_path):
         third = run(spec, tmp_path, out=None, resume=run_dir)
         assert job(third, "delta").sha256 == a.sha256
         assert sandbox.counters.requests("initiate") == initiates  # nothing ran again
-        assert read_jsonl(run_dir / "exports" / "delta.jsonl") == sandbox.expected_records("All Profiles")
+        assert read_jsonl(run_dir / "exports" / "delta.jsonl") == sandbox.expected_records(
+            "All Profiles"
+        )
 
 
 class StopAfterFirstPage(Progress):
@@ -113,9 +131,13 @@ def test_resume_after_the_spec_changed_starts_the_job_afresh(tmp_path):
         resumed = run(spec, tmp_path, out=None, resume=run_dir)
         result = job(resumed, "delta")
         assert result.status == "succeeded", result.error
-        assert any("the spec changed since this job was checkpointed (the segment group" in n
-                   for n in result.notes)
-        assert read_jsonl(run_dir / "exports" / "delta.jsonl") == sandbox.expected_records("VIP Customers")
+        assert any(
+            "the spec changed since this job was checkpointed (the segment group" in n
+            for n in result.notes
+        )
+        assert read_jsonl(run_dir / "exports" / "delta.jsonl") == sandbox.expected_records(
+            "VIP Customers"
+        )
         (entry,) = state_entries(spec).values()
         assert entry["segment_group"] == "VIP Customers"
 
@@ -124,7 +146,9 @@ def run_spec_with(spec: Path, run_dir: Path, **options):
     from runner.commands.run import run_spec
 
     stop = options.pop("stop")
-    return run_spec(str(spec), RunOptions(out=run_dir, quiet=True, **options), environ={}, stop=stop)
+    return run_spec(
+        str(spec), RunOptions(out=run_dir, quiet=True, **options), environ={}, stop=stop
+    )
 
 
 def test_two_runs_in_the_same_second_get_two_directories(tmp_path, monkeypatch):
@@ -170,12 +194,16 @@ def test_nothing_is_written_through_a_planted_symlink(tmp_path, planted):
 
 def test_a_symlinked_export_folder_inside_exports_is_refused(tmp_path):
     with running_sandbox(profiles=50) as sandbox:
-        spec = write_spec(tmp_path, sandbox.base_url, """
+        spec = write_spec(
+            tmp_path,
+            sandbox.base_url,
+            """
     - name: nested
       segment_group: All Profiles
       page_size: 10
       output: {path: "sub/{job}.jsonl"}
-""")
+""",
+        )
         run_dir, outside = tmp_path / "run", tmp_path / "outside"
         outside.mkdir()
         stop = StopFlag()
@@ -230,8 +258,12 @@ def test_a_top_level_name_is_the_spec_identity(tmp_path):
         moved = tmp_path / "elsewhere"
         moved.mkdir()
         (moved / "renamed.yaml").write_text(spec.read_text())
-        again = run(moved / "renamed.yaml", tmp_path, out=tmp_path / "r2",
-                    state=tmp_path / ".segrun" / "state.json")
+        again = run(
+            moved / "renamed.yaml",
+            tmp_path,
+            out=tmp_path / "r2",
+            state=tmp_path / ".segrun" / "state.json",
+        )
         assert any("watermark" in n and "sent as" in n for n in job(again, "delta").notes)
 
 
@@ -240,24 +272,40 @@ def test_an_older_state_file_is_ignored_with_a_note(tmp_path):
         spec = write_spec(tmp_path, sandbox.base_url, DELTA)
         state = tmp_path / ".segrun" / "state.json"
         state.parent.mkdir()
-        state.write_text(json.dumps({"format": 1, "watermarks": {
-            "SanchezAssociates/All Profiles/0123456789abcdef": {
-                "job": "delta", "segment_group": "All Profiles",
-                "last_success": "2099-01-01T00:00:00.000Z", "stored": "2099-01-01T00:00:00.000Z"}}}))
+        state.write_text(
+            json.dumps(
+                {
+                    "format": 1,
+                    "watermarks": {
+                        "SanchezAssociates/All Profiles/0123456789abcdef": {
+                            "job": "delta",
+                            "segment_group": "All Profiles",
+                            "last_success": "2099-01-01T00:00:00.000Z",
+                            "stored": "2099-01-01T00:00:00.000Z",
+                        }
+                    },
+                }
+            )
+        )
         result = job(run(spec, tmp_path), "delta")
         assert result.records == 60  # a full export, not a delta from a foreign watermark
         assert any("older segrun (format 1)" in n for n in result.notes)
 
 
-@pytest.mark.parametrize(("mode", "words"), [
-    ("hasmore_forever", "HasMore is true, but the next offset 26 passes TotalResults 25"),
-    ("growing_total", "TotalResults changed from 20 to 30"),
-    ("beyond_total", "more than TotalResults 25"),
-    ("same_records", "ProfileId 'P000001' at record 11 was already exported at record 1"),
-])
+@pytest.mark.parametrize(
+    ("mode", "words"),
+    [
+        ("hasmore_forever", "HasMore is true, but the next offset 26 passes TotalResults 25"),
+        ("growing_total", "TotalResults changed from 20 to 30"),
+        ("beyond_total", "more than TotalResults 25"),
+        ("same_records", "ProfileId 'P000001' at record 11 was already exported at record 1"),
+    ],
+)
 def test_a_server_that_lies_about_the_records_fails_the_job_naming_the_call(tmp_path, mode, words):
     with running_liar(mode, total=25) as (base_url, liar):
-        spec = write_spec(tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n")
+        spec = write_spec(
+            tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n"
+        )
         outcome = run(spec, tmp_path)
         result = job(outcome, "lie")
         assert result.status == "failed"
@@ -269,7 +317,9 @@ def test_a_server_that_lies_about_the_records_fails_the_job_naming_the_call(tmp_
 
 def test_a_repeat_within_one_page_is_caught_too(tmp_path):
     with running_liar("repeat_in_page", total=25) as (base_url, _):
-        spec = write_spec(tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n")
+        spec = write_spec(
+            tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n"
+        )
         result = job(run(spec, tmp_path), "lie")
         assert result.status == "failed"
         assert result.error == (
@@ -279,7 +329,10 @@ def test_a_repeat_within_one_page_is_caught_too(tmp_path):
 
 def test_text_with_no_utf8_form_is_written_through(tmp_path):
     with running_liar("surrogates", total=12) as (base_url, _):
-        spec = write_spec(tmp_path, base_url, """
+        spec = write_spec(
+            tmp_path,
+            base_url,
+            """
     - name: odd
       segment_group: VIP Customers
       page_size: 5
@@ -287,7 +340,8 @@ def test_text_with_no_utf8_form_is_written_through(tmp_path):
       segment_group: VIP Customers
       page_size: 5
       output: {format: csv}
-""")
+""",
+        )
         outcome = run(spec, tmp_path)
         assert [j.status for j in outcome.report.jobs] == ["succeeded", "succeeded"]
         lines = (tmp_path / "run" / "exports" / "odd.jsonl").read_bytes().splitlines()
@@ -297,34 +351,49 @@ def test_text_with_no_utf8_form_is_written_through(tmp_path):
         assert "\\ud800" in csv_text and csv_text.count("\n") == 13
 
 
-@pytest.mark.parametrize("damage", [
-    lambda c: "{not json",
-    lambda c: json.dumps({**c, "job": "../../escape"}),
-    lambda c: json.dumps({**c, "part_bytes": -5}),
-    lambda c: json.dumps({**c, "phase": "complete"}),  # complete without a sha256
-    lambda c: json.dumps([c]),
-    lambda c: "[" * 100000,
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda c: "{not json",
+        lambda c: json.dumps({**c, "job": "../../escape"}),
+        lambda c: json.dumps({**c, "part_bytes": -5}),
+        lambda c: json.dumps({**c, "phase": "complete"}),  # complete without a sha256
+        lambda c: json.dumps([c]),
+        lambda c: "[" * 100000,
+    ],
+)
 def test_a_checkpoint_segrun_did_not_write_stops_the_resume_before_a_send(tmp_path, damage):
     with running_sandbox(profiles=200) as sandbox:
-        spec = write_spec(tmp_path, sandbox.base_url, "- name: vip\n  segment_group: All Profiles\n  page_size: 10\n")
+        spec = write_spec(
+            tmp_path,
+            sandbox.base_url,
+            "- name: vip\n  segment_group: All Profiles\n  page_size: 10\n",
+        )
         stop = StopFlag()
         run_spec_with(spec, tmp_path / "run", stop=stop, progress=StopAfterFirstPage(stop))
         checkpoint = tmp_path / "run" / "checkpoints" / "vip.json"
         checkpoint.write_text(damage(json.loads(checkpoint.read_text())))
-        requests_before = sum(sandbox.counters.requests(c) for c in ("initiate", "status", "retrieve", "commit"))
+        requests_before = sum(
+            sandbox.counters.requests(c) for c in ("initiate", "status", "retrieve", "commit")
+        )
         result = cli("run", "-q", str(spec), "--resume", str(tmp_path / "run"))
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert "checkpoints/vip.json is not a checkpoint segrun wrote" in result.stderr
-        assert sum(sandbox.counters.requests(c) for c in ("initiate", "status", "retrieve", "commit")) == requests_before
+        assert (
+            sum(sandbox.counters.requests(c) for c in ("initiate", "status", "retrieve", "commit"))
+            == requests_before
+        )
 
 
-@pytest.mark.parametrize("damage", [
-    lambda r: "{torn",
-    lambda r: json.dumps({**r, "jobs": [{**r["jobs"][0], "name": "../../etc/passwd"}]}),
-    lambda r: json.dumps({**r, "jobs": "nope"}),
-    lambda r: json.dumps({**r, "status": "bogus"}),
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda r: "{torn",
+        lambda r: json.dumps({**r, "jobs": [{**r["jobs"][0], "name": "../../etc/passwd"}]}),
+        lambda r: json.dumps({**r, "jobs": "nope"}),
+        lambda r: json.dumps({**r, "status": "bogus"}),
+    ],
+)
 def test_a_report_segrun_did_not_write_stops_the_resume(tmp_path, damage):
     spec = write_spec(tmp_path, None, "- name: vip\n  segment_group: VIP Customers\n")
     assert cli("run", "-q", str(spec), "--out", str(tmp_path / "run")).returncode == 0
@@ -337,7 +406,11 @@ def test_a_report_segrun_did_not_write_stops_the_resume(tmp_path, damage):
 
 def test_a_damaged_partial_export_is_fetched_again_not_trusted(tmp_path):
     with running_sandbox(profiles=200, seed=2) as sandbox:
-        spec = write_spec(tmp_path, sandbox.base_url, "- name: vip\n  segment_group: All Profiles\n  page_size: 10\n")
+        spec = write_spec(
+            tmp_path,
+            sandbox.base_url,
+            "- name: vip\n  segment_group: All Profiles\n  page_size: 10\n",
+        )
         stop = StopFlag()
         run_spec_with(spec, tmp_path / "run", stop=stop, progress=StopAfterFirstPage(stop))
         part = tmp_path / "run" / "exports" / "vip.jsonl.part"
@@ -347,19 +420,26 @@ def test_a_damaged_partial_export_is_fetched_again_not_trusted(tmp_path):
         result = job(run(spec, tmp_path, out=None, resume=tmp_path / "run"), "vip")
         assert result.status == "succeeded"
         assert any("does not match its checkpoint; re-initiated" in n for n in result.notes)
-        assert read_jsonl(tmp_path / "run" / "exports" / "vip.jsonl") == sandbox.expected_records("All Profiles")
+        assert read_jsonl(tmp_path / "run" / "exports" / "vip.jsonl") == sandbox.expected_records(
+            "All Profiles"
+        )
 
 
 # -- found by attacking the lifecycle (each failed before its fix) ----------------------------
 
+
 def test_an_export_named_like_another_jobs_part_file_is_refused_by_validate(tmp_path):
-    spec = write_spec(tmp_path, None, """
+    spec = write_spec(
+        tmp_path,
+        None,
+        """
     - name: y
       segment_group: VIP Customers
       output: {path: a.jsonl.part}
     - name: a
       segment_group: VIP Customers
-""")
+""",
+    )
     result = cli("validate", str(spec))
     assert result.returncode == 2
     assert "must not end with .part or .csv-tmp or .xlsx-tmp" in result.stdout
@@ -368,40 +448,68 @@ def test_an_export_named_like_another_jobs_part_file_is_refused_by_validate(tmp_
 def test_a_spec_renamed_between_a_crash_and_the_resume_starts_the_job_afresh(tmp_path):
     """The spec's identity keys the watermark: a resume under another identity must not
     finish a delta taken from the old identity's watermark and store it under the new."""
-    from runner.state import FORMAT, watermark_fields, watermark_key
+    from runner.run.state import FORMAT, watermark_fields, watermark_key
+
     earlier = "2026-01-01T00:00:00.123Z"
     with running_sandbox(profiles=200, seed=3) as sandbox:
         spec = write_spec(tmp_path, sandbox.base_url, DELTA)
         state = tmp_path / ".segrun" / "state.json"
         loaded = load_for_run(str(spec), {})
         state.parent.mkdir()
-        state.write_text(json.dumps({"format": FORMAT, "watermarks": {
-            watermark_key(loaded, loaded.jobs[0], state): {
-                **watermark_fields(loaded, loaded.jobs[0], state), "last_success": earlier, "stored": earlier}}}))
+        state.write_text(
+            json.dumps(
+                {
+                    "format": FORMAT,
+                    "watermarks": {
+                        watermark_key(loaded, loaded.jobs[0], state): {
+                            **watermark_fields(loaded, loaded.jobs[0], state),
+                            "last_success": earlier,
+                            "stored": earlier,
+                        }
+                    },
+                }
+            )
+        )
         run_dir = tmp_path / "run"
-        killed = cli("run", "-q", str(spec), "--out", str(run_dir),
-                     env={durable.CRASH_ENV: "rename delta.jsonl.part -> delta.jsonl#1"})
+        killed = cli(
+            "run",
+            "-q",
+            str(spec),
+            "--out",
+            str(run_dir),
+            env={durable.CRASH_ENV: "rename delta.jsonl.part -> delta.jsonl#1"},
+        )
         assert killed.returncode == -9, killed.stderr
         spec.write_text("name: nightly\n" + spec.read_text())
         assert cli("run", "-q", str(spec), "--resume", str(run_dir)).returncode == 0
         result = RunReport.load(run_dir / "report.json").jobs[0]
         assert any("the watermark's identity" in n for n in result.notes), result.notes
         # under its new identity the job has no watermark: a full export, as uninterrupted
-        assert read_jsonl(run_dir / "exports" / "delta.jsonl") == sandbox.expected_records("All Profiles")
+        assert read_jsonl(run_dir / "exports" / "delta.jsonl") == sandbox.expected_records(
+            "All Profiles"
+        )
 
 
 def test_a_job_removed_from_the_spec_keeps_its_entry_and_is_never_exported_over(tmp_path):
     with running_sandbox(profiles=100) as sandbox:
-        both = "- name: a\n  segment_group: VIP Customers\n- name: b\n  segment_group: All Profiles\n"
+        both = (
+            "- name: a\n  segment_group: VIP Customers\n- name: b\n  segment_group: All Profiles\n"
+        )
         spec = write_spec(tmp_path, sandbox.base_url, both)
         run_dir = tmp_path / "run"
         first = job(run(spec, tmp_path, out=run_dir), "a")
-        spec.write_text(spec.read_text().replace("  - name: a\n    segment_group: VIP Customers\n", ""))
+        spec.write_text(
+            spec.read_text().replace("  - name: a\n    segment_group: VIP Customers\n", "")
+        )
         middle = run(spec, tmp_path, out=None, resume=run_dir)
         kept = job(middle, "a")
         assert (kept.status, kept.sha256) == ("succeeded", first.sha256)
         assert any("no longer in the spec" in n for n in kept.notes)
-        spec.write_text(spec.read_text().replace("jobs:\n", "jobs:\n  - name: a\n    segment_group: VIP Customers\n"))
+        spec.write_text(
+            spec.read_text().replace(
+                "jobs:\n", "jobs:\n  - name: a\n    segment_group: VIP Customers\n"
+            )
+        )
         last = job(run(spec, tmp_path, out=None, resume=run_dir), "a")
         assert (last.status, last.sha256) == ("succeeded", first.sha256)
 
@@ -413,7 +521,9 @@ def test_float_profile_ids_repeated_are_caught(tmp_path):
     liar_server.record = lambda n, **extra: {**original(n, **extra), "ProfileId": float(n)}
     try:
         with running_liar("same_records", total=25) as (base_url, _):
-            spec = write_spec(tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n")
+            spec = write_spec(
+                tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n"
+            )
             result = job(run(spec, tmp_path), "lie")
     finally:
         liar_server.record = original
@@ -423,16 +533,19 @@ def test_float_profile_ids_repeated_are_caught(tmp_path):
 def test_strict_reconcile_stops_a_server_that_sends_past_rowcount(tmp_path):
     with running_liar("hasmore_forever", total=25) as (base_url, liar):
         liar.rowcount = 12
-        spec = write_spec(tmp_path, base_url,
-                          "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n  reconcile: strict\n")
+        spec = write_spec(
+            tmp_path,
+            base_url,
+            "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n  reconcile: strict\n",
+        )
         result = job(run(spec, tmp_path), "lie")
     assert result.status == "failed" and "more than RowCount 12 (reconcile: strict)" in result.error
     assert liar.retrieves == 2
 
 
 def test_two_specs_cannot_share_an_identity_through_a_file_name(tmp_path):
-    from runner.spec.model import Spec
-    from runner.state import spec_identity
+    from runner.jobspec.model import Spec
+    from runner.run.state import spec_identity
 
     named = Spec(tmp_path / "a.yaml", 1, "c", "sandbox", None, None, declared_name="nightly")
     odd = Spec(tmp_path / "name:nightly", 1, "c", "sandbox", None, None)
@@ -443,7 +556,11 @@ def test_two_specs_cannot_share_an_identity_through_a_file_name(tmp_path):
 @pytest.mark.parametrize("where", ["checkpoints/vip.json", "report.json", ".lock"])
 def test_a_fifo_or_link_planted_in_the_run_directory_never_hangs(tmp_path, where):
     with running_sandbox(profiles=100) as sandbox:
-        spec = write_spec(tmp_path, sandbox.base_url, "- name: vip\n  segment_group: All Profiles\n  page_size: 10\n")
+        spec = write_spec(
+            tmp_path,
+            sandbox.base_url,
+            "- name: vip\n  segment_group: All Profiles\n  page_size: 10\n",
+        )
         stop = StopFlag()
         run_spec_with(spec, tmp_path / "run", stop=stop, progress=StopAfterFirstPage(stop))
         target = tmp_path / "run" / where
@@ -458,20 +575,35 @@ def test_a_fifo_or_link_planted_in_the_run_directory_never_hangs(tmp_path, where
         assert not (tmp_path / "elsewhere").exists()
 
 
-@pytest.mark.parametrize("entry", [
-    {"job": ["x"]}, {"stored": None}, {"last_success": "0001-01-01T00:00:00.000Z"},
-    {"last_success": "9999-12-31T23:59:59.999Z"},
-])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"job": ["x"]},
+        {"stored": None},
+        {"last_success": "0001-01-01T00:00:00.000Z"},
+        {"last_success": "9999-12-31T23:59:59.999Z"},
+    ],
+)
 def test_a_state_entry_segrun_did_not_write_is_exit_2_for_run_plan_and_state(tmp_path, entry):
-    from runner.state import FORMAT, watermark_fields, watermark_key
+    from runner.run.state import FORMAT, watermark_fields, watermark_key
+
     spec = write_spec(tmp_path, None, DELTA)
     loaded = load_for_run(str(spec), {})
     state = tmp_path / ".segrun" / "state.json"
     state.parent.mkdir()
-    good = {**watermark_fields(loaded, loaded.jobs[0], state),
-            "last_success": "2026-01-01T00:00:00.000Z", "stored": "2026-01-01T00:00:00.000Z"}
-    state.write_text(json.dumps({"format": FORMAT, "watermarks": {
-        watermark_key(loaded, loaded.jobs[0], state): {**good, **entry}}}))
+    good = {
+        **watermark_fields(loaded, loaded.jobs[0], state),
+        "last_success": "2026-01-01T00:00:00.000Z",
+        "stored": "2026-01-01T00:00:00.000Z",
+    }
+    state.write_text(
+        json.dumps(
+            {
+                "format": FORMAT,
+                "watermarks": {watermark_key(loaded, loaded.jobs[0], state): {**good, **entry}},
+            }
+        )
+    )
     for command in (["run", "-q"], ["plan"], ["state", "show"]):
         result = cli(*command, str(spec))
         assert result.returncode == 2, (command, result.stderr)

@@ -15,10 +15,10 @@ import pytest
 from run_helpers import run, write_spec
 
 from runner.commands.run import RunOptions, run_spec
-from runner.execute import Progress, StopFlag
 from runner.records.html import render
 from runner.records.report import JobResult, RunReport
 from runner.records.timeline import read_timelines
+from runner.run.execute import Progress, StopFlag
 
 JOBS = """
 - name: steady
@@ -70,8 +70,9 @@ def parsed(page: str) -> Tags:
 
 def assert_self_contained(page: str) -> Tags:
     assert "<script" not in page.lower()
-    assert not re.search(r"(?i)\b(https?|ftp|file|data|javascript):", page.replace(
-        "Content-Security-Policy", ""))
+    assert not re.search(
+        r"(?i)\b(https?|ftp|file|data|javascript):", page.replace("Content-Security-Policy", "")
+    )
     assert "@import" not in page and "url(" not in page
     tags = parsed(page)
     names = {t for t, _ in tags.tags}
@@ -96,10 +97,21 @@ def screenshot(page: Path, png: Path, profile: Path) -> bytes:
     if browser is None:
         pytest.skip("no chromium on PATH (.ci/run installs Debian's chromium package)")
     subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         "--no-first-run", f"--user-data-dir={profile}", "--window-size=1200,1800",
-         f"--screenshot={png}", page.resolve().as_uri()],
-        capture_output=True, timeout=90, check=False,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--window-size=1200,1800",
+            f"--screenshot={png}",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        timeout=90,
+        check=False,
     )
     assert png.exists(), "chromium wrote no screenshot"
     return png.read_bytes()
@@ -110,8 +122,8 @@ def png_colours(data: bytes) -> int:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, header = 8, b"", None
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", chunk)
         elif kind == b"IDAT":
@@ -126,7 +138,7 @@ def png_colours(data: bytes) -> int:
     pixels: set[bytes] = set()
     for row in range(min(height, 900)):
         start = row * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
         for i in range(stride):
             left = line[i - bpp] if i >= bpp else 0
             up, corner = previous[i], previous[i - bpp] if i >= bpp else 0
@@ -143,7 +155,7 @@ def png_colours(data: bytes) -> int:
                 line[i] = (line[i] + pred) & 255
         previous = line
         if row % 7 == 0:
-            pixels.update(bytes(line[i:i + bpp]) for i in range(0, stride, bpp * 3))
+            pixels.update(bytes(line[i : i + bpp]) for i in range(0, stride, bpp * 3))
     return len(pixels)
 
 
@@ -197,15 +209,19 @@ def test_report_html_of_an_interrupted_run_says_how_to_resume(sandbox, tmp_path)
 
 
 def test_hostile_strings_never_become_markup(tmp_path):
-    evil = '<script>alert(1)</script><img src=x onerror=alert(2)>"\'&'
+    evil = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&"
     report = RunReport("failed", "2026-01-01T00:00:00.000Z", None, f"/specs/{evil}.yaml")
-    report.jobs = [JobResult("j", evil, "failed", error=f"initiate answered HTTP 404: {evil}",
-                             notes=[evil])]
+    report.jobs = [
+        JobResult("j", evil, "failed", error=f"initiate answered HTTP 404: {evil}", notes=[evil])
+    ]
     entry = {
-        "startedDateTime": "2026-01-01T00:00:00.100+00:00", "time": 5,
+        "startedDateTime": "2026-01-01T00:00:00.100+00:00",
+        "time": 5,
         "request": {"method": "GET", "url": "http://127.0.0.1/x?offset=1"},
         "response": {"status": 503, "content": {"text": json.dumps({"Message": evil})}},
-        "_job": "j", "_call": evil, "_attempt": 1,
+        "_job": "j",
+        "_call": evil,
+        "_attempt": 1,
     }
     har = tmp_path / "transcript.har"
     har.write_text('{"log": {"entries": [\n' + json.dumps(entry) + "\n]}}\n")
@@ -218,14 +234,26 @@ def test_a_ten_thousand_page_transcript_folds_into_bands(tmp_path):
     lines = []
     for n in range(10_000):
         body = json.dumps({"UserProfilePreferences": [{"ProfileId": n}] * 200})
-        lines.append(json.dumps({
-            "startedDateTime": f"2026-01-01T00:{n // 6000:02d}:{n // 100 % 60:02d}.{n % 100 * 10:03d}+00:00",
-            "time": 4.0,
-            "request": {"method": "GET", "url": f"http://127.0.0.1/r?limit=1&offset={n + 1}"},
-            "response": {"status": 200, "content": {"size": len(body), "text": body},
-                         "redirectURL": ""},
-            "_job": "big", "_call": "retrieve", "_attempt": 1,
-        }))
+        lines.append(
+            json.dumps(
+                {
+                    "startedDateTime": f"2026-01-01T00:{n // 6000:02d}:{n // 100 % 60:02d}.{n % 100 * 10:03d}+00:00",
+                    "time": 4.0,
+                    "request": {
+                        "method": "GET",
+                        "url": f"http://127.0.0.1/r?limit=1&offset={n + 1}",
+                    },
+                    "response": {
+                        "status": 200,
+                        "content": {"size": len(body), "text": body},
+                        "redirectURL": "",
+                    },
+                    "_job": "big",
+                    "_call": "retrieve",
+                    "_attempt": 1,
+                }
+            )
+        )
     har = tmp_path / "transcript.har"
     har.write_text('{"log": {"entries": [\n' + ",\n".join(lines) + "\n]}}\n")
     timelines = read_timelines(har)

@@ -7,10 +7,10 @@ import textwrap
 
 from run_helpers import job, read_jsonl, run, write_spec
 
-from runner import timestamps
-from runner.execute import Progress
-from runner.state import hold_lock
-from runner.timestamps import effective, parse_wire
+from runner.apifacts import timestamps
+from runner.apifacts.timestamps import effective, parse_wire
+from runner.run.execute import Progress
+from runner.run.state import hold_lock
 
 JOBS = """
     - name: delta
@@ -41,14 +41,18 @@ class TouchWhileExporting(Progress):
 def test_records_modified_during_an_export_are_in_the_next_run(sandbox, tmp_path, segrun):
     spec = write_spec(tmp_path, sandbox.base_url, JOBS)
     touched = ["10000007", "10000150", "10000299"]
-    first = run(spec, tmp_path, out=tmp_path / "first", progress=TouchWhileExporting(sandbox, touched))
+    first = run(
+        spec, tmp_path, out=tmp_path / "first", progress=TouchWhileExporting(sandbox, touched)
+    )
     delta = job(first, "delta")
     assert delta.status == "succeeded"
     assert delta.notes == ["last_success: no stored watermark, so a full export"]
     assert delta.records == 300
     state = json.loads((tmp_path / ".segrun" / "state.json").read_text())
     assert len(state["watermarks"]) == 2  # same segment group, different criteria: two keys
-    watermark = parse_wire(next(v for v in state["watermarks"].values() if v["job"] == "delta")["last_success"])
+    watermark = parse_wire(
+        next(v for v in state["watermarks"].values() if v["job"] == "delta")["last_success"]
+    )
 
     plan = segrun("plan", str(spec))
     assert f"watermark {timestamps.to_wire(watermark)}" in plan.stdout
@@ -60,11 +64,14 @@ def test_records_modified_during_an_export_are_in_the_next_run(sandbox, tmp_path
     ids = {str(r["ProfileId"]) for r in read_jsonl(tmp_path / "second" / "exports" / "delta.jsonl")}
     assert set(touched) <= ids  # modified while the first export ran: not lost
     # and nothing older than the watermark came back
-    assert all(parse_wire(r["Edited"]["Date"]) >= watermark for r in read_jsonl(tmp_path / "second" / "exports" / "delta.jsonl"))
+    assert all(
+        parse_wire(r["Edited"]["Date"]) >= watermark
+        for r in read_jsonl(tmp_path / "second" / "exports" / "delta.jsonl")
+    )
 
 
 def test_the_lastdatetime_sent_cannot_round_past_the_watermark():
-    from runner.state import last_datetime_for
+    from runner.run.state import last_datetime_for
 
     for ms in range(0, 1000):
         mark = parse_wire(f"2026-03-01T00:00:00.{ms:03d}Z")
@@ -75,7 +82,11 @@ def test_the_lastdatetime_sent_cannot_round_past_the_watermark():
 
 def test_a_failed_job_stores_no_watermark(sandbox, tmp_path):
     sandbox.faults.script("commit", ["503"] * 4)
-    spec = write_spec(tmp_path, sandbox.base_url, "- name: d\n  segment_group: VIP Customers\n  last_datetime: last_success\n")
+    spec = write_spec(
+        tmp_path,
+        sandbox.base_url,
+        "- name: d\n  segment_group: VIP Customers\n  last_datetime: last_success\n",
+    )
     assert run(spec, tmp_path).report.jobs[0].status == "failed"
     assert not (tmp_path / ".segrun" / "state.json").exists()
 
@@ -106,7 +117,8 @@ def test_state_show_and_reset(sandbox, tmp_path, segrun):
 
 def test_hostile_names_never_leave_the_run_directory(sandbox, tmp_path, segrun):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(textwrap.dedent(f"""\
+    spec.write_text(
+        textwrap.dedent(f"""\
         version: 1
         client_id: SanchezAssociates
         base_url: {sandbox.base_url}
@@ -115,7 +127,8 @@ def test_hostile_names_never_leave_the_run_directory(sandbox, tmp_path, segrun):
           - segment_group: "../../../../tmp/escape"
           - segment_group: "a/b\\0c\\x01d"
           - segment_group: "..\\\\..\\\\windows"
-    """))
+    """)
+    )
     result = segrun("run", str(spec), "--out", str(tmp_path / "run"))
     assert result.returncode == 1  # unknown segment groups: 404, but cleanly
     report = json.loads((tmp_path / "run" / "report.json").read_text())
@@ -139,10 +152,10 @@ def test_plan_says_when_there_is_no_watermark(sandbox, tmp_path, segrun):
 def test_resume_from_a_committed_export_meets_status_retrieved(sandbox, tmp_path):
     """The Retrieved status path: a retrieving checkpoint whose token was committed
     elsewhere (another client, by hand) is not reused: the job re-initiates."""
-    from runner import endpoint_map
-    from runner.checkpoint import Checkpoint, Checkpoints
-    from runner.lifecycle import fingerprint
-    from runner.loading import load_for_run
+    from runner.jobspec import endpoint_map
+    from runner.jobspec.loading import load_for_run
+    from runner.run.checkpoint import Checkpoint, Checkpoints
+    from runner.run.lifecycle import fingerprint
 
     spec = write_spec(tmp_path, sandbox.base_url, "- name: vip\n  segment_group: VIP Customers\n")
     first = run(spec, tmp_path, out=tmp_path / "run")
@@ -154,11 +167,21 @@ def test_resume_from_a_committed_export_meets_status_retrieved(sandbox, tmp_path
     loaded = load_for_run(str(spec), {})
     endpoints = endpoint_map.for_spec(loaded, None).endpoints
     Checkpoints(tmp_path / "run").save(
-        Checkpoint("vip", token, None, "2026-11-22T00:00:00.000Z", fingerprint(loaded, loaded.jobs[0], endpoints))
+        Checkpoint(
+            "vip",
+            token,
+            None,
+            "2026-11-22T00:00:00.000Z",
+            fingerprint(loaded, loaded.jobs[0], endpoints),
+        )
     )
     resumed = run(spec, tmp_path, out=None, resume=tmp_path / "run")
     result = resumed.report.jobs[0]
     assert result.status == "succeeded"
     assert result.access_token != token
-    assert any("the export ended with status Retrieved" in n and "re-initiated" in n for n in result.notes)
-    assert read_jsonl(tmp_path / "run" / "exports" / "vip.jsonl") == sandbox.expected_records("VIP Customers")
+    assert any(
+        "the export ended with status Retrieved" in n and "re-initiated" in n for n in result.notes
+    )
+    assert read_jsonl(tmp_path / "run" / "exports" / "vip.jsonl") == sandbox.expected_records(
+        "VIP Customers"
+    )

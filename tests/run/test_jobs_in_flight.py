@@ -89,10 +89,26 @@ def _har(run_dir: Path) -> dict:
 def test_jobs_in_flight_keep_the_spec_order_and_the_same_bytes(segrun, tmp_path):
     with recording_sandbox(profiles=300, seed=11, processing_seconds=0.5) as sandbox:
         spec = write_spec(tmp_path, sandbox.base_url, JOBS)
-        one = segrun("run", str(spec), "--out", str(tmp_path / "one"), "--state",
-                     str(tmp_path / "one.json"), cwd=tmp_path)
-        three = segrun("run", str(spec), "--jobs", "3", "--out", str(tmp_path / "three"),
-                       "--state", str(tmp_path / "three.json"), cwd=tmp_path)
+        one = segrun(
+            "run",
+            str(spec),
+            "--out",
+            str(tmp_path / "one"),
+            "--state",
+            str(tmp_path / "one.json"),
+            cwd=tmp_path,
+        )
+        three = segrun(
+            "run",
+            str(spec),
+            "--jobs",
+            "3",
+            "--out",
+            str(tmp_path / "three"),
+            "--state",
+            str(tmp_path / "three.json"),
+            cwd=tmp_path,
+        )
     for result in (one, three):
         assert result.returncode == 1, result.stdout + result.stderr  # one job failed
         assert_no_traceback(result)
@@ -100,16 +116,18 @@ def test_jobs_in_flight_keep_the_spec_order_and_the_same_bytes(segrun, tmp_path)
     for run_dir, result in ((tmp_path / "one", one), (tmp_path / "three", three)):
         report = RunReport.load(run_dir / "report.json")
         assert [j.name for j in report.jobs] == NAMES
-        assert [j.status for j in report.jobs] == ["succeeded", "failed", "succeeded",
-                                                   "succeeded"]
+        assert [j.status for j in report.jobs] == ["succeeded", "failed", "succeeded", "succeeded"]
         assert "404" in report.jobs[1].error
         cases = ET.parse(run_dir / "junit.xml").getroot().iter("testcase")
         assert [c.get("name") for c in cases] == NAMES
         rows = [line.split()[0] for line in result.stdout.splitlines()[1:5]]
         assert rows == NAMES
     # the same exports, byte for byte
-    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*")
-                   if p.is_file() and "exports" in p.parts)
+    files = sorted(
+        p.relative_to(tmp_path / "one")
+        for p in (tmp_path / "one").rglob("*")
+        if p.is_file() and "exports" in p.parts
+    )
     assert len(files) == 3
     for name in files:
         assert (tmp_path / "three" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
@@ -133,22 +151,50 @@ def test_resume_and_only_work_with_jobs(segrun, tmp_path):
     with recording_sandbox(profiles=300, seed=11) as sandbox:
         spec = write_spec(tmp_path, sandbox.base_url, JOBS)
         out = tmp_path / "run"
-        only = segrun("run", str(spec), "--jobs", "4", "--only", "loyalty", "--only", "missing",
-                      "--out", str(out), "--state", str(tmp_path / "s.json"), cwd=tmp_path)
+        only = segrun(
+            "run",
+            str(spec),
+            "--jobs",
+            "4",
+            "--only",
+            "loyalty",
+            "--only",
+            "missing",
+            "--out",
+            str(out),
+            "--state",
+            str(tmp_path / "s.json"),
+            cwd=tmp_path,
+        )
         assert only.returncode == 1, only.stdout + only.stderr
         report = RunReport.load(out / "report.json")
         assert [(j.name, j.status) for j in report.jobs] == [
-            ("vip", "skipped"), ("missing", "failed"), ("email", "skipped"),
-            ("loyalty", "succeeded")]
+            ("vip", "skipped"),
+            ("missing", "failed"),
+            ("email", "skipped"),
+            ("loyalty", "succeeded"),
+        ]
         kept = (out / "exports" / "loyalty.jsonl").read_bytes()
-        again = segrun("run", "--resume", str(out), "--jobs", "4", str(spec),
-                       "--state", str(tmp_path / "s.json"), cwd=tmp_path)
+        again = segrun(
+            "run",
+            "--resume",
+            str(out),
+            "--jobs",
+            "4",
+            str(spec),
+            "--state",
+            str(tmp_path / "s.json"),
+            cwd=tmp_path,
+        )
         assert again.returncode == 1, again.stdout + again.stderr
         assert_no_traceback(again)
     report = RunReport.load(out / "report.json")
     assert [(j.name, j.status) for j in report.jobs] == [
-        ("vip", "succeeded"), ("missing", "failed"), ("email", "succeeded"),
-        ("loyalty", "succeeded")]
+        ("vip", "succeeded"),
+        ("missing", "failed"),
+        ("email", "succeeded"),
+        ("loyalty", "succeeded"),
+    ]
     assert (out / "exports" / "loyalty.jsonl").read_bytes() == kept  # not run again
     retrieved = {e["pageref"] for e in _har(out)["log"]["entries"] if e["_call"] == "retrieve"}
     assert retrieved == {"vip", "email", "loyalty"}
@@ -177,8 +223,9 @@ RATED = """
 
 def test_rate_limit_is_never_exceeded_at_the_server(tmp_path):
     with recording_sandbox(profiles=120, seed=3) as sandbox:
-        spec = write_spec(tmp_path, sandbox.base_url, RATED,
-                          top="rate_limit: {requests_per_second: 5}\n")
+        spec = write_spec(
+            tmp_path, sandbox.base_url, RATED, top="rate_limit: {requests_per_second: 5}\n"
+        )
         outcome = run(spec, tmp_path, jobs=4)
         arrivals = [t for t, _, _ in sandbox.arrivals]
     assert [j.status for j in outcome.report.jobs] == ["succeeded"] * 5
@@ -196,11 +243,15 @@ def test_a_429_with_retry_after_pauses_every_job(tmp_path):
     with recording_sandbox(profiles=300, seed=11) as sandbox:
         # one Retrieve, of whichever job comes first, is refused: Retry-After: 1
         sandbox.faults.script("retrieve", ["ok", "ok", "429"])
-        spec = write_spec(tmp_path, sandbox.base_url, """
+        spec = write_spec(
+            tmp_path,
+            sandbox.base_url,
+            """
             - {name: a, segment_group: All Profiles, page_size: 10}
             - {name: b, segment_group: All Profiles, page_size: 10, output: {path: b.jsonl}}
             - {name: c, segment_group: All Profiles, page_size: 10, output: {path: c.jsonl}}
-        """)
+        """,
+        )
         outcome = run(spec, tmp_path, jobs=3)
         arrivals = list(sandbox.arrivals)
     assert [j.status for j in outcome.report.jobs] == ["succeeded"] * 3
@@ -226,15 +277,25 @@ def test_a_dropped_connection_in_one_job_leaves_the_others_whole(tmp_path):
     go on over the shared session, and every export is exactly the ground truth."""
     faults = "retrieve:drop=0.1,retrieve:truncate=0.1,status:drop=0.1,seed=5"
     with recording_sandbox(profiles=400, seed=7, faults=faults) as sandbox:
-        spec = write_spec(tmp_path, sandbox.base_url, """
+        spec = write_spec(
+            tmp_path,
+            sandbox.base_url,
+            """
             - {name: all, segment_group: All Profiles, page_size: 13, retry: {attempts: 10}}
             - {name: vip, segment_group: VIP Customers, page_size: 5, retry: {attempts: 10}}
             - {name: email, segment_group: Email Subscribers, page_size: 7,
                retry: {attempts: 10}}
-        """)
+        """,
+        )
         outcome = run(spec, tmp_path, jobs=3)
-        truth = {name: sandbox.expected_records(group) for name, group in (
-            ("all", "All Profiles"), ("vip", "VIP Customers"), ("email", "Email Subscribers"))}
+        truth = {
+            name: sandbox.expected_records(group)
+            for name, group in (
+                ("all", "All Profiles"),
+                ("vip", "VIP Customers"),
+                ("email", "Email Subscribers"),
+            )
+        }
         faulted = sandbox.counters.faults()
     assert faulted >= 5  # the rehearsal did break connections
     assert [j.status for j in outcome.report.jobs] == ["succeeded"] * 3
@@ -244,19 +305,27 @@ def test_a_dropped_connection_in_one_job_leaves_the_others_whole(tmp_path):
 
 def test_ctrl_c_stops_every_job_in_flight_and_resume_finishes(tmp_path):
     groups = ["All Profiles", "Email Subscribers", "VIP Customers"]
-    jobs = "".join(f"- {{name: j{i}, segment_group: {g}, page_size: 20}}\n"
-                   for i, g in enumerate(groups))
-    with recording_sandbox(profiles=600, seed=2,
-                           faults="retrieve:slow=1,slow_seconds=0.1") as sandbox:
+    jobs = "".join(
+        f"- {{name: j{i}, segment_group: {g}, page_size: 20}}\n" for i, g in enumerate(groups)
+    )
+    with recording_sandbox(
+        profiles=600, seed=2, faults="retrieve:slow=1,slow_seconds=0.1"
+    ) as sandbox:
         spec = write_spec(tmp_path, sandbox.base_url, jobs)
         run_dir = tmp_path / "run"
         argv = [*segrun_argv(), "run", "-q", str(spec), "--jobs", "3"]
-        proc = subprocess.Popen([*argv, "--out", str(run_dir)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [*argv, "--out", str(run_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(
-            {_token(p) for _, p, _ in list(sandbox.arrivals) if "Status" not in p} - {None}
-        ) < 3:  # every job is retrieving
+        while (
+            time.monotonic() < deadline
+            and len({_token(p) for _, p, _ in list(sandbox.arrivals) if "Status" not in p} - {None})
+            < 3
+        ):  # every job is retrieving
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 130  # each job stopped after its page in hand
@@ -264,25 +333,34 @@ def test_ctrl_c_stops_every_job_in_flight_and_resume_finishes(tmp_path):
         report = RunReport.load(run_dir / "report.json")
         assert report.status == "interrupted"
         assert [j.status for j in report.jobs] == ["interrupted"] * 3
-        again = subprocess.run([*argv, "--resume", str(run_dir)], capture_output=True,
-                               text=True, timeout=120)
+        again = subprocess.run(
+            [*argv, "--resume", str(run_dir)], capture_output=True, text=True, timeout=120
+        )
         assert again.returncode == 0, again.stderr
         for i, group in enumerate(groups):
-            assert read_jsonl(run_dir / "exports" / f"j{i}.jsonl") == \
-                sandbox.expected_records(group)
+            assert read_jsonl(run_dir / "exports" / f"j{i}.jsonl") == sandbox.expected_records(
+                group
+            )
 
 
 def test_one_ctrl_c_ends_the_waits_of_every_job_on_a_silent_server(tmp_path):
     """Worker threads get no alarm: their sockets are shut down instead."""
     with recording_sandbox(profiles=100, faults="retrieve:slow=1,slow_seconds=60") as sandbox:
-        spec = write_spec(tmp_path, sandbox.base_url, """
+        spec = write_spec(
+            tmp_path,
+            sandbox.base_url,
+            """
             - {name: a, segment_group: All Profiles}
             - {name: b, segment_group: VIP Customers}
             - {name: c, segment_group: Email Subscribers}
-        """)
+        """,
+        )
         proc = subprocess.Popen(
             [*segrun_argv(), "run", "-q", str(spec), "--jobs", "3", "--out", str(tmp_path / "run")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and sandbox.counters.requests("retrieve") < 3:
             time.sleep(0.05)

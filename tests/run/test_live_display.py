@@ -42,8 +42,16 @@ def drive(argv: list[str], cwd, timeout: float = 90) -> tuple[list[list[str]], i
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
     env["TERM"] = "xterm-256color"
     out = open(cwd / "stdout.txt", "w+")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(argv, stdin=slave, stdout=out, stderr=slave, cwd=cwd, env=env,
-                            close_fds=True, start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        stdin=slave,
+        stdout=out,
+        stderr=slave,
+        cwd=cwd,
+        env=env,
+        close_fds=True,
+        start_new_session=True,
+    )
     os.close(slave)
     screen = pyte.Screen(EMULATED, 50)
     stream = pyte.ByteStream(screen)
@@ -89,12 +97,18 @@ def test_live_display_tells_rate_eta_retries_and_keeps_finished_jobs(tmp_path):
         for line in shown:
             if line.lstrip().startswith(("Retrieving", "Committing", "Processing")):
                 assert "elapsed" in line or line.rstrip().endswith("…"), line
-    assert any("rec/s" in s and "ETA" in s and "Retrieving" in s and "job 1 of 2" in s
-               for s in every)
+    assert any(
+        "rec/s" in s and "ETA" in s and "Retrieving" in s and "job 1 of 2" in s for s in every
+    )
     assert any("job 2 of 2" in s for s in every)
     # while it waits, and folded at ": " to fit 60 columns
-    assert any("sheet: 503 on Retrieve at offset 201:\n" in s and "retrying in" in s
-               and "attempt 2 of 4 (" in s and "left)" in s for s in every)
+    assert any(
+        "sheet: 503 on Retrieve at offset 201:\n" in s
+        and "retrying in" in s
+        and "attempt 2 of 4 (" in s
+        and "left)" in s
+        for s in every
+    )
     last = every[-1]
     assert "✓ a-job-with-a-name-l…  succeeded  2,000 of 2,000 records" in last  # cut, not wrapped
     assert "✓ sheet  succeeded  2,000 of 2,000 records  " in last
@@ -116,14 +130,19 @@ def test_verbose_off_a_terminal_prints_one_plain_line_per_event(segrun, tmp_path
     assert "\x1b" not in loud.stderr and "\r" not in loud.stderr
     assert "[sheet] job 2 of 2: Initiate" in lines
     assert "[sheet] RowCount 300: retrieving" in lines
-    assert any(line.startswith("[sheet] 503 on Retrieve at offset 201: retrying in")
-               and line.endswith("attempt 2 of 4") for line in lines)
+    assert any(
+        line.startswith("[sheet] 503 on Retrieve at offset 201: retrying in")
+        and line.endswith("attempt 2 of 4")
+        for line in lines
+    )
     assert any(line.startswith("✓ sheet  succeeded  300 of 300 records") for line in lines)
 
 
 def test_spec_errors_of_plan_and_run_show_the_source_on_a_terminal(tmp_path):
     spec = tmp_path / "jobs.yaml"
-    spec.write_text("version: 1\nclient_id: SanchezAssociates\njobs:\n  - name: no\n    segment_group: VIP\n")
+    spec.write_text(
+        "version: 1\nclient_id: SanchezAssociates\njobs:\n  - name: no\n    segment_group: VIP\n"
+    )
     for command in ("plan", "run"):
         screens, code, _ = drive([*segrun_argv(), command, str(spec)], tmp_path)
         shown = "\n".join(line.rstrip() for line in screens[-1])
@@ -142,11 +161,13 @@ THREE = """
 
 
 def test_jobs_in_flight_are_drawn_together_and_each_line_stays_whole(tmp_path):
-    with running_sandbox(profiles=1500, seed=5, faults="slow_seconds=0.05,retrieve:slow=0.5",
-                         processing_seconds=0.3) as sandbox:
+    with running_sandbox(
+        profiles=1500, seed=5, faults="slow_seconds=0.05,retrieve:slow=0.5", processing_seconds=0.3
+    ) as sandbox:
         spec = write_spec(tmp_path, sandbox.base_url, THREE)
         screens, code, summary = drive(
-            [*segrun_argv(), "run", str(spec), "--jobs", "3", "--out", "run"], tmp_path)
+            [*segrun_argv(), "run", str(spec), "--jobs", "3", "--out", "run"], tmp_path
+        )
     assert code == 0, "\n".join(screens[-1])
     every = ["\n".join(line.rstrip() for line in s) for s in screens]
     # at some moment, several running jobs, each with its two lines

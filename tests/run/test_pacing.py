@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.client import Interrupted
-from runner.execute import StopFlag
-from runner.pacing import MARGIN, RateBudget
+from runner.http.client import Interrupted
+from runner.http.pacing import MARGIN, RateBudget
+from runner.run.execute import StopFlag
 
 
 class Clock:

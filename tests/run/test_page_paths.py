@@ -1,4 +1,4 @@
-"""A Retrieve page has two readers (runner/page.py): msgspec's quick path for a
+"""A Retrieve page has two readers (runner/apifacts/page.py): msgspec's quick path for a
 plain page, and Python's decoder, the judge, for everything else. The quick
 path must never accept what the judge refuses, nor read another ProfileId, nor
 write other bytes. These tests hold the two to the same answer on random
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.page import HugeNumber, PageNotJSON, _judged, _plain, record_id, scan
+from runner.apifacts.page import HugeNumber, PageNotJSON, _judged, _plain, record_id, scan
 
 EXAMPLES = 4000 if os.environ.get("SEGRUN_SLOW_TESTS") else 200
 
@@ -31,17 +31,28 @@ values = st.recursive(
     scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(st.sampled_from(["ProfileId", "a", "é", "Profile\u0130d", ""]) | st.text(
-            max_size=6), inner, max_size=4),
+        st.dictionaries(
+            st.sampled_from(["ProfileId", "a", "é", "Profile\u0130d", ""]) | st.text(max_size=6),
+            inner,
+            max_size=4,
+        ),
     ),
     max_leaves=12,
 )
-ids = st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.text(max_size=8), st.none(),
-                st.booleans(), values)
+ids = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.text(max_size=8),
+    st.none(),
+    st.booleans(),
+    values,
+)
 records = st.lists(
     st.one_of(
-        st.builds(lambda i, rest: {"ProfileId": i, **rest}, ids, st.dictionaries(
-            st.text(max_size=5), values, max_size=3)),
+        st.builds(
+            lambda i, rest: {"ProfileId": i, **rest},
+            ids,
+            st.dictionaries(st.text(max_size=5), values, max_size=3),
+        ),
         st.dictionaries(st.text(max_size=5), values, max_size=3),
         values,
     ),
@@ -52,8 +63,14 @@ records = st.lists(
 def page_of(items: list, style: int, extra: object = None) -> bytes:
     """The page as a server might write it: compact or spaced, escaped or raw,
     with a field segrun does not read (before or after the records)."""
-    body = {"Count": len(items), "HasMore": False, "Limit": 10, "Offset": 1,
-            "TotalResults": len(items), "UserProfilePreferences": items}
+    body = {
+        "Count": len(items),
+        "HasMore": False,
+        "Limit": 10,
+        "Offset": 1,
+        "TotalResults": len(items),
+        "UserProfilePreferences": items,
+    }
     if extra is not None:
         body = {"Extra": extra, **body} if style % 2 else {**body, "Extra": extra}
     separators = [(",", ":"), (", ", ": "), (",", ":")][style % 3]
@@ -68,8 +85,14 @@ def outcome(read, content: bytes):
         return "refused"
     if page is None:
         return None
-    return (page.top, page.records_type, page.fields, page.count, page.jsonl,
-            [(type(i), repr(i)) for i in page.ids])
+    return (
+        page.top,
+        page.records_type,
+        page.fields,
+        page.count,
+        page.jsonl,
+        [(type(i), repr(i)) for i in page.ids],
+    )
 
 
 def agree(content: bytes) -> None:
@@ -83,9 +106,40 @@ def agree(content: bytes) -> None:
         assert [(type(i), repr(i)) for i in again] == judged[5]
 
 
-NOISE = [b"{", b"}", b"[", b"]", b",", b":", b'"', b"\\", b" ", b"0", b"9", b"-", b"+", b".",
-         b"e", b"t", b"n", b"u", b"\x00", b"\x1f", b"\x7f", b"\xff", b"\xc3", b"\xa9", b"\xed",
-         b"\t", b"\n", b"\\u", b"\\ud800", b"NaN", b"1e999", b"9" * 4400]
+NOISE = [
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b'"',
+    b"\\",
+    b" ",
+    b"0",
+    b"9",
+    b"-",
+    b"+",
+    b".",
+    b"e",
+    b"t",
+    b"n",
+    b"u",
+    b"\x00",
+    b"\x1f",
+    b"\x7f",
+    b"\xff",
+    b"\xc3",
+    b"\xa9",
+    b"\xed",
+    b"\t",
+    b"\n",
+    b"\\u",
+    b"\\ud800",
+    b"NaN",
+    b"1e999",
+    b"9" * 4400,
+]
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
@@ -106,33 +160,65 @@ def test_both_readers_agree_on_broken_pages(items, style, extra, data):
     agree(bytes(content))
 
 
-@pytest.mark.parametrize("record", [
-    b'{"ProfileId":1,"ProfileId":2}',          # a duplicate name: the last one
-    b'{"Profile\\u0049d":3}',                   # an escaped name is the same name
-    b'{"x":{"ProfileId":4}}',                   # not the record's own
-    b'{"ProfileId":' + b"9" * 30 + b"}",         # bigger than 64 bits
-    b'{"ProfileId":18446744073709551616}',
-    b'{"ProfileId":-9223372036854775809}',
-    b'{"ProfileId":1.5}', b'{"ProfileId":1E400}', b'{"ProfileId":-0}', b'{"ProfileId":1e5}',
-    b'{"ProfileId":"\\ud83d\\ude00"}', b'{"ProfileId":"\\ud800"}', b'{"ProfileId":[1]}',
-    b'{"ProfileId":' + b"9" * 5000 + b"}", b'{"a":' + b"9" * 5000 + b"}",
-    b'{"a":' + b"-" + b"9" * 4300 + b"}",
-    b'{"a":"\xff"}', b'{"a":"\xc0\xaf"}', b'{"a":"\xed\xa0\x80"}', b'{"a":"\xf4\x90\x80\x80"}',
-    b'{"a":"raw\ttab"}', b'{"a":"raw\x01"}', b'{"a":\x0c1}', b'{"a":\xc2\xa01}',
-    b'{"a":tru}', b'{"a":01}', b'{"a":1.}', b'{"a":.5}', b'{"a":+1}', b'{"a":NaN}',
-    b'{"a":"\\q"}', b'{"a":"\\u12G4"}', b'{"a":[1,]}', b'{"a":{"b":1,}}', b'{,}',
-    b"[" * 1200 + b"]" * 1200, b'{"a":' + b"[" * 990 + b"]" * 990 + b"}",
-    b"7", b'"s"', b"null", b'{"a":1} ', b'{"a":1}\x00',
-])
-@pytest.mark.parametrize("around", [
-    (b'{"Count":1,"UserProfilePreferences":[', b"]}"),
-    (b'{"UserProfilePreferences":[{"ProfileId":0},', b',{"ProfileId":9}]}'),
-    (b'{"Count":' + b"9" * 5000 + b',"UserProfilePreferences":[', b"]}"),
-    (b'{"Extra":[1,{"x":tru}],"UserProfilePreferences":[', b"]}"),
-    (b'{"UserProfilePreferences":null,"UserProfilePreferences":[', b"]}"),
-    (b'{"UserProfilePreferences":[', b'],"UserProfilePreferences":null}'),
-    (b'{"Count":1,"Count":NaN,"UserProfilePreferences":[', b"]}"),
-])
+@pytest.mark.parametrize(
+    "record",
+    [
+        b'{"ProfileId":1,"ProfileId":2}',  # a duplicate name: the last one
+        b'{"Profile\\u0049d":3}',  # an escaped name is the same name
+        b'{"x":{"ProfileId":4}}',  # not the record's own
+        b'{"ProfileId":' + b"9" * 30 + b"}",  # bigger than 64 bits
+        b'{"ProfileId":18446744073709551616}',
+        b'{"ProfileId":-9223372036854775809}',
+        b'{"ProfileId":1.5}',
+        b'{"ProfileId":1E400}',
+        b'{"ProfileId":-0}',
+        b'{"ProfileId":1e5}',
+        b'{"ProfileId":"\\ud83d\\ude00"}',
+        b'{"ProfileId":"\\ud800"}',
+        b'{"ProfileId":[1]}',
+        b'{"ProfileId":' + b"9" * 5000 + b"}",
+        b'{"a":' + b"9" * 5000 + b"}",
+        b'{"a":' + b"-" + b"9" * 4300 + b"}",
+        b'{"a":"\xff"}',
+        b'{"a":"\xc0\xaf"}',
+        b'{"a":"\xed\xa0\x80"}',
+        b'{"a":"\xf4\x90\x80\x80"}',
+        b'{"a":"raw\ttab"}',
+        b'{"a":"raw\x01"}',
+        b'{"a":\x0c1}',
+        b'{"a":\xc2\xa01}',
+        b'{"a":tru}',
+        b'{"a":01}',
+        b'{"a":1.}',
+        b'{"a":.5}',
+        b'{"a":+1}',
+        b'{"a":NaN}',
+        b'{"a":"\\q"}',
+        b'{"a":"\\u12G4"}',
+        b'{"a":[1,]}',
+        b'{"a":{"b":1,}}',
+        b"{,}",
+        b"[" * 1200 + b"]" * 1200,
+        b'{"a":' + b"[" * 990 + b"]" * 990 + b"}",
+        b"7",
+        b'"s"',
+        b"null",
+        b'{"a":1} ',
+        b'{"a":1}\x00',
+    ],
+)
+@pytest.mark.parametrize(
+    "around",
+    [
+        (b'{"Count":1,"UserProfilePreferences":[', b"]}"),
+        (b'{"UserProfilePreferences":[{"ProfileId":0},', b',{"ProfileId":9}]}'),
+        (b'{"Count":' + b"9" * 5000 + b',"UserProfilePreferences":[', b"]}"),
+        (b'{"Extra":[1,{"x":tru}],"UserProfilePreferences":[', b"]}"),
+        (b'{"UserProfilePreferences":null,"UserProfilePreferences":[', b"]}"),
+        (b'{"UserProfilePreferences":[', b'],"UserProfilePreferences":null}'),
+        (b'{"Count":1,"Count":NaN,"UserProfilePreferences":[', b"]}"),
+    ],
+)
 def test_both_readers_agree_where_the_decoders_differ(record, around):
     agree(around[0] + record + around[1])
 
@@ -148,7 +234,12 @@ def test_a_number_python_will_not_convert_is_passed_through():
     content = b'{"Count":1,"UserProfilePreferences":[{"ProfileId":"a","n":' + b"9" * 5000 + b"}]}"
     page = scan(content)
     assert page.jsonl == content[content.index(b"[") + 1 : -2] + b"\n" and page.ids == ["a"]
-    huge = scan(b'{"Count":' + b"9" * 5000 + b',"UserProfilePreferences":[{"ProfileId":' +
-                b"1" * 4301 + b"}]}")
+    huge = scan(
+        b'{"Count":'
+        + b"9" * 5000
+        + b',"UserProfilePreferences":[{"ProfileId":'
+        + b"1" * 4301
+        + b"}]}"
+    )
     assert isinstance(huge.fields["Count"], HugeNumber) and isinstance(huge.ids[0], HugeNumber)
     assert repr(huge.ids[0]) == "<a 4,301-digit number>"

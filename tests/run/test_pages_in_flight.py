@@ -14,8 +14,8 @@ import pytest
 from run_helpers import job, read_jsonl, run, write_spec
 from test_crash_points import crash_run
 
-from runner.inflight import PageStream
 from runner.records.report import RunReport
+from runner.run.inflight import PageStream
 from runner.sandbox import FaultPlan, running_sandbox
 from segrun_testing import segrun_argv, until_run_made
 
@@ -62,15 +62,27 @@ def test_pages_in_flight_under_faults_export_exactly_the_records_in_order(tmp_pa
         assert read_jsonl(run_dir / "exports" / "ahead.jsonl") == want
         picked = sandbox.expected_records(
             "All Profiles",
-            {"MatchCriteria": "ProfileId",
-             "Values": ["10000003", "10000004", "10000005", "10000006", "10000007", "10000090",
-                        "10000091", "10000150"]},
+            {
+                "MatchCriteria": "ProfileId",
+                "Values": [
+                    "10000003",
+                    "10000004",
+                    "10000005",
+                    "10000006",
+                    "10000007",
+                    "10000090",
+                    "10000091",
+                    "10000150",
+                ],
+            },
         )
         assert read_jsonl(run_dir / "exports" / "picked.jsonl") == picked
         sheet = (run_dir / "exports" / "sheet.csv").read_text().splitlines()
         subscribers = sandbox.expected_records("Email Subscribers", {})
         assert len(sheet) == len(subscribers) + 1
-        assert [line.split(",")[0] for line in sheet[1:]] == [str(r["ProfileId"]) for r in subscribers]
+        assert [line.split(",")[0] for line in sheet[1:]] == [
+            str(r["ProfileId"]) for r in subscribers
+        ]
         counters = sandbox.counters.snapshot()
         faulted = {k: n for k, n in counters.items() if k.startswith("faults.retrieve.")}
         assert len(faulted) >= 4, counters  # the plan did fault pages in flight
@@ -83,12 +95,16 @@ def test_the_bytes_do_not_depend_on_concurrency(tmp_path):
         for concurrency in (1, 8, 32):
             folder = tmp_path / f"c{concurrency}"
             folder.mkdir()
-            spec = write_spec(folder, sandbox.base_url, f"""
+            spec = write_spec(
+                folder,
+                sandbox.base_url,
+                f"""
                 - name: all
                   segment_group: All Profiles
                   page_size: 17
                   concurrency: {concurrency}
-            """)
+            """,
+            )
             outcome = run(spec, folder)
             assert outcome.report.exit_code == 0
             exports.append((folder / "run" / "exports" / "all.jsonl").read_bytes())
@@ -138,7 +154,9 @@ def test_sigkill_at_random_moments_with_pages_in_flight(tmp_path):
     rng = random.Random(7)
     with running_sandbox(profiles=2000, seed=8) as sandbox:
         sandbox.faults.plan = FaultPlan.parse("retrieve:slow=0.2,slow_seconds=0.02,seed=3")
-        spec = write_spec(tmp_path, sandbox.base_url, ONE_JOB.replace("page_size: 10", "page_size: 9"))
+        spec = write_spec(
+            tmp_path, sandbox.base_url, ONE_JOB.replace("page_size: 10", "page_size: 9")
+        )
         run_dir = tmp_path / "run"
         argv = [*segrun_argv(), "run", "-q", str(spec)]
         proc = subprocess.Popen([*argv, "--out", str(run_dir)])
@@ -154,7 +172,8 @@ def test_sigkill_at_random_moments_with_pages_in_flight(tmp_path):
         report = RunReport.load(run_dir / "report.json")
         assert report.status == "succeeded"
         assert read_jsonl(run_dir / "exports" / "ahead.jsonl") == sandbox.expected_records(
-            "All Profiles", {})
+            "All Profiles", {}
+        )
 
 
 # -- the window --------------------------------------------------------------------
@@ -192,8 +211,9 @@ class _Server:
 
 def test_a_429_burst_halves_the_window_once_and_it_grows_back():
     server = _Server(throttle={1, 2, 3, 4, 5, 6, 7, 8})  # the first round: all throttled
-    stream = PageStream(server.fetch, start=1, page_size=1, concurrency=8, bound=200,
-                        stopped=lambda: False)
+    stream = PageStream(
+        server.fetch, start=1, page_size=1, concurrency=8, bound=200, stopped=lambda: False
+    )
     try:
         server.wait_sent(8)
         assert max(n for _, n in server.sent) == 8  # the whole window at once
@@ -221,8 +241,9 @@ def test_a_429_burst_halves_the_window_once_and_it_grows_back():
 
 def test_pages_in_flight_ask_for_each_offset_once_and_none_past_the_bound():
     server = _Server(throttle={1, 20})
-    stream = PageStream(server.fetch, start=1, page_size=1, concurrency=8, bound=100,
-                        stopped=lambda: False)
+    stream = PageStream(
+        server.fetch, start=1, page_size=1, concurrency=8, bound=100, stopped=lambda: False
+    )
     try:
         server.release(range(1, 101))
         for offset in range(1, 101):
@@ -245,8 +266,9 @@ def test_a_short_page_moves_every_later_offset():
             asked.append(offset)
         return offset
 
-    stream = PageStream(fetch, start=1, page_size=10, concurrency=4, bound=100,
-                        stopped=lambda: False)
+    stream = PageStream(
+        fetch, start=1, page_size=10, concurrency=4, bound=100, stopped=lambda: False
+    )
     try:
         assert stream.take(1) == 1
         stream.next(6, 100)  # the first page held only 5 records
@@ -264,8 +286,7 @@ def test_an_error_comes_when_its_offset_is_taken_not_before():
             raise RuntimeError("page 3 failed")
         return offset
 
-    stream = PageStream(fetch, start=1, page_size=1, concurrency=8, bound=10,
-                        stopped=lambda: False)
+    stream = PageStream(fetch, start=1, page_size=1, concurrency=8, bound=10, stopped=lambda: False)
     try:
         assert stream.take(1) == 1
         stream.next(2, 10)
@@ -287,12 +308,16 @@ def test_an_export_past_its_rowcount_still_catches_a_repeat(tmp_path, mode):
 
     with running_liar(mode, total=9000) as (base_url, liar):
         liar.rowcount = 2
-        spec = write_spec(tmp_path, base_url, """
+        spec = write_spec(
+            tmp_path,
+            base_url,
+            """
             - name: many
               segment_group: All Profiles
               page_size: 1000
               concurrency: 4
-        """)
+        """,
+        )
         result = job(run(spec, tmp_path), "many")
     if mode == "honest":
         assert result.status == "succeeded", result.error

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from run_helpers import job, read_jsonl, run, write_spec
 
-from runner.terminal import summary
+from runner.ui.terminal import summary
 
 JOBS = """
     - name: victim
@@ -24,7 +24,9 @@ def test_a_rowcount_lie_is_a_warning_in_the_report_and_the_summary(sandbox, tmp_
     warning = next(n for n in victim.notes if n.startswith("warning: reconcile"))
     assert "300 records written (= TotalResults), but Status said RowCount 301" in warning
     assert warning in summary(outcome.report, "run")
-    assert read_jsonl(tmp_path / "run" / "exports" / "victim.jsonl") == sandbox.expected_records("All Profiles")
+    assert read_jsonl(tmp_path / "run" / "exports" / "victim.jsonl") == sandbox.expected_records(
+        "All Profiles"
+    )
 
 
 def test_reconcile_strict_makes_a_rowcount_lie_a_failure(sandbox, tmp_path):

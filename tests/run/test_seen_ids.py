@@ -1,4 +1,4 @@
-"""The ProfileId table (runner/seen.py): no repeat may pass unseen, whichever way
+"""The ProfileId table (runner/run/seen.py): no repeat may pass unseen, whichever way
 the ids come: ascending (no table at all), then not, then ascending again."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.seen import SeenIds
+from runner.run.seen import SeenIds
 
 
 def feed(pages: list[list]) -> tuple[list[list[int]], SeenIds]:
@@ -71,10 +71,15 @@ ids = st.one_of(st.integers(-5, 40), st.sampled_from(["1", "a", True, False, Non
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.one_of(
-    st.lists(ids, max_size=8),
-    st.lists(st.integers(0, 200), max_size=8, unique=True).map(sorted),
-), max_size=8))
+@given(
+    st.lists(
+        st.one_of(
+            st.lists(ids, max_size=8),
+            st.lists(st.integers(0, 200), max_size=8, unique=True).map(sorted),
+        ),
+        max_size=8,
+    )
+)
 def test_no_repeat_is_missed(pages):
     found, _ = feed(pages)
     for got, want in zip(found, repeats(pages), strict=True):

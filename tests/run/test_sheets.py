@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 from run_helpers import job, read_jsonl, run, write_spec
 
-from runner.tabular import XLSX_MAX_RECORDS, _xlsx_text, flatten, too_many_rows, write_xlsx
+from runner.run.tabular import XLSX_MAX_RECORDS, _xlsx_text, flatten, too_many_rows, write_xlsx
 
 COLUMNS = {
     "id": "ProfileId",
@@ -90,8 +90,12 @@ def test_columns_pin_csv_and_xlsx_and_flat_xlsx_matches_the_records(sandbox, tmp
     assert got[1:] == [[as_xlsx(v) for v in row] for row in expected]
     assert job(outcome, "pinned-xlsx").records == 300
 
-    flat = [list(r) for r in openpyxl.load_workbook(
-        exports / "flat-xlsx.xlsx", read_only=True).worksheets[0].iter_rows(values_only=True)]
+    flat = [
+        list(r)
+        for r in openpyxl.load_workbook(exports / "flat-xlsx.xlsx", read_only=True)
+        .worksheets[0]
+        .iter_rows(values_only=True)
+    ]
     header = flat[0]
     flat = [padded(r, len(header)) for r in flat]
     assert header[:3] == ["ProfileId", "IsActive", "Edited.Date"]  # the record's own order
@@ -105,7 +109,7 @@ def test_columns_pin_csv_and_xlsx_and_flat_xlsx_matches_the_records(sandbox, tmp
 def test_xlsx_cells_are_text_never_formulas_and_keep_what_xml_cannot(tmp_path):
     spool = tmp_path / "spool.jsonl"
     hostile = [
-        {"a": "=HYPERLINK(\"http://127.0.0.1/x\",\"click\")", "b": 12345678901234567890},
+        {"a": '=HYPERLINK("http://127.0.0.1/x","click")', "b": 12345678901234567890},
         {"a": "bell\x07 and nul\x00", "b": 1.5},
         {"a": "x" * 40_000, "b": None},
     ]
@@ -115,21 +119,32 @@ def test_xlsx_cells_are_text_never_formulas_and_keep_what_xml_cannot(tmp_path):
     assert rows[1][0].data_type == "s" and rows[1][0].value.startswith("=HYPERLINK")
     assert rows[1][1].value == "12345678901234567890"  # beyond Excel's 15 digits: text
     assert rows[2][0].value == "bell\\x07 and nul\\x00" and rows[2][1].value == 1.5
-    assert len(rows[3][0].value) == 32_767 and rows[3][0].value.endswith("40,000 characters; format: csv keeps it whole]")
+    assert len(rows[3][0].value) == 32_767 and rows[3][0].value.endswith(
+        "40,000 characters; format: csv keeps it whole]"
+    )
     assert _xlsx_text("\ud800") == "\\ud800"
 
 
 def test_an_export_too_big_for_a_sheet_fails_before_retrieving(sandbox, tmp_path):
     assert too_many_rows(XLSX_MAX_RECORDS) is None
     message = too_many_rows(XLSX_MAX_RECORDS + 1)
-    assert message.startswith("1,048,576 records do not fit in an xlsx sheet (at most 1,048,575 rows")
+    assert message.startswith(
+        "1,048,576 records do not fit in an xlsx sheet (at most 1,048,575 rows"
+    )
     with pytest.MonkeyPatch.context() as patch:  # the limit itself, lowered for the test
-        patch.setattr("runner.tabular.XLSX_MAX_RECORDS", 100)
+        patch.setattr("runner.run.tabular.XLSX_MAX_RECORDS", 100)
         # the run goes through the CLI's own code in this process
-        spec = write_spec(tmp_path, sandbox.base_url, "- name: big\n  segment_group: All Profiles\n  output: {format: xlsx}\n")
+        spec = write_spec(
+            tmp_path,
+            sandbox.base_url,
+            "- name: big\n  segment_group: All Profiles\n  output: {format: xlsx}\n",
+        )
         outcome = run(spec, tmp_path)
     big = job(outcome, "big")
     assert big.status == "failed"
-    assert big.error == "300 records do not fit in an xlsx sheet (at most 100 rows below the header); use format: csv or jsonl, or narrow the export"
+    assert (
+        big.error
+        == "300 records do not fit in an xlsx sheet (at most 100 rows below the header); use format: csv or jsonl, or narrow the export"
+    )
     transcript = (tmp_path / "run" / "transcript.har").read_text()
     assert '"_call": "retrieve"' not in transcript

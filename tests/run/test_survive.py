@@ -50,7 +50,9 @@ def start(spec: Path, run_dir: Path, resume: bool) -> subprocess.Popen:
     where = ["--resume", str(run_dir)] if resume else ["--out", str(run_dir)]
     return subprocess.Popen(
         [*segrun_argv(), "run", "-q", str(spec), *where],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -77,8 +79,12 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
             break
         assert finished and kills >= 20
         assert_exports_match(sandbox, run_dir)
-        har = json.loads((run_dir / "transcript.har").read_text())  # readable, and kept across kills
-        assert len(har["log"]["entries"]) > sum(len(sandbox.expected_records(g)) for g in GROUPS) // 50
+        har = json.loads(
+            (run_dir / "transcript.har").read_text()
+        )  # readable, and kept across kills
+        assert (
+            len(har["log"]["entries"]) > sum(len(sandbox.expected_records(g)) for g in GROUPS) // 50
+        )
 
 
 def test_sigint_stops_after_the_page_in_hand_and_resume_finishes(tmp_path):
@@ -89,7 +95,9 @@ def test_sigint_stops_after_the_page_in_hand_and_resume_finishes(tmp_path):
         proc = start(spec, run_dir, resume=False)
         text = run_dir / "transcript.txt"
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (text.exists() and "call=retrieve" in text.read_text()):
+        while time.monotonic() < deadline and not (
+            text.exists() and "call=retrieve" in text.read_text()
+        ):
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 130
@@ -106,13 +114,23 @@ def test_sigint_stops_after_the_page_in_hand_and_resume_finishes(tmp_path):
         assert proc.wait(timeout=120) == 0, proc.stderr.read()
         assert_exports_match(sandbox, run_dir)
         resumed = RunReport.load(run_dir / "report.json").jobs[0]
-        assert any(n.startswith(f"resumed token {checkpoint['access_token']} at offset") for n in resumed.notes)
-        assert len(json.loads((run_dir / "transcript.har").read_text())["log"]["entries"]) > entries_before
+        assert any(
+            n.startswith(f"resumed token {checkpoint['access_token']} at offset")
+            for n in resumed.notes
+        )
+        assert (
+            len(json.loads((run_dir / "transcript.har").read_text())["log"]["entries"])
+            > entries_before
+        )
 
 
 def test_sigterm_is_graceful_too(tmp_path):
     with running_sandbox(profiles=200, processing_seconds=60) as sandbox:
-        spec = write_spec(tmp_path, sandbox.base_url, "- segment_group: VIP Customers\n  poll: {interval: 30s, timeout: 10m}\n")
+        spec = write_spec(
+            tmp_path,
+            sandbox.base_url,
+            "- segment_group: VIP Customers\n  poll: {interval: 30s, timeout: 10m}\n",
+        )
         proc = start(spec, tmp_path / "run", resume=False)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and sandbox.counters.requests("status") == 0:
@@ -153,8 +171,11 @@ def test_soak_twenty_jobs_through_twenty_percent_faults(tmp_path):
             assert result.status == "succeeded", result.error
             got = read_jsonl(tmp_path / "run" / "exports" / f"soak-{i:02d}.jsonl")
             assert got == sandbox.expected_records(GROUPS[i % 4])
-        injected = sum(sandbox.counters.faults(call, kind) for call in ("initiate", "status", "retrieve", "commit")
-                       for kind in ("429", "503", "drop", "truncate"))
+        injected = sum(
+            sandbox.counters.faults(call, kind)
+            for call in ("initiate", "status", "retrieve", "commit")
+            for kind in ("429", "503", "drop", "truncate")
+        )
         # Commit answers with an empty body: a "truncated" one is still whole, so
         # the client rightly does not retry it. Every other fault costs one retry.
         harmless = sandbox.counters.faults("commit", "truncate")
@@ -170,4 +191,6 @@ def test_insecure_flag_is_loud_for_remote_hosts(capsys):
 
     assert _tls_verification("https://pm.example.invalid/Profiles/v4/", insecure=False) is True
     assert _tls_verification("https://pm.example.invalid/Profiles/v4/", insecure=True) is False
-    assert "WARNING: TLS verification is OFF for https://pm.example.invalid" in capsys.readouterr().err
+    assert (
+        "WARNING: TLS verification is OFF for https://pm.example.invalid" in capsys.readouterr().err
+    )

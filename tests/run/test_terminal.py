@@ -7,8 +7,8 @@ import io
 
 from run_helpers import run, write_spec
 
-from runner.execute import Progress
-from runner.live import LiveDisplay, progress_for
+from runner.run.execute import Progress
+from runner.ui.live import LiveDisplay, progress_for
 
 
 class Terminal(io.StringIO):
@@ -29,14 +29,30 @@ def test_live_lines_on_a_terminal_and_none_when_quiet():
 
 
 def test_summary_names_every_job_and_where_things_are(segrun, sandbox, tmp_path):
-    spec = write_spec(tmp_path, sandbox.base_url, "- name: vip\n  segment_group: VIP Customers\n- name: nope\n  segment_group: Finance Audit\n")
+    spec = write_spec(
+        tmp_path,
+        sandbox.base_url,
+        "- name: vip\n  segment_group: VIP Customers\n- name: nope\n  segment_group: Finance Audit\n",
+    )
     result = segrun("run", str(spec), "--out", str(tmp_path / "r"))
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["job", "status", "records", "retries", "time", "output", "/", "error"]
+    assert lines[0].split() == [
+        "job",
+        "status",
+        "records",
+        "retries",
+        "time",
+        "output",
+        "/",
+        "error",
+    ]
     assert lines[1].split()[:2] == ["vip", "succeeded"] and lines[1].endswith("exports/vip.jsonl")
     assert lines[2].split()[:2] == ["nope", "failed"] and "HTTP 403" in lines[2]
-    assert f"report:     {tmp_path / 'r'}/report.json (CI: junit.xml)\n  open:       {tmp_path / 'r'}/report.html\n" in result.stdout
+    assert (
+        f"report:     {tmp_path / 'r'}/report.json (CI: junit.xml)\n  open:       {tmp_path / 'r'}/report.html\n"
+        in result.stdout
+    )
     assert f"  resume:     segrun run {spec} --resume {tmp_path / 'r'}\n" in result.stdout
     assert "help: nope: the user lacks permission for this segment group" in result.stdout
     quiet = segrun("run", "-q", str(spec), "--out", str(tmp_path / "q"))
@@ -46,10 +62,19 @@ def test_summary_names_every_job_and_where_things_are(segrun, sandbox, tmp_path)
 def test_options_that_would_do_nothing_are_errors(segrun, sandbox, tmp_path):
     remote = write_spec(tmp_path, sandbox.base_url, "- segment_group: VIP Customers\n")
     for args, said in [
-        (["--sandbox-faults", "503=0.5", str(remote)], "--sandbox-faults only applies to the embedded sandbox (environment: sandbox without base_url); this spec runs against base_url"),
-        (["--sandbox-seed", "3", "--sandbox-profiles", "9", str(remote)], "--sandbox-profiles, --sandbox-seed only applies"),
+        (
+            ["--sandbox-faults", "503=0.5", str(remote)],
+            "--sandbox-faults only applies to the embedded sandbox (environment: sandbox without base_url); this spec runs against base_url",
+        ),
+        (
+            ["--sandbox-seed", "3", "--sandbox-profiles", "9", str(remote)],
+            "--sandbox-profiles, --sandbox-seed only applies",
+        ),
         (["--format", "json", str(remote)], "--format applies to --dry-run"),
-        (["--dry-run", "--out", str(tmp_path / "o"), str(remote)], "--out does nothing with --dry-run"),
+        (
+            ["--dry-run", "--out", str(tmp_path / "o"), str(remote)],
+            "--out does nothing with --dry-run",
+        ),
         (["--dry-run", "-q", str(remote)], "--quiet does nothing with --dry-run"),
         (["-q", "-v", str(remote)], "--quiet and --verbose contradict each other"),
     ]:
@@ -62,10 +87,26 @@ def test_options_that_would_do_nothing_are_errors(segrun, sandbox, tmp_path):
 
 
 def test_every_help_names_every_exit_code_and_the_fault_syntax_is_reachable(segrun):
-    for command in ([], ["validate"], ["plan"], ["run"], ["report"], ["state"], ["state", "show"],
-                    ["state", "reset"], ["sandbox"], ["schema"]):
+    for command in (
+        [],
+        ["validate"],
+        ["plan"],
+        ["run"],
+        ["report"],
+        ["state"],
+        ["state", "show"],
+        ["state", "reset"],
+        ["sandbox"],
+        ["schema"],
+    ):
         text = " ".join(segrun(*command, "--help").stdout.split())
-        for code in ("0 every job succeeded", "1 a job failed", "2 the spec or the command line is invalid", "130 interrupted", "70 a bug in segrun"):
+        for code in (
+            "0 every job succeeded",
+            "1 a job failed",
+            "2 the spec or the command line is invalid",
+            "130 interrupted",
+            "70 a bug in segrun",
+        ):
             assert code in text, (command, code)
     faults = segrun("sandbox", "--help-faults")
     assert faults.returncode == 0

@@ -43,7 +43,9 @@ def test_quickstart_from_the_readme(segrun, tmp_path):
     report = RunReport.load(run_dir / "report.json")
     assert [j.status for j in report.jobs] == ["succeeded", "succeeded"]
     truth = Sandbox()  # the embedded sandbox's defaults: same seed, same profiles
-    assert read_jsonl(run_dir / "exports" / "vip-customers.jsonl") == truth.expected_records("VIP Customers")
+    assert read_jsonl(run_dir / "exports" / "vip-customers.jsonl") == truth.expected_records(
+        "VIP Customers"
+    )
     assert report.jobs[1].records == len(
         truth.expected_records("Email Subscribers", {"LastDateTime": "2025-06-01T00:00:00.000Z"})
     )
@@ -53,7 +55,10 @@ def test_transcript_is_har_1_2_and_junit_is_valid(sandbox, tmp_path):
     import xmlschema
 
     sandbox.faults.script("retrieve", ["503", "drop"])
-    spec = write_spec(tmp_path, sandbox.base_url, """
+    spec = write_spec(
+        tmp_path,
+        sandbox.base_url,
+        """
         - name: ok
           segment_group: VIP Customers
           page_size: 10
@@ -61,7 +66,8 @@ def test_transcript_is_har_1_2_and_junit_is_valid(sandbox, tmp_path):
           segment_group: Finance Audit
         - name: skipped
           segment_group: Email Subscribers
-    """)
+    """,
+    )
     outcome = run(spec, tmp_path, only=("ok", "refused"))
     run_dir = tmp_path / "run"
     har = json.loads((run_dir / "transcript.har").read_text())
@@ -69,7 +75,11 @@ def test_transcript_is_har_1_2_and_junit_is_valid(sandbox, tmp_path):
     assert not errors, errors[:3]
     entries = har["log"]["entries"]
     assert sum(e["_call"] == "retrieve" for e in entries) == outcome.report.jobs[0].attempts - 3
-    assert [e["response"]["status"] for e in entries if e["_call"] == "retrieve"][:3] == [503, 0, 200]
+    assert [e["response"]["status"] for e in entries if e["_call"] == "retrieve"][:3] == [
+        503,
+        0,
+        200,
+    ]
     text = (run_dir / "transcript.txt").read_text()
     assert text.count("call=retrieve") == sum(e["_call"] == "retrieve" for e in entries)
     xmlschema.XMLSchema(str(SCHEMAS / "junit-10.xsd")).validate(str(run_dir / "junit.xml"))
@@ -79,7 +89,9 @@ def test_transcript_is_har_1_2_and_junit_is_valid(sandbox, tmp_path):
 
 def test_big_pages_are_capped_in_the_transcript(sandbox, tmp_path):
     """With --transcript-bodies full; by default a page keeps no records at all."""
-    spec = write_spec(tmp_path, sandbox.base_url, "- segment_group: All Profiles\n  page_size: 300\n")
+    spec = write_spec(
+        tmp_path, sandbox.base_url, "- segment_group: All Profiles\n  page_size: 300\n"
+    )
     run(spec, tmp_path, body_cap=1024, transcript_bodies="full")
     har = json.loads((tmp_path / "run" / "transcript.har").read_text())
     (page,) = [e for e in har["log"]["entries"] if e["_call"] == "retrieve"]
@@ -89,13 +101,22 @@ def test_big_pages_are_capped_in_the_transcript(sandbox, tmp_path):
 
 
 def test_by_default_a_page_keeps_its_envelope_not_its_records(sandbox, tmp_path):
-    spec = write_spec(tmp_path, sandbox.base_url, "- segment_group: All Profiles\n  page_size: 300\n")
+    spec = write_spec(
+        tmp_path, sandbox.base_url, "- segment_group: All Profiles\n  page_size: 300\n"
+    )
     run(spec, tmp_path)
     har = json.loads((tmp_path / "run" / "transcript.har").read_text())
     (page,) = [e for e in har["log"]["entries"] if e["_call"] == "retrieve"]
     content = page["response"]["content"]
     kept = json.loads(content["text"])
-    assert set(kept) == {"Count", "HasMore", "Limit", "Offset", "TotalResults", "UserProfilePreferences"}
+    assert set(kept) == {
+        "Count",
+        "HasMore",
+        "Limit",
+        "Offset",
+        "TotalResults",
+        "UserProfilePreferences",
+    }
     assert kept["UserProfilePreferences"] == f"<{kept['Count']} records: not kept>"
     assert f"records in a {content['size']}-byte body" in content["comment"]
     assert "ProfileId" not in (tmp_path / "run" / "transcript.txt").read_text()
@@ -106,24 +127,41 @@ def test_no_secret_reaches_a_file_or_the_verbose_output(tmp_path):
     import subprocess
 
     spec = tmp_path / "spec.yaml"
-    spec.write_text(textwrap.dedent("""\
+    spec.write_text(
+        textwrap.dedent("""\
         version: 1
         client_id: SanchezAssociates
         defaults: {poll: {interval: 50ms}, retry: {attempts: 3, backoff: 0s}}
         jobs:
           - segment_group: VIP Customers
           - segment_group: Finance Audit
-    """))
+    """)
+    )
     result = subprocess.run(
-        [*segrun_argv(), "run", "-v", str(spec), "--out", str(tmp_path / "run"),
-         "--sandbox-faults", "503=0.2,seed=3"],
-        capture_output=True, text=True, timeout=120, env={**os.environ},
+        [
+            *segrun_argv(),
+            "run",
+            "-v",
+            str(spec),
+            "--out",
+            str(tmp_path / "run"),
+            "--sandbox-faults",
+            "503=0.2,seed=3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ},
     )
     assert result.returncode == 1, result.stderr  # Finance Audit is refused
     assert "[vip-customers] POST http://127.0.0.1" in result.stderr  # -v did print requests
     har = json.loads((tmp_path / "run" / "transcript.har").read_text())
-    assert {h["value"] for e in har["log"]["entries"] for h in e["request"]["headers"]
-            if h["name"] == "Authorization"} == {"<redacted>"}
+    assert {
+        h["value"]
+        for e in har["log"]["entries"]
+        for h in e["request"]["headers"]
+        if h["name"] == "Authorization"
+    } == {"<redacted>"}
     outputs = [result.stdout, result.stderr] + [
         p.read_text(errors="replace") for p in (tmp_path / "run").rglob("*") if p.is_file()
     ]
@@ -143,7 +181,9 @@ def test_oauth_client_secret_and_tokens_never_reach_a_file(tmp_path):
     class TokenServer(BaseHTTPRequestHandler):
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            body = json.dumps({"access_token": token, "token_type": "bearer", "expires_in": 3600}).encode()
+            body = json.dumps(
+                {"access_token": token, "token_type": "bearer", "expires_in": 3600}
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -169,7 +209,9 @@ def test_oauth_client_secret_and_tokens_never_reach_a_file(tmp_path):
                 """)
             spec = write_spec(tmp_path, sb.base_url, "- segment_group: VIP Customers\n", top)
             secret = "client-secret-" + "s" * 50
-            outcome = run(spec, tmp_path, environ={"OAUTH_ID": "id-" + "i" * 45, "OAUTH_SECRET": secret})
+            outcome = run(
+                spec, tmp_path, environ={"OAUTH_ID": "id-" + "i" * 45, "OAUTH_SECRET": secret}
+            )
     finally:
         server.shutdown()
     assert outcome.report.jobs[0].error.startswith("initiate answered HTTP 401")
@@ -191,7 +233,8 @@ def test_plan_opens_no_socket(tmp_path):
     import subprocess
 
     probe = tmp_path / "probe.py"
-    probe.write_text(textwrap.dedent("""\
+    probe.write_text(
+        textwrap.dedent("""\
         import sys
         from runner.cli import cli
         import runner.commands.plan, runner.sandbox  # everything a plan could import
@@ -203,12 +246,20 @@ def test_plan_opens_no_socket(tmp_path):
             code = e.code
         sys.stderr.write("SOCKET-EVENTS:" + ",".join(events) + "\\n")
         sys.exit(code)
-    """))
+    """)
+    )
     for example in ("quickstart.yaml", "alternate-ids.yaml"):
-        result = subprocess.run([sys.executable, str(probe), str(ROOT / "examples" / example)],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, str(probe), str(ROOT / "examples" / example)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr
-        assert "POST http://127.0.0.1/Profiles/v4/Async/SanchezAssociates/Export/Segment/" in result.stdout
+        assert (
+            "POST http://127.0.0.1/Profiles/v4/Async/SanchezAssociates/Export/Segment/"
+            in result.stdout
+        )
         assert result.stderr.strip().endswith("SOCKET-EVENTS:")
 
 
@@ -221,7 +272,10 @@ def test_plan_fails_with_2_on_what_run_would_fail_on(segrun, tmp_path):
     result = segrun("plan", str(spec))
     assert result.returncode == 2
     assert "environment variable CID is not set" in result.stderr
-    spec.write_text(base.replace("${CID}", "X") + "    match_criteria: ProfileId\n    values_file: {path: gone.txt}\n")
+    spec.write_text(
+        base.replace("${CID}", "X")
+        + "    match_criteria: ProfileId\n    values_file: {path: gone.txt}\n"
+    )
     result = segrun("plan", str(spec))
     assert result.returncode == 2 and "'gone.txt' does not exist" in result.stderr
     spec.write_text(
@@ -236,7 +290,8 @@ def test_plan_fails_with_2_on_what_run_would_fail_on(segrun, tmp_path):
 
 def test_plan_json_and_percent_encoding(segrun, tmp_path):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(textwrap.dedent("""\
+    spec.write_text(
+        textwrap.dedent("""\
         version: 1
         client_id: Acme/Corp
         environment: production
@@ -246,7 +301,8 @@ def test_plan_json_and_percent_encoding(segrun, tmp_path):
             last_datetime: 2026-01-01T00:00:00.999Z
             match_criteria: ProfileId
             values: [1001, "1002"]
-    """))
+    """)
+    )
     result = segrun("plan", "--format", "json", str(spec), env={"S": "plan-secret-value"})
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
@@ -258,7 +314,10 @@ def test_plan_json_and_percent_encoding(segrun, tmp_path):
         "VIP%20%2F%20..%2FCustomers%3Fx%23y"
     )
     assert request["headers"]["Authorization"] == "<redacted>"
-    assert request["body"] == '{"LastDateTime":"2026-01-01T00:00:00.999Z","MatchCriteria":"ProfileId","Values":["1001","1002"]}'
+    assert (
+        request["body"]
+        == '{"LastDateTime":"2026-01-01T00:00:00.999Z","MatchCriteria":"ProfileId","Values":["1001","1002"]}'
+    )
     assert "plan-secret-value" not in result.stdout + result.stderr
     dry = segrun("run", "--dry-run", "--format", "json", str(spec), env={"S": "plan-secret-value"})
     assert json.loads(dry.stdout)["jobs"][0]["requests"][0]["body"] == request["body"]

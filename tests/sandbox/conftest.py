@@ -13,8 +13,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from runner import auth
-from runner.api import endpoints
+from runner.apifacts import auth
+from runner.apifacts.api import endpoints
 from runner.sandbox import DEMO, Sandbox, running_sandbox
 
 UTC = dt.timezone.utc
@@ -56,13 +56,17 @@ class Client:
 
     def retrieve(self, token: object, **params: object) -> requests.Response:
         return self.session.get(
-            self.url("retrieve", accessToken=token), params=params, headers=self.headers(),
+            self.url("retrieve", accessToken=token),
+            params=params,
+            headers=self.headers(),
             timeout=10,
         )
 
     def commit(self, token: object, **params: object) -> requests.Response:
         return self.session.post(
-            self.url("commit", accessToken=token), params=params, headers=self.headers(),
+            self.url("commit", accessToken=token),
+            params=params,
+            headers=self.headers(),
             timeout=10,
         )
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from runner import api, auth
+from runner.apifacts import api, auth
 from runner.sandbox import DEMO
 from tests.sandbox.conftest import Client
 
@@ -15,17 +15,21 @@ REALM = api.facts()["auth"]["realm"]
 NOW = dt.datetime.now(dt.timezone.utc)
 
 
-def _signed(scheme: str, issued: str, secret: str | None = DEMO.secret,
-            user: str = DEMO.user_id) -> str:
+def _signed(
+    scheme: str, issued: str, secret: str | None = DEMO.secret, user: str = DEMO.user_id
+) -> str:
     sig = auth.signature(
-        auth.canonical_scheme(scheme) or scheme, secret,
+        auth.canonical_scheme(scheme) or scheme,
+        secret,
         auth.string_to_sign(DEMO.client_id, user, issued),
     )
     return f"{scheme} Credential={user}/{issued} Signature={sig}"
 
 
 def _stamp(delta_seconds: float = 0) -> str:
-    return auth.format_issued(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=delta_seconds))
+    return auth.format_issued(
+        dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=delta_seconds)
+    )
 
 
 def _bad_signature() -> str:
@@ -45,12 +49,22 @@ CASES = {
     "signature": _bad_signature,
     "secret": lambda: _signed(DEMO.scheme, _stamp(), secret="wrong"),
     "unkeyed-with-key": lambda: _signed("PNAUTHINFO3-SHA256", _stamp()).replace(
-        "Signature=", "Signature=x"),
+        "Signature=", "Signature=x"
+    ),
 }
 EXPECTED = {
-    "missing": "missing", "blank": "missing", "scheme": "scheme", "scheme-basic": "scheme",
-    "malformed": "failed", "date": "date_format", "future": "date_format", "old": "skew",
-    "user": "failed", "signature": "failed", "secret": "failed", "unkeyed-with-key": "failed",
+    "missing": "missing",
+    "blank": "missing",
+    "scheme": "scheme",
+    "scheme-basic": "scheme",
+    "malformed": "failed",
+    "date": "date_format",
+    "future": "date_format",
+    "old": "skew",
+    "user": "failed",
+    "signature": "failed",
+    "secret": "failed",
+    "unkeyed-with-key": "failed",
 }
 
 
@@ -90,7 +104,8 @@ def test_issued_with_fraction_and_offset_is_accepted(client: Client) -> None:
 def test_signature_covers_the_client_id(client: Client) -> None:
     r = client.session.post(
         client.url("initiate", segmentGroupName="All Profiles"),
-        json={}, headers=client.headers("SomeoneElse"),
+        json={},
+        headers=client.headers("SomeoneElse"),
     )
     assert r.status_code == 401 and r.json()["Message"] == MESSAGES["failed"]
 

@@ -9,7 +9,7 @@ import sys
 
 import requests
 
-from runner.api import endpoints
+from runner.apifacts.api import endpoints
 from runner.sandbox import DEMO
 
 SEGRUN = [sys.executable, "-m", "runner"]
@@ -18,7 +18,9 @@ SEGRUN = [sys.executable, "-m", "runner"]
 def test_serves_prints_credentials_and_stops_cleanly_on_ctrl_c() -> None:
     proc = subprocess.Popen(
         [*SEGRUN, "sandbox", "--profiles", "30", "--processing-seconds", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         first = proc.stdout.readline()
@@ -37,8 +39,9 @@ def test_serves_prints_credentials_and_stops_cleanly_on_ctrl_c() -> None:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*SEGRUN, "sandbox", *args], capture_output=True, text=True,
-                          timeout=20, env={**os.environ})
+    return subprocess.run(
+        [*SEGRUN, "sandbox", *args], capture_output=True, text=True, timeout=20, env={**os.environ}
+    )
 
 
 def test_bad_fault_syntax_is_one_line_and_exit_2() -> None:

@@ -37,8 +37,10 @@ def test_example_file_serves() -> None:
     [
         ({}, "segment_groups: required field"),
         ({"segment_groups": [{"name": "x", "criteria": {"vip": True}}]}, "criteria.vip"),
-        ({"segment_groups": [{"name": "x", "criteria": {"customer_types": ["Gold"]}}]},
-         "unallowed value Gold"),
+        (
+            {"segment_groups": [{"name": "x", "criteria": {"customer_types": ["Gold"]}}]},
+            "unallowed value Gold",
+        ),
         ({"segment_groups": [{"name": "x"}, {"name": "x"}]}, "defined twice"),
         ({"segment_groups": [{"users": ["a"]}]}, "name: required field"),
         ([], "must be a mapping"),

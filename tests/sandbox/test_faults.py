@@ -77,7 +77,10 @@ def test_export_that_ends_in_error(client: Client) -> None:
     client.sandbox.faults.error_next_export()
     token = client.start("All Profiles")
     assert client.status(token).json() == {
-        "AccessToken": token, "Status": "Error", "RowCount": None, "ByteCount": None
+        "AccessToken": token,
+        "Status": "Error",
+        "RowCount": None,
+        "ByteCount": None,
     }
     r = client.retrieve(token)
     assert r.status_code == 404 and "Error" in r.json()["Message"]
@@ -128,8 +131,19 @@ def test_rate_limit_answers_429_with_retry_after() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["503", "503=1.5", "503=-1", "boom=0.1", "fax:503=0.1", "seed=x", "retry_after=-1",
-     "503=0.6,429=0.6", "error:503=0.1", "status:expire=0.1", "slow_seconds=abc"],
+    [
+        "503",
+        "503=1.5",
+        "503=-1",
+        "boom=0.1",
+        "fax:503=0.1",
+        "seed=x",
+        "retry_after=-1",
+        "503=0.6,429=0.6",
+        "error:503=0.1",
+        "status:expire=0.1",
+        "slow_seconds=abc",
+    ],
 )
 def test_bad_plans_are_rejected_with_one_line(text: str) -> None:
     with pytest.raises(FaultSyntaxError) as e:

@@ -52,8 +52,12 @@ def test_processing_then_complete_with_counts_null_until_complete() -> None:
         c = Client(sb)
         token = c.initiate("All Profiles", {}).json()["AccessToken"]
         body = c.status(token).json()
-        assert body == {"AccessToken": token, "Status": "Processing", "RowCount": None,
-                        "ByteCount": None}
+        assert body == {
+            "AccessToken": token,
+            "Status": "Processing",
+            "RowCount": None,
+            "ByteCount": None,
+        }
         early = c.retrieve(token)
         assert early.status_code == 503 and "Processing" in early.json()["Message"]
         early_commit = c.commit(token)
@@ -78,7 +82,10 @@ def test_failed_for_listed_user(client: Client) -> None:
     assert r.status_code == 200
     token = r.json()["AccessToken"]
     assert client.wait(token) == {
-        "AccessToken": token, "Status": "Failed", "RowCount": None, "ByteCount": None
+        "AccessToken": token,
+        "Status": "Failed",
+        "RowCount": None,
+        "ByteCount": None,
     }
     assert client.retrieve(token).status_code == 403
     analyst = Client(client.sandbox, "analyst", "segrun-sandbox-analyst-secret")
@@ -137,8 +144,12 @@ def test_offset_past_the_end_is_an_empty_last_page(client: Client) -> None:
 
 
 def test_unknown_tokens_and_paths_are_404(client: Client) -> None:
-    for r in (client.status(123), client.retrieve(123), client.commit(123),
-              client.status("not-a-token")):
+    for r in (
+        client.status(123),
+        client.retrieve(123),
+        client.commit(123),
+        client.status("not-a-token"),
+    ):
         assert r.status_code == 404 and "123" in r.json()["Message"] or "not-a-token" in r.text
     r = client.session.get(client.sandbox.base_url + "Nope", headers=client.headers())
     assert r.status_code == 404 and "Message" in r.json()

@@ -33,8 +33,9 @@ BAD_BODIES = [
 
 @pytest.mark.parametrize("raw, message", BAD_BODIES)
 def test_bad_bodies_are_400_naming_the_problem(client: Client, raw: bytes, message: str) -> None:
-    r = client.initiate("All Profiles", data=raw,
-                        headers={**client.headers(), "Content-Type": "application/json"})
+    r = client.initiate(
+        "All Profiles", data=raw, headers={**client.headers(), "Content-Type": "application/json"}
+    )
     assert r.status_code == 400, r.text
     assert message in r.json()["Message"]
 
@@ -57,7 +58,8 @@ def test_all_fields_null_and_empty_body_mean_no_filter(client: Client) -> None:
 def test_unknown_client_and_group_are_404_saying_which(client: Client) -> None:
     r = client.session.post(
         client.url("initiate", clientId="Nobody", segmentGroupName="All Profiles"),
-        json={}, headers=client.headers("Nobody"),
+        json={},
+        headers=client.headers("Nobody"),
     )
     assert r.status_code == 404 and "Client 'Nobody'" in r.json()["Message"]
     r = client.initiate("No Such Group", {})
@@ -106,8 +108,11 @@ def test_phone_numbers_compare_by_digits(client: Client) -> None:
     for spelled in (digits, digits[1:], f"+{digits[0]}-{digits[1:4]}-{digits[4:]}"):
         body = {"MatchCriteria": "PhoneNumber", "Values": [spelled]}
         assert client.export("All Profiles", body) == [record]
-    body = {"MatchCriteria": "PhoneNumber", "MatchType": phone["PhoneType"].lower(),
-            "Values": [digits]}
+    body = {
+        "MatchCriteria": "PhoneNumber",
+        "MatchType": phone["PhoneType"].lower(),
+        "Values": [digits],
+    }
     assert client.export("All Profiles", body) == [record]
 
 

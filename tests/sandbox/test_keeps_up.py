@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from runner.api import endpoints
+from runner.apifacts.api import endpoints
 from runner.sandbox import DEMO, running_sandbox
 from runner.sandbox.latency import Latency, LatencyError, parse_latency
 from runner.sandbox.peaks import Peaks
@@ -65,8 +65,16 @@ def test_bad_latency_is_refused(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("latency", "jitter"),
-    [("50", None), (-0.1, None), (float("nan"), None), ("10ms:5ms", 0.01), (0.1, -1), (0.1, "x"),
-     (True, None), (61, None)],
+    [
+        ("50", None),
+        (-0.1, None),
+        (float("nan"), None),
+        ("10ms:5ms", 0.01),
+        (0.1, -1),
+        (0.1, "x"),
+        (True, None),
+        (61, None),
+    ],
 )
 def test_running_sandbox_refuses_a_bad_latency(latency: object, jitter: object) -> None:
     with pytest.raises(ValueError), running_sandbox(profiles=1, latency=latency, jitter=jitter):
@@ -126,7 +134,9 @@ def test_delays_overlap_instead_of_queueing() -> None:
 def test_cli_latency_is_applied() -> None:
     proc = subprocess.Popen(
         [*SEGRUN, "sandbox", "--profiles", "5", "--latency", "250ms:50ms"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         base_url = proc.stdout.readline().split()[-1]  # type: ignore[union-attr]

@@ -11,10 +11,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, settings
 
-from runner import api, auth
-from runner.api import endpoints
+from runner.apifacts import api, auth
+from runner.apifacts.api import endpoints
+from runner.apifacts.files import spec_path
 from runner.sandbox import DEMO, Sandbox, running_sandbox
-from runner.specfiles import spec_path
 from tests.sandbox.conftest import Client
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -30,16 +30,20 @@ def test_paths_and_methods_agree_with_the_endpoint_map() -> None:
     }
     mapped = {(e.method, e.path) for e in endpoints().values()}
     assert described == mapped
-    ids = {item[m]["operationId"]: (m.upper(), p.lstrip("/"))
-           for p, item in OPENAPI["paths"].items() for m in item}
+    ids = {
+        item[m]["operationId"]: (m.upper(), p.lstrip("/"))
+        for p, item in OPENAPI["paths"].items()
+        for m in item
+    }
     assert ids == {e.call: (e.method, e.path) for e in endpoints().values()}
 
 
 def test_enums_and_limits_agree_with_api_facts() -> None:
     schemas = OPENAPI["components"]["schemas"]
     assert set(schemas["Status"]["properties"]["Status"]["enum"]) == set(api.statuses())
-    criteria = {c.lower() for c in schemas["InitiateBody"]["properties"]["MatchCriteria"]["enum"]
-                if c}
+    criteria = {
+        c.lower() for c in schemas["InitiateBody"]["properties"]["MatchCriteria"]["enum"] if c
+    }
     assert criteria == {c.lower() for c in api.match_criteria()}
     retrieve = OPENAPI["paths"]["/" + endpoints()["retrieve"].path]["get"]["parameters"]
     limit = next(p for p in retrieve if p.get("name") == "limit")["schema"]
@@ -96,7 +100,9 @@ def tokens(live: Sandbox) -> list[int]:
 
 @schema.parametrize()
 # derandomize: the same examples every run, so CI never fails on a draw no one saw
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+)
 def test_contract(case, live: Sandbox, tokens: list[int]) -> None:
     _steer(case, live, tokens)
     case.call_and_validate(base_url=live.base_url.rstrip("/"))

@@ -49,8 +49,9 @@ def test_a_workers_page_is_the_servers_page_with_touches() -> None:
         workers.close()
         print("same", mine.hexdigest())
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("same ")
 
@@ -85,8 +86,12 @@ def _export(tmp_path: Path, base_url: str, name: str, concurrency: int) -> str:
         f"    concurrency: {concurrency}\n"
     )
     out = tmp_path / f"run-{name}"
-    done = subprocess.run([*segrun_argv(), "run", "-q", str(spec), "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [*segrun_argv(), "run", "-q", str(spec), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     return hashlib.sha256((out / "exports" / "all.jsonl").read_bytes()).hexdigest()
 
@@ -133,7 +138,8 @@ def test_out_of_descriptors_means_fewer_workers_not_a_crash() -> None:
         workers.close()
         print("ok", workers.count)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok")

@@ -20,9 +20,20 @@ def test_record_shape() -> None:
         r = p.record(i, {})
         # the legacy UserProfilePreference model, in its order
         assert list(r) == [
-            "ProfileId", "IsActive", "Edited", "RegistrationConfirmed", "CustomerType",
-            "PreservePreferences", "CustomerName", "DefaultLocale", "Consents",
-            "ProfilePreferences", "AlternateIds", "Addresses", "PhoneNumbers", "Emails",
+            "ProfileId",
+            "IsActive",
+            "Edited",
+            "RegistrationConfirmed",
+            "CustomerType",
+            "PreservePreferences",
+            "CustomerName",
+            "DefaultLocale",
+            "Consents",
+            "ProfilePreferences",
+            "AlternateIds",
+            "Addresses",
+            "PhoneNumbers",
+            "Emails",
         ]
         assert type(r["ProfileId"]) is int
         assert STAMP.match(r["Edited"]["Date"]) and "ModifiedDate" not in r
@@ -31,7 +42,8 @@ def test_record_shape() -> None:
         assert set(r["CustomerName"]) == {"FirstName", "LastName"}
         assert r["Addresses"] == []
         assert all(
-            set(e) == {"EmailAddress", "EmailAddressType", "IsDefault", "IsActive"} for e in r["Emails"]
+            set(e) == {"EmailAddress", "EmailAddressType", "IsDefault", "IsActive"}
+            for e in r["Emails"]
         )
         assert [e["IsDefault"] for e in r["Emails"]][:1] in ([], [True])
         assert sum(e["IsDefault"] for e in r["Emails"]) <= 1
@@ -100,5 +112,6 @@ def test_records_are_the_same_text_as_before_the_page_builder() -> None:
     text = ",".join(profiles.record_texts(range(20_000), touched))
     assert len(text) == 13_734_801
     assert hashlib.sha256(text.encode()).hexdigest() == (
-        "d6e9314ba503664e7d014c3c5a0659eaf6009ae9948598c6c365e44a25cd4ebd")
+        "d6e9314ba503664e7d014c3c5a0659eaf6009ae9948598c6c365e44a25cd4ebd"
+    )
     assert profiles.record_json(77, touched) == profiles.record_texts([77], touched)[0]

@@ -8,8 +8,8 @@ import datetime as dt
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from runner.apifacts.timestamps import effective, parse_wire, to_wire
 from runner.sandbox import DEMO, Sandbox
-from runner.timestamps import effective, parse_wire, to_wire
 from tests.sandbox.conftest import Client
 
 UTC = dt.timezone.utc
@@ -98,14 +98,18 @@ def bodies(draw: st.DrawFn, everyone: list[dict]) -> dict:
         body["LastDateTime"] = text if draw(st.booleans()) else text[:-1]
     if draw(st.booleans()):
         criteria = draw(st.sampled_from(sorted(TYPES)))
-        body["MatchCriteria"] = draw(st.sampled_from([criteria, criteria.upper(), criteria.lower()]))
+        body["MatchCriteria"] = draw(
+            st.sampled_from([criteria, criteria.upper(), criteria.lower()])
+        )
         picks = draw(st.lists(st.sampled_from(everyone), min_size=1, max_size=6))
         values = [
             _respell(criteria, value, draw(st.integers(0, 2)))
-            for r in picks for value, _ in _identifiers(r, criteria)
+            for r in picks
+            for value, _ in _identifiers(r, criteria)
         ]
-        values += draw(st.lists(st.sampled_from(["nobody@example.com", "0", "LY-1", "+1 555"]),
-                                max_size=2))
+        values += draw(
+            st.lists(st.sampled_from(["nobody@example.com", "0", "LY-1", "+1 555"]), max_size=2)
+        )
         if not values:
             values = ["no-such-identifier"]
         body["Values"] = values
@@ -132,8 +136,7 @@ def restated(record: dict, group: str, body: dict) -> bool:
         criteria = next(c for c in TYPES if c.lower() == body["MatchCriteria"].lower())
         wanted = {_canonical(criteria, v) for v in body["Values"]}
         return any(
-            _canonical(criteria, value) in wanted
-            and body.get("MatchType") in (None, kind)
+            _canonical(criteria, value) in wanted and body.get("MatchType") in (None, kind)
             for value, kind in _identifiers(record, criteria)
         )
     return True
@@ -150,9 +153,13 @@ def _canonical(criteria: str, value: str) -> str:
     return value
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
-def test_served_export_is_exactly_the_matching_records(sandbox: Sandbox, data: st.DataObject) -> None:
+def test_served_export_is_exactly_the_matching_records(
+    sandbox: Sandbox, data: st.DataObject
+) -> None:
     client = Client(sandbox)
     everyone = sandbox.expected_records("All Profiles")
     group = data.draw(st.sampled_from(GROUPS))

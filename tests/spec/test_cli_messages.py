@@ -52,13 +52,19 @@ def test_unset_auth_variables_warn_in_validate_and_stop_plan_at_their_line(
     result = segrun("validate", spec)
     assert result.returncode == 0, result.stdout
     for line, name in lines.items():
-        assert re.search(rf"spec.yaml:{line}:\d+: warning: auth\.\w+: environment variable {name} ", result.stdout)
+        assert re.search(
+            rf"spec.yaml:{line}:\d+: warning: auth\.\w+: environment variable {name} ",
+            result.stdout,
+        )
     for command in (("plan",), ("run", "--dry-run"), ("run",)):
         result = segrun(*command, spec)
         assert result.returncode == 2, (command, result.stderr)
         assert_no_traceback(result)
         for line, name in lines.items():
-            assert re.search(rf"spec.yaml:{line}:\d+: error: auth\.\w+: environment variable {name} ", result.stderr)
+            assert re.search(
+                rf"spec.yaml:{line}:\d+: error: auth\.\w+: environment variable {name} ",
+                result.stderr,
+            )
         assert "nothing was sent" in result.stderr
 
 
@@ -70,10 +76,15 @@ def test_missing_values_file_warns_in_validate_and_is_an_error_for_plan(segrun, 
     )
     result = segrun("validate", spec)
     assert result.returncode == 0
-    assert "spec.yaml:6:25: warning: jobs[0].values_file.path: 'ids.txt' does not exist" in result.stdout
+    assert (
+        "spec.yaml:6:25: warning: jobs[0].values_file.path: 'ids.txt' does not exist"
+        in result.stdout
+    )
     result = segrun("plan", spec)
     assert result.returncode == 2
-    assert "spec.yaml:6:25: error: jobs[0].values_file.path: 'ids.txt' does not exist" in result.stderr
+    assert (
+        "spec.yaml:6:25: error: jobs[0].values_file.path: 'ids.txt' does not exist" in result.stderr
+    )
 
 
 def test_state_names_the_job_argument_not_only(segrun, tmp_path):
@@ -99,7 +110,10 @@ def test_state_names_the_job_argument_not_only(segrun, tmp_path):
         (("-q", "-v"), "--quiet and --verbose contradict each other"),
         (("--quiet", "--verbose"), "--quiet and --verbose contradict each other"),
         (("--dry-run", "-q"), "--quiet does nothing with --dry-run, which sends nothing: drop it"),
-        (("--dry-run", "--fail-fast", "--out", "x"), "--fail-fast, --out do nothing with --dry-run"),
+        (
+            ("--dry-run", "--fail-fast", "--out", "x"),
+            "--fail-fast, --out do nothing with --dry-run",
+        ),
     ],
 )
 def test_run_flags_that_would_do_nothing_are_errors(segrun, tmp_path, flags, words):
@@ -122,7 +136,9 @@ def test_twenty_thousand_bad_values_read_as_one_problem(segrun, tmp_path):
     assert result.returncode == 2
     lines = result.stdout.splitlines()
     assert len(lines) == 21
-    assert lines[0].endswith("jobs[0].values[0]: 'not-an-email-0' does not look like an e-mail address")
+    assert lines[0].endswith(
+        "jobs[0].values[0]: 'not-an-email-0' does not look like an e-mail address"
+    )
     assert lines[-1] == (
         f"{spec}: note: and 19,980 more like this (error value-format); "
         "--format json lists them all"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.spec.check import check_file
+from runner.jobspec.check import check_file
 from segrun_testing import assert_no_traceback
 
 CORPUS = Path(__file__).parent / "corpus" / "invalid"

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from runner.hints import runtime_hint
+from runner.records.hints import runtime_hint
 from segrun_testing import segrun_argv
 
 HEAD = "version: 1\nclient_id: SanchezAssociates\njobs:\n"
@@ -15,72 +15,118 @@ HEAD = "version: 1\nclient_id: SanchezAssociates\njobs:\n"
 # (file body, line, column of the caret, width, message, help) - the column is 1-based
 CASES = {
     "tab": (
-        HEAD + "\t- segment_group: VIP\n", 4, 1, 4,
+        HEAD + "\t- segment_group: VIP\n",
+        4,
+        1,
+        4,
         "a tab indents this line; YAML indents with spaces only",
         "replace the tab with spaces",
     ),
     "colon-in-value": (
-        HEAD + "  - segment_group: VIP: Gold Tier\n", 4, 20, 3,
+        HEAD + "  - segment_group: VIP: Gold Tier\n",
+        4,
+        20,
+        3,
         "the value of segment_group holds ': ', which YAML reads as another key",
         'quote the value: segment_group: "VIP: Gold Tier"',
     ),
     "indented-under-a-value": (
-        HEAD + "  - segment_group: VIP\n      page_size: 10\n", 5, 7, 9,
+        HEAD + "  - segment_group: VIP\n      page_size: 10\n",
+        5,
+        7,
+        9,
         "page_size is indented under segment_group, which already has a value",
         "indent page_size like segment_group (4 spaces)",
     ),
     "unclosed-double-quote": (
-        HEAD + '  - segment_group: "VIP\n    page_size: 10\n', 4, 20, 4,
-        'the quote " opened here is never closed', 'end the value with ", on the same line',
+        HEAD + '  - segment_group: "VIP\n    page_size: 10\n',
+        4,
+        20,
+        4,
+        'the quote " opened here is never closed',
+        'end the value with ", on the same line',
     ),
     "unclosed-single-quote": (
-        HEAD + "  - segment_group: 'VIP\n", 4, 20, 4,
-        "the quote ' opened here is never closed", "end the value with ', on the same line",
+        HEAD + "  - segment_group: 'VIP\n",
+        4,
+        20,
+        4,
+        "the quote ' opened here is never closed",
+        "end the value with ', on the same line",
     ),
     "unclosed-bracket": (
         HEAD + "  - segment_group: VIP\n    match_criteria: ProfileId\n    values: [1, 2\n"
-        "    page_size: 10\n", 6, 13, 5,
-        "the [ opened here is never closed", "close it with ]",
+        "    page_size: 10\n",
+        6,
+        13,
+        5,
+        "the [ opened here is never closed",
+        "close it with ]",
     ),
     "unclosed-brace": (
-        HEAD + "  - segment_group: VIP\n    output: {format: csv\n", 5, 13, 12,
-        "the { opened here is never closed", "close it with }",
+        HEAD + "  - segment_group: VIP\n    output: {format: csv\n",
+        5,
+        13,
+        12,
+        "the { opened here is never closed",
+        "close it with }",
     ),
     "missing-dash": (
-        HEAD + "  - segment_group: VIP\n  segment_group: Other\n", 5, 3, 13,
-        "this line is not an item of the list above", "start it with '- '",
+        HEAD + "  - segment_group: VIP\n  segment_group: Other\n",
+        5,
+        3,
+        13,
+        "this line is not an item of the list above",
+        "start it with '- '",
     ),
     "yaml11-boolean": (
-        HEAD + "  - name: no\n    segment_group: VIP\n", 4, 11, 2,
+        HEAD + "  - name: no\n    segment_group: VIP\n",
+        4,
+        11,
+        2,
         "jobs[0].name: must be a string, not true/false",
         'YAML 1.1 reads no as false; for text, quote it: name: "no"',
     ),
     "yaml11-on": (
-        HEAD + "  - segment_group: on\n", 4, 20, 2,
+        HEAD + "  - segment_group: on\n",
+        4,
+        20,
+        2,
         "jobs[0].segment_group: must be a string, not true/false",
         'YAML 1.1 reads on as true; for text, quote it: segment_group: "on"',
     ),
     "enum-did-you-mean": (
         "version: 1\nclient_id: SanchezAssociates\nenvironment: prod\njobs:\n"
-        "  - segment_group: VIP\n", 3, 14, 4,
+        "  - segment_group: VIP\n",
+        3,
+        14,
+        4,
         "environment: 'prod' is not one of sandbox, production, staging",
         "did you mean 'production'?",
     ),
     "enum-misspelt-start": (
         HEAD + "  - segment_group: VIP\n    match_criteria: Emial\n    values: [a@b.example]\n",
-        5, 21, 5,
+        5,
+        21,
+        5,
         "jobs[0].match_criteria: 'Emial' is not one of ProfileId, AlternateId, PhoneNumber, "
         "EmailAddress",
         "did you mean 'EmailAddress'?",
     ),
     "key-one-level-down": (
-        HEAD + "  - segment_group: VIP\n    format: csv\n", 5, 5, 6,
+        HEAD + "  - segment_group: VIP\n    format: csv\n",
+        5,
+        5,
+        6,
         "jobs[0].format: unknown key 'format'",
         "format belongs one level down, under output:",
     ),
     "key-one-level-down-in-defaults": (
         "version: 1\nclient_id: SanchezAssociates\ndefaults:\n  interval: 5s\njobs:\n"
-        "  - segment_group: VIP\n", 4, 3, 8,
+        "  - segment_group: VIP\n",
+        4,
+        3,
+        8,
         "defaults.interval: unknown key 'interval'",
         "interval belongs one level down, under poll:",
     ),
@@ -137,15 +183,23 @@ def test_control_characters_in_a_spec_never_reach_the_terminal(segrun, tmp_path)
 @pytest.mark.parametrize(
     ("error", "advice"),
     [
-        ("initiate answered HTTP 401: Unable to authenticate request",
-         "check auth.user_id and that the variable named by auth.secret_env"),
-        ("initiate answered HTTP 403: User demo-user may not export segment group 'X'",
-         "the user lacks permission for this segment group"),
-        ("status: the export ended with status Failed",
-         "the user lacks permission for this segment group"),
-        ("initiate answered HTTP 404: no such client",
-         "check client_id and segment_group (spelling and case); if both are right, the "
-         "endpoint path may be wrong"),
+        (
+            "initiate answered HTTP 401: Unable to authenticate request",
+            "check auth.user_id and that the variable named by auth.secret_env",
+        ),
+        (
+            "initiate answered HTTP 403: User demo-user may not export segment group 'X'",
+            "the user lacks permission for this segment group",
+        ),
+        (
+            "status: the export ended with status Failed",
+            "the user lacks permission for this segment group",
+        ),
+        (
+            "initiate answered HTTP 404: no such client",
+            "check client_id and segment_group (spelling and case); if both are right, the "
+            "endpoint path may be wrong",
+        ),
         ("retrieve failed after 5 attempts: HTTP 503: later", "the server kept refusing"),
     ],
 )
@@ -164,9 +218,12 @@ def test_a_401_says_to_check_the_user_and_the_secret(segrun, tmp_path):
             "  user_id: demo-user\n  secret_env: WRONG_SECRET\n"
             "defaults: {retry: {attempts: 1}}\njobs:\n  - segment_group: VIP Customers\n"
         )
-        result = segrun("run", str(path), "--out", str(tmp_path / "r"),
-                        env={"WRONG_SECRET": "not-the-secret"})
+        result = segrun(
+            "run", str(path), "--out", str(tmp_path / "r"), env={"WRONG_SECRET": "not-the-secret"}
+        )
     assert result.returncode == 1
-    assert "help: vip-customers: check auth.user_id and that the variable named by " \
-           "auth.secret_env holds that user's secret" in result.stdout
+    assert (
+        "help: vip-customers: check auth.user_id and that the variable named by "
+        "auth.secret_env holds that user's secret" in result.stdout
+    )
     assert "not-the-secret" not in result.stdout + result.stderr

@@ -14,7 +14,7 @@ import itertools
 import pytest
 import spec_fuzzer
 
-from runner.spec.check import check_file
+from runner.jobspec.check import check_file
 from segrun_testing import assert_no_traceback
 
 IN_PROCESS_INPUTS = 100

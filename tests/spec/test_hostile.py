@@ -6,7 +6,7 @@ import tracemalloc
 
 import pytest
 
-from runner.spec.loader import MAX_DEPTH, LoadProblem, load_bytes, load_text
+from runner.jobspec.loader import MAX_DEPTH, LoadProblem, load_bytes, load_text
 from segrun_testing import assert_no_traceback
 
 BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(

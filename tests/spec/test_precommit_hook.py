@@ -29,12 +29,26 @@ def test_pre_commit_try_repo_rejects_the_invalid_spec(tmp_path):
     env = {
         **os.environ,
         "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
     }
     result = subprocess.run(
-        ["pre-commit", "try-repo", str(ROOT), "segrun-validate", "--files", "good.yaml", "bad.yaml"],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=600,
+        [
+            "pre-commit",
+            "try-repo",
+            str(ROOT),
+            "segrun-validate",
+            "--files",
+            "good.yaml",
+            "bad.yaml",
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     out = result.stdout + result.stderr
     assert result.returncode == 1, out

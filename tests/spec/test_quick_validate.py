@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runner.cli import COMMANDS
-from runner.spec.check import check_file
-from runner.spec.rules import SpecValidator, _surely_valid, value_problem
-from runner.spec.schema import spec_schema
+from runner.jobspec.check import check_file
+from runner.jobspec.rules import SpecValidator, _surely_valid, value_problem
+from runner.jobspec.schema import spec_schema
 from segrun_testing import ROOT
 
 #: runs the CLI in a fresh interpreter, then lists the modules it had loaded
@@ -39,10 +39,10 @@ PROBE = textwrap.dedent(
 UNUSED = ("requests", "urllib3", "rich", "jmespath", "openpyxl", "pkg_resources", "http.server")
 UNUSED_OF_SEGRUN = (
     "runner.sandbox",
-    "runner.client",
-    "runner.execute",
-    "runner.target",
-    "runner.signing",
+    "runner.http.client",
+    "runner.run.execute",
+    "runner.http.target",
+    "runner.http.signing",
     "runner.records.transcript",
     "runner.records.html",
     "runner.records.junit",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.spec.check import check_file
+from runner.jobspec.check import check_file
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

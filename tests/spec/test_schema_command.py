@@ -7,7 +7,7 @@ import json
 import jsonschema
 import pytest
 
-from runner.spec.loader import load_text
+from runner.jobspec.loader import load_text
 from segrun_testing import ROOT
 
 COMMITTED = ROOT / "specs" / "jobspec.schema.json"
@@ -43,7 +43,11 @@ def test_json_schema_rejects_what_segrun_rejects():
     validator = jsonschema.Draft202012Validator(schema)
     bad = {"version": 1, "client_id": "x", "jobs": [{"segment_group": "a", "page_size": 0}]}
     assert list(validator.iter_errors(bad))
-    lower = {"version": 1, "client_id": "x", "jobs": [{"segment_group": "a", "match_criteria": "alternateid"}]}
+    lower = {
+        "version": 1,
+        "client_id": "x",
+        "jobs": [{"segment_group": "a", "match_criteria": "alternateid"}],
+    }
     assert not list(validator.iter_errors(lower))
 
 

@@ -1,0 +1,611 @@
+"""The one HTTP client: every call of every job goes through `ApiClient.call`.
+
+It signs each attempt afresh, applies timeouts, retries what the API says is
+temporary, and hands every attempt (failed ones too) to the transcript. The dry
+run mounts `DryRunAdapter` instead of the network: the same code builds the same
+prepared request, and the adapter keeps it instead of sending it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import requests
+import urllib3
+from requests.adapters import BaseAdapter
+from requests_toolbelt.sessions import BaseUrlSession
+from requests_toolbelt.utils.user_agent import user_agent
+
+from runner import __version__
+from runner.apifacts import api
+from runner.apifacts.page import Page
+from runner.apifacts.page import scan as scan_page
+from runner.apifacts.timestamps import utc_now
+from runner.http.abortable import AbortableAdapter, Deadline, deadline_timer
+from runner.http.pacing import RateBudget
+from runner.http.server_clock import WARN_SECONDS, ServerClock
+from runner.http.watchdog import DeadlineExceeded, network_wait
+from runner.records.transcript import Transcript
+
+UTC = dt.timezone.utc
+#: (connect, read) seconds: the longest silence of one socket operation
+DEFAULT_TIMEOUT = (10.0, 120.0)
+#: seconds one attempt may take in total, connecting to last body byte
+DEFAULT_DEADLINE = 300.0
+#: a Retry-After is obeyed up to this many seconds (a bigger one is clamped)
+MAX_RETRY_AFTER = 300.0
+#: bytes of a Retrieve page allowed per record asked for (--max-page-bytes overrides)
+PAGE_BYTES_PER_RECORD = 16 * 1024
+#: ...and never less than this, so a small page_size is no trap
+MIN_PAGE_BYTES = 16 * 1024 * 1024
+#: bytes of any other answer (Initiate, Status, Commit, errors, a token)
+MAX_SMALL_BODY = 1024 * 1024
+#: idle connections kept for reuse: threads (jobs x pages in flight) share them
+DEFAULT_POOL_SIZE = 64
+_CHUNK = 1024 * 1024
+# The content a transient failure leaves: nothing to parse, try again.
+_TRANSIENT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    DeadlineExceeded,
+)
+
+
+class CallFailed(Exception):
+    """A call that fails its job; the message names the call and says why."""
+
+    def __init__(self, call: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.call = call
+        self.status = status
+
+
+class Interrupted(Exception):
+    """A stop was requested (SIGINT/SIGTERM) while waiting."""
+
+
+class ResponseTooLarge(Exception):
+    """An answer bigger than the call's cap: not retried, the next is as big."""
+
+
+class ResponseNotJSON(ValueError):
+    """A body that cannot be parsed as JSON (or is nested absurdly deep)."""
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        #: why, when the content type alone does not say it
+        self.detail = detail
+
+
+class NotSent(Exception):
+    """Raised by the dry-run transport in place of sending."""
+
+    def __init__(self, request: requests.PreparedRequest) -> None:
+        super().__init__("dry run: not sent")
+        self.request = request
+
+
+class DryRunAdapter(BaseAdapter):
+    """A transport that opens no connection: it keeps the request and refuses."""
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        raise NotSent(request)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int
+    backoff: float
+    max_backoff: float
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        """Exponential back-off with jitter: half fixed, half random, so many
+        clients that failed together do not come back together."""
+        ceiling = min(self.max_backoff, self.backoff * 2 ** (retry - 1))
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """What a person is told before a wait: which call failed, how, and for how long."""
+
+    job: str
+    call: str
+    attempt: int  # the attempt about to be made
+    attempts: int
+    status: int | None  # the HTTP status that caused it, or None for a transport error
+    reason: str
+    wait: float
+    offset: int | None
+
+
+@dataclass
+class CallStats:
+    """Attempts of one job's calls, for the report."""
+
+    attempts: int = 0
+    retries: int = 0
+    #: Initiate attempts that may have reached the server without an answer
+    ambiguous_initiates: int = 0
+    #: what the job's report should say about its calls (clock skew, re-signing)
+    notes: list[str] = field(default_factory=list)
+    #: answers that asked to slow down (429, 503)
+    throttled: int = 0
+    #: told of each such answer at once (the pages-in-flight window shrinks)
+    on_throttle: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+    def merge(self, other: CallStats) -> None:
+        """Add the figures of a call made with its own stats (a page fetched
+        by a worker thread) to the job's."""
+        self.attempts += other.attempts
+        self.retries += other.retries
+        self.ambiguous_initiates += other.ambiguous_initiates
+        self.throttled += other.throttled
+        self.notes.extend(n for n in other.notes if n not in self.notes)
+
+
+_DELAY_SECONDS = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?", re.ASCII)
+
+
+def retry_after(response: requests.Response, now: dt.datetime) -> float | None:
+    """Seconds the server asks for, from `Retry-After` (seconds or HTTP date),
+    between 0 and MAX_RETRY_AFTER; None when the header says nothing usable
+    (then the policy's back-off applies). A server is not trusted to pick how
+    long a run stalls: `²`, `-5`, `1e309` or a date in 9999 all get a bounded wait.
+    """
+    value = (response.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    if value.isascii() and value.isdigit() and len(value) > 12:
+        return MAX_RETRY_AFTER  # absurdly many seconds: clamp, do not parse
+    if _DELAY_SECONDS.fullmatch(value):
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
+
+
+def api_message(response: requests.Response) -> str:
+    """The API's `{"Message": ...}`, or the start of whatever it said instead.
+    Redacted BEFORE it is cut short: a cut through a secret would leave half of
+    it for the gate not to recognise."""
+    from runner.redaction.sink import current
+
+    scan = current().text
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("Message"), str):
+        return scan(body["Message"])[:500]
+    text = scan((response.content or b"").decode("utf-8", "replace")).strip()[:200]
+    return text if text else scan(response.reason or "no message")[:200]
+
+
+class ApiClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        client_id: str,
+        endpoints: Mapping[str, api.Endpoint],
+        auth: requests.auth.AuthBase,
+        transcript: Transcript | None = None,
+        verify: bool = True,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        clock: Callable[[], dt.datetime] = utc_now,
+        adapter: BaseAdapter | None = None,
+        observer: Callable[..., None] | None = None,
+        endpoint_source: str | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        max_page_bytes: int | None = None,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+        budget: RateBudget | None = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
+    ) -> None:
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.client_id = client_id
+        self.endpoints = dict(endpoints)
+        self.transcript = transcript
+        self.timeout = (timeout[0], min(timeout[1], deadline))
+        self.deadline = deadline
+        self.max_page_bytes = max_page_bytes
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._observer = observer
+        #: where the endpoint map came from, named when a path may be wrong
+        self.endpoint_source = endpoint_source
+        #: the server's clock, from the Date header of every response
+        self.server_clock = ServerClock(clock)
+        self.on_retry = on_retry  # the live display's hook, told before each wait
+        #: the run's rate budget (runner/http/pacing.py), asked before every send; a run
+        #: always gives one (it must wait on the run's clock and stop flag), else none
+        self.budget = budget
+        self.session = BaseUrlSession(base_url=self.base_url)
+        self.session.auth = auth
+        self.session.verify = verify
+        self.session.trust_env = False  # no proxy or netrc credentials sneak in
+        self.session.headers["User-Agent"] = user_agent("segrun", __version__)
+        self.session.headers["Accept"] = "application/json"
+        if adapter is None:  # threads share the session: pool enough connections for all
+            adapter = AbortableAdapter(pool_connections=4, pool_maxsize=max(10, pool_size))
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._adapter = adapter
+        self._aborted = threading.Event()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def abort(self) -> None:
+        """The run is stopping: end every wait on a server now, in every thread.
+        An attempt cut this way raises Interrupted (the page was not in hand)."""
+        self._aborted.set()
+        if isinstance(self._adapter, AbortableAdapter):
+            self._adapter.abort()
+
+    def _deadline_timer(self) -> Deadline | None:
+        if not isinstance(self._adapter, AbortableAdapter):
+            return None
+        return deadline_timer(self._adapter, self.deadline)
+
+    def server_now(self) -> dt.datetime:
+        """The server's time now (estimate minus its uncertainty; the client's
+        clock before any Date header was seen)."""
+        return self.server_clock.now()
+
+    def server_time(self, moment: dt.datetime) -> dt.datetime:
+        """The server's time at a moment of this client's clock: what a
+        `last_success` watermark is taken from, so a fast clock skips nothing."""
+        return self.server_clock.server_time(moment)
+
+    def url(self, call: str, **params: object) -> str:
+        """The absolute URL of a call, path parameters percent-encoded."""
+        return self.base_url + self.endpoints[call].render(clientId=self.client_id, **params)
+
+    def prepare(self, call: str, params: Mapping[str, object], query: Mapping | None, body: object):
+        endpoint = self.endpoints[call]
+        data = None
+        headers = {}
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            headers["Content-Type"] = "application/json"
+        request = requests.Request(
+            endpoint.method,
+            self.url(call, **params),
+            params=dict(query) if query else None,
+            data=data,
+            headers=headers,
+        )
+        return self.session.prepare_request(request)
+
+    def call(
+        self,
+        call: str,
+        *,
+        job: str,
+        policy: RetryPolicy,
+        stats: CallStats,
+        params: Mapping[str, object] | None = None,
+        query: Mapping[str, object] | None = None,
+        body: object = None,
+    ) -> requests.Response:
+        """Send one API call, retrying what is temporary; a 2xx response or CallFailed."""
+        params = params or {}
+        reason = ""
+        for attempt in range(1, policy.attempts + 1):
+            stats.attempts += 1
+            if attempt > 1:
+                stats.retries += 1
+            if self.budget is not None:  # before signing: a wait must not age the signature
+                self.budget.acquire()
+            try:
+                prepared = self.prepare(call, params, query, body)  # signed afresh
+            except (requests.RequestException, ValueError) as e:  # a URL requests refuses
+                raise CallFailed(call, f"{call}: the request cannot be built: {e}") from None
+            cap = self._cap(call, query)
+            response, error = self._send(prepared, job, call, attempt, cap)
+            if error is None and self._correct_clock(response, stats):
+                stats.attempts += 1  # re-signed once with the server's time
+                if self.budget is not None:
+                    self.budget.acquire()
+                prepared = self.prepare(call, params, query, body)
+                note = f"re-signed: {self.server_clock.describe()}"
+                response, error = self._send(prepared, job, call, attempt, cap, note=note)
+            if error is None:
+                self._warn_skew(stats)
+            wait = None
+            if isinstance(error, ResponseTooLarge):
+                raise CallFailed(call, f"{call}: {error}")
+            if error is not None and not isinstance(error, _TRANSIENT_ERRORS):
+                raise CallFailed(call, f"{call}: the request could not be sent: {error}")
+            if error is not None:
+                reason = _describe(error)
+                if call == "initiate" and not _never_sent(error):
+                    stats.ambiguous_initiates += 1
+            elif response.status_code == 429 or response.status_code >= 500:
+                if response.status_code in (429, 503):
+                    stats.throttled += 1
+                    if stats.on_throttle is not None:
+                        stats.on_throttle()
+                reason = f"HTTP {response.status_code}: {api_message(response)}"
+                wait = retry_after(response, self._clock())
+                if response.status_code in (429, 503) and wait is not None and self.budget:
+                    # The limit is the client's: every page and every job waits.
+                    self.budget.pause(wait)
+            elif response.status_code >= 300:
+                raise CallFailed(
+                    call,
+                    f"{call} answered HTTP {response.status_code}: {api_message(response)}"
+                    + self._path_hint(call, response, params),
+                    response.status_code,
+                )
+            else:
+                return response
+            if attempt == policy.attempts:
+                break
+            delay = wait if wait is not None else policy.delay(attempt, self._rng)
+            if self.on_retry is not None:
+                status = response.status_code if response is not None else None
+                offset = (query or {}).get("offset")
+                self.on_retry(
+                    RetryNotice(
+                        job,
+                        call,
+                        attempt + 1,
+                        policy.attempts,
+                        status,
+                        reason,
+                        delay,
+                        offset if type(offset) is int else None,
+                    )
+                )
+            self._sleep(delay)
+        raise CallFailed(
+            call,
+            f"{call} failed after {policy.attempts} attempt{'s' * (policy.attempts > 1)}: {reason}",
+        )
+
+    def _cap(self, call: str, query: Mapping[str, object] | None) -> int:
+        """The most bytes this call's answer may have: a Retrieve page scales
+        with the records asked for, anything else is small."""
+        if call != "retrieve":
+            return MAX_SMALL_BODY
+        if self.max_page_bytes is not None:
+            return self.max_page_bytes
+        try:
+            limit = int((query or {}).get("limit", 0))  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            limit = 0
+        return max(MIN_PAGE_BYTES, limit * PAGE_BYTES_PER_RECORD)
+
+    def _send(
+        self,
+        prepared,
+        job: str,
+        call: str,
+        attempt: int,
+        cap: int = MAX_SMALL_BODY,
+        note: str | None = None,
+    ):
+        started = self._clock()
+        t0 = time.perf_counter()
+        response: requests.Response | None = None
+        error: BaseException | None = None
+        timer = self._deadline_timer()
+        try:
+            with network_wait(self.deadline):
+                response = self.session.send(
+                    prepared, timeout=self.timeout, allow_redirects=False, stream=True
+                )
+                read_body(response, cap, time.monotonic() + self.deadline, self.deadline)
+            if self._aborted.is_set():  # the run is stopping: what came may be cut short
+                raise Interrupted()
+            if timer is not None and timer.expired:  # cut: what came may be cut short
+                raise DeadlineExceeded(self.deadline)
+            install_json(response, call)
+            if call == "retrieve":
+                install_page(response)
+        except NotSent:
+            raise
+        except (*_TRANSIENT_ERRORS, ResponseTooLarge, requests.RequestException) as e:
+            error = e
+            if timer is not None and timer.expired:  # its connection was cut by the timer
+                error = DeadlineExceeded(self.deadline)
+            _discard(response)
+            response = None
+            if self._aborted.is_set():  # cut on purpose: the run is stopping
+                raise Interrupted() from None
+        except BaseException:
+            _discard(response)
+            raise
+        finally:
+            if timer is not None:
+                timer.stop()
+            elapsed = time.perf_counter() - t0
+            if response is not None:
+                self.server_clock.observe(response.headers.get("Date"), started, self._clock())
+            if self.transcript is not None:
+                self.transcript.record(
+                    prepared,
+                    response,
+                    error=error,
+                    started=started,
+                    elapsed_s=elapsed,
+                    job=job,
+                    call=call,
+                    attempt=attempt,
+                    note=note,
+                )
+            if self._observer is not None:
+                self._observer(job, call, attempt, prepared, response, error, elapsed)
+        return response, error
+
+    # -- the server's clock, and what a 404 means ---------------------------------------
+    def _correct_clock(self, response: requests.Response, stats: CallStats) -> bool:
+        """A 401 that blames the issued timestamp, from a server whose Date says
+        our clock is off: sign with the server's time from now on. True when the
+        request should be sent once more, re-signed."""
+        if response.status_code != 401 or not self.server_clock.known:
+            return False
+        messages = api.facts()["auth"]["messages"]
+        if api_message(response) not in (messages["date_format"], messages["skew"]):
+            return False
+        use_clock = getattr(self.session.auth, "use_clock", None)
+        if use_clock is None or getattr(self.session.auth, "clock", None) == self.server_now:
+            return False  # not PNAUTHINFO3, or already signing with the server's time
+        use_clock(self.server_now)
+        stats.notes.append(
+            f"the server refused the issued timestamp ({api_message(response)}); "
+            f"{self.server_clock.describe()}, so requests are now signed with the server's time"
+        )
+        return True
+
+    def _warn_skew(self, stats: CallStats) -> None:
+        if abs(self.server_clock.offset) > WARN_SECONDS and not any(
+            n.startswith("warning: clock") for n in stats.notes
+        ):
+            stats.notes.append(
+                f"warning: clock skew: {self.server_clock.describe()}; signing and the "
+                "last_success watermark use the server's time, but fix this machine's clock (NTP)"
+            )
+
+    def _path_hint(self, call: str, response: requests.Response, params: Mapping) -> str:
+        """An Initiate 404 that names neither the client nor the segment group is
+        most likely the path itself: the v4 paths are not published."""
+        if call != "initiate" or response.status_code != 404:
+            return ""
+        words = [w.strip("'\"`.,;:()") for w in api_message(response).split()]
+        text = " ".join(w for w in words if "://" not in w and not w.startswith("/")).lower()
+        named = [self.client_id, str(params.get("segmentGroupName") or "")]
+        if any(name and name.lower() in text for name in named):
+            return ""
+        return (
+            f" (the message names neither client {self.client_id!r} nor the segment group: the "
+            f"Initiate path itself may be wrong; endpoint map in use: "
+            f"{self.endpoint_source or 'the inferred map (specs/endpoints.yaml)'})"
+        )
+
+
+def _discard(response: requests.Response | None) -> None:
+    """Close the connection of an answer not read to its end, so no one reuses it
+    mid-body. Only this one: threads share the session, and closing the session
+    would cut their requests too. (A request that failed before its answer left
+    nothing pooled: urllib3 closes the connection of any failed urlopen.)"""
+    if response is not None:
+        response.close()  # unconsumed: the raw stream, hence the connection, is closed
+
+
+def read_body(response: requests.Response, cap: int, deadline_at: float, deadline: float) -> None:
+    """Read the body into `response` a socket read at a time, so neither a
+    trickle (checked against the deadline between reads) nor a flood (checked
+    against the cap as it grows) can hold the run: memory stays near `cap`."""
+    length = response.headers.get("Content-Length", "")
+    if length.isascii() and length.isdigit() and int(length) > cap:
+        raise ResponseTooLarge(f"the answer is {int(length):,} bytes, over the cap of {cap:,}")
+    raw = response.raw
+    read = raw.read1 if hasattr(raw, "read1") else raw.read
+    body = bytearray()
+    try:
+        while True:
+            if time.monotonic() > deadline_at:
+                raise DeadlineExceeded(deadline)
+            chunk = read(_CHUNK, decode_content=True)
+            if not chunk:
+                break
+            body += chunk
+            if len(body) > cap:
+                raise ResponseTooLarge(f"the answer is over the cap of {cap:,} bytes")
+    except urllib3.exceptions.ReadTimeoutError as e:
+        raise requests.exceptions.ReadTimeout(e) from None
+    except urllib3.exceptions.DecodeError as e:
+        raise requests.exceptions.ContentDecodingError(e) from None
+    except urllib3.exceptions.ProtocolError as e:
+        raise requests.exceptions.ChunkedEncodingError(e) from None
+    except (urllib3.exceptions.HTTPError, OSError) as e:
+        raise requests.ConnectionError(e) from None
+    # The bytearray itself, not a copy: a 10,000-record page is not held twice.
+    response._content = body
+    response._content_consumed = True
+
+
+def install_json(response: requests.Response, call: str) -> None:
+    """`response.json()` parsed once (the executor and the transcript share it).
+
+    JSON nested deeper than Python's recursion limit (about 1,000 levels; real
+    answers nest a handful) is refused with a clear ValueError, not a crash:
+    the C decoder raises RecursionError cleanly, caught here.
+    """
+    cache: list[object] = []
+    # The body, not the response: a closure over the response would make a
+    # reference cycle, and every page would wait for the cycle collector.
+    content = response.content or b""
+
+    def parse(**_: object) -> object:
+        if not cache:
+            try:
+                cache.append(json.loads(content))
+            except RecursionError:
+                why = "JSON nested too deeply (over ~1,000 levels)"
+                raise ResponseNotJSON(why, why) from None
+            except ValueError as e:
+                raise ResponseNotJSON(str(e)[:200]) from None
+        return cache[0]
+
+    response.json = parse  # type: ignore[method-assign]
+
+
+def install_page(response: requests.Response) -> None:
+    """`response.segrun_page()`: the page scanned once (runner/apifacts/page.py), shared
+    by the transcript (its envelope) and the executor (its records), so a
+    page's records are never decoded into a whole page of Python objects."""
+    cache: list[Page] = []
+    content = response.content or b""
+
+    def scanned() -> Page:
+        if not cache:
+            cache.append(scan_page(content))
+        return cache[0]
+
+    response.segrun_page = scanned  # type: ignore[attr-defined]
+
+
+def _never_sent(error: BaseException) -> bool:
+    """True when the request cannot have reached the server (no connection was made)."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, DeadlineExceeded):
+        return f"no complete answer within the request deadline of {error.seconds:g}s"
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    if isinstance(error, requests.exceptions.ChunkedEncodingError):
+        return "the response body was cut short"
+    if isinstance(error, requests.ConnectionError):
+        return "the connection failed or was dropped"
+    return type(error).__name__

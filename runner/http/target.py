@@ -1,0 +1,244 @@
+"""Where a spec's requests go, and with which credentials.
+
+Credentials are read from the environment variables the spec names, here and
+only here; their values go to the signer and to the redactor, nowhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+
+from runner.apifacts import api
+from runner.apifacts.timestamps import utc_now
+from runner.errors import SegrunError
+from runner.http.abortable import AbortableAdapter, deadline_timer
+from runner.http.client import MAX_SMALL_BODY, Interrupted, install_json, read_body
+from runner.http.signing import OAuth2ClientCredentials, PnAuthInfo3, Unsigned
+from runner.http.watchdog import DeadlineExceeded, network_wait
+from runner.jobspec.model import Spec
+from runner.jobspec.rules import is_loopback_host
+from runner.redaction.redact import SHORT_SECRET, Redactor
+
+# The embedded sandbox picks a free port when it starts; a dry run starts nothing.
+SANDBOX_PLACEHOLDER_URL = "http://127.0.0.1/Profiles/v4/"
+
+
+@dataclass
+class Target:
+    base_url: str
+    auth: requests.auth.AuthBase
+    #: the embedded sandbox, when the run started one (tests read its ground truth)
+    sandbox: object | None = None
+
+
+def secret_values(spec: Spec, environ: Mapping[str, str]) -> list[str]:
+    """The values of the variables the spec's auth names: what must never be printed."""
+    return spec.auth.secret_values(environ) if spec.auth is not None else []
+
+
+def missing_credentials(spec: Spec, environ: Mapping[str, str]) -> list[str]:
+    """Why the run could not sign its requests; checked before anything is sent."""
+    if spec.auth is None:
+        return []
+    a = spec.auth
+    names = [a.client_id_env, a.client_secret_env] if a.scheme == "oauth2" else [a.secret_env]
+    # (an un-keyed scheme or a client certificate names no secret: None is skipped)
+    return [
+        f"environment variable {name} (named by auth in the spec) is not set"
+        for name in names
+        if name and not environ.get(name)
+    ]
+
+
+def embeds_sandbox(spec: Spec) -> bool:
+    """A run of this spec starts the embedded sandbox (and only then do the
+    --sandbox-* options of `segrun run` mean anything)."""
+    return spec.environment == "sandbox" and not spec.base_url
+
+
+def refuse_idle_sandbox_options(spec: Spec, options: Mapping[str, object]) -> None:
+    """--sandbox-profiles/-seed/-faults with a spec that starts no sandbox do
+    nothing, which is an error rather than a rehearsal that silently is not one."""
+    if options and not embeds_sandbox(spec):
+        given = ", ".join(f"--sandbox-{name}" for name in options)
+        where = f"base_url {spec.base_url}" if spec.base_url else f"environment: {spec.environment}"
+        raise SegrunError(
+            f"{given} only applies to the embedded sandbox (environment: sandbox without "
+            f"base_url); this spec runs against {where}"
+        )
+
+
+@contextlib.contextmanager
+def open_target(
+    spec: Spec,
+    environ: Mapping[str, str],
+    redactor: Redactor,
+    *,
+    dry_run: bool = False,
+    sandbox_options: Mapping[str, object] | None = None,
+    endpoints: Mapping[str, api.Endpoint] | None = None,
+    clock=utc_now,
+) -> Iterator[Target]:
+    """Where the run's requests go. The embedded sandbox serves the run's own
+    endpoint map (`endpoints`), so a spec that overrides paths still runs."""
+    problems = missing_credentials(spec, environ)
+    if problems:
+        raise SegrunError(problems[0])
+    embedded = embeds_sandbox(spec)
+    if embedded and dry_run:
+        yield Target(SANDBOX_PLACEHOLDER_URL, _auth(spec, environ, redactor, dry_run=True))
+        return
+    if not embedded:
+        base_url = checked_url(spec.base_url or api.environment_url(spec.environment))
+        yield Target(base_url, _auth(spec, environ, redactor, dry_run=dry_run, clock=clock))
+        return
+    from runner.sandbox import running_sandbox  # only runs that use it pay for it
+
+    options = {**({"endpoints": endpoints} if endpoints else {}), **dict(sandbox_options or {})}
+    with running_sandbox(**options) as sandbox:
+        auth = _auth(spec, environ, redactor, dry_run=False, clock=clock)
+        yield Target(sandbox.base_url, auth, sandbox)
+
+
+def _auth(
+    spec: Spec, environ: Mapping[str, str], redactor: Redactor, *, dry_run: bool, clock=utc_now
+):
+    a = spec.auth
+    if a is None:  # environment: sandbox without auth: the demo account
+        from runner.sandbox import DEMO
+
+        redactor.add(DEMO.secret)
+        return PnAuthInfo3(
+            DEMO.scheme, spec.client_id, DEMO.user_id, DEMO.secret, clock, redactor=redactor
+        )
+    if a.scheme == "oauth2":
+        if dry_run:
+            return Unsigned()
+        client_id = environ[a.client_id_env]
+        secret = environ[a.client_secret_env] if a.client_secret_env else None
+        redactor.add(client_id, *([secret] if secret else []))
+        if secret:  # the Basic header the token request carries, as a server may echo it
+            basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+            redactor.add(basic)
+        if secret:
+            _warn_if_short(a.client_secret_env, secret)
+        scope = api.facts()["auth"]["oauth2"]["scope"].format(
+            clientId=spec.client_id, userId=a.user_id
+        )
+        return OAuth2ClientCredentials(
+            a.token_url, client_id, secret, scope, _bounded_post(_client_cert(spec)), redactor
+        )
+    secret = environ.get(a.secret_env) if a.secret_env else None  # un-keyed: none
+    if secret:
+        redactor.add(secret)
+        _warn_if_short(a.secret_env, secret)
+    return PnAuthInfo3(a.scheme, spec.client_id, a.user_id, secret, clock, redactor=redactor)
+
+
+def _client_cert(spec: Spec) -> str | tuple[str, str] | None:
+    """OAuth may use a client certificate instead of a secret (the OAuth page):
+    requests' `cert=`, from paths relative to the spec; the files are read by
+    the TLS layer only, never by segrun."""
+    a = spec.auth
+    if a is None or not a.client_cert_file:
+        return None
+    base = spec.path.resolve().parent
+    paths = [base / p for p in (a.client_cert_file, a.client_key_file) if p]
+    for path in paths:
+        if not path.is_file():
+            raise SegrunError(f"auth: client certificate file {path} does not exist")
+    return (str(paths[0]), str(paths[1])) if len(paths) == 2 else str(paths[0])
+
+
+def _warn_if_short(name: str, secret: str) -> None:
+    """A short secret is still redacted everywhere, but it also matches
+    ordinary text, which then turns to <redacted> too: say why."""
+    if len(secret.strip()) < SHORT_SECRET:
+        print(
+            f"segrun: warning: the secret in {name} is shorter than {SHORT_SECRET} characters; "
+            "it is redacted wherever it appears, which may garble transcripts and messages",
+            file=sys.stderr,
+        )
+
+
+#: the token endpoint's answer is small and quick, or it is not answering
+TOKEN_DEADLINE = 60.0
+
+
+def _bounded_post(cert: str | tuple[str, str] | None = None):
+    """POST for the token endpoint, bounded like every API call: a total
+    deadline, a size cap, JSON parsed once and refused when absurdly nested."""
+    session = requests.Session()
+    session.trust_env = False
+    adapter = AbortableAdapter()  # a worker thread's wait is cut by its socket
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    stopping = threading.Event()
+
+    def post(url: str, **kwargs) -> requests.Response:
+        if stopping.is_set():  # another worker's exchange was cut: send none
+            raise Interrupted()
+        timer = deadline_timer(adapter, TOKEN_DEADLINE)
+        try:
+            with network_wait(TOKEN_DEADLINE):
+                response = session.post(
+                    url,
+                    timeout=(10, 30),
+                    stream=True,
+                    allow_redirects=False,
+                    cert=cert,
+                    **kwargs,
+                )
+                read_body(
+                    response, MAX_SMALL_BODY, time.monotonic() + TOKEN_DEADLINE, TOKEN_DEADLINE
+                )
+            if stopping.is_set():
+                raise Interrupted()
+            if timer is not None and timer.expired:
+                raise DeadlineExceeded(TOKEN_DEADLINE)
+        except requests.RequestException:
+            if stopping.is_set():
+                raise Interrupted() from None
+            if timer is not None and timer.expired:
+                raise DeadlineExceeded(TOKEN_DEADLINE) from None
+            raise
+        finally:
+            if timer is not None:
+                timer.stop()
+        install_json(response, "oauth-token")
+        return response
+
+    def abort() -> None:
+        """The run is stopping: cut a token exchange waiting on its server."""
+        stopping.set()
+        adapter.abort()
+
+    post.abort = abort  # type: ignore[attr-defined]
+    return post
+
+
+def checked_url(url: str) -> str:
+    """The base URL, or a one-line SegrunError (exit 2, nothing sent) when no
+    request could be sent to it: `validate` checks the same, this is for a
+    spec that reached the run some other way."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - ValueError for a port out of range
+    except ValueError as e:
+        raise SegrunError(f"base_url {url!r} is not a usable URL ({e})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SegrunError(f"base_url {url!r} is not an http(s) URL")
+    return url
+
+
+def is_loopback_url(url: str) -> bool:
+    return is_loopback_host(urlsplit(url).hostname)

@@ -1,0 +1,262 @@
+"""A job's life as a sequence of durable steps, and what `--resume` does after
+a crash between any two of them. This is the one place that orders them.
+
+    step                                   made durable by                       journal
+    1 initiated   Initiate answered        checkpoint written (token, request    RETRIEVING
+                                           fingerprint, LastDateTime sent,
+                                           watermark candidate)
+    2 pages       pages appended           part file fsynced, THEN checkpoint    RETRIEVING
+                                           (next offset, bytes, records);
+                                           a group commit every 250 ms
+    3 complete    last page in, counts     part file fsynced (CSV: the CSV       COMPLETE
+                  and ids checked          written beside it from the part
+                                           file's JSONL spool, fsynced), THEN
+                                           checkpoint (records, TotalResults,
+                                           sha256 of the export's bytes)
+    4 committed   Commit sent              (the server's side)                   COMPLETE
+    5 placed      the ready file renamed   rename + fsync of exports/ (CSV:      COMPLETE
+                  to the export's name     the spool removed after)
+    6 watermark   last_success only        state file replaced atomically        COMPLETE
+    7 reported    report.json says         report.json replaced atomically       COMPLETE
+                  "succeeded"
+    8 cleared     checkpoint removed       unlink + fsync of checkpoints/        (none)
+
+Crash before 1: no checkpoint, no report entry: the job runs afresh (an export
+the server made for a lost Initiate answer expires unretrieved).
+Crash in 2 or 3: the checkpoint names only fsynced pages; resume truncates the
+part file to them and continues the token from the next offset (when every
+page is already in, it fetches nothing), or, when the token is no longer
+good, re-initiates with the LastDateTime the checkpoint recorded.
+Crash after 3, before 8: resume finds COMPLETE and redoes 4 to 8 from the
+checkpoint alone, never fetching again: the export's bytes are checked against
+the recorded sha256 wherever they are (the ready file, the export's name, or a
+CSV written again from its spool, which gives the same bytes); a Commit
+refused then is only a note; placing, the watermark (the checkpoint's own
+value, so storing it twice is the same) and the report entry are idempotent.
+After 7: the report says "succeeded", and a job that succeeded is never run
+again in that run directory, whatever `--only` says; a lingering checkpoint
+(a crash between 7 and 8) is just removed.
+
+Identity: the checkpoint carries a fingerprint of everything that decides what
+the export holds and where it goes. A resume whose spec no longer matches
+starts that job afresh (the old token is abandoned, its part file started
+over) and says why in the report. A watermark's key is in runner/run/state.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner.apifacts import timestamps
+from runner.http.client import CallFailed
+from runner.jobspec.model import Job, Spec
+from runner.records.report import JobResult
+from runner.run.checkpoint import COMPLETE, Checkpoint, Checkpoints
+from runner.run.outputs import ExportWriter, make_ready, part_path, place, ready_path, sha256_of
+from runner.run.plan import initiate_body
+from runner.run.state import StateFile, watermark_fields, watermark_key
+from runner.system import durable
+
+#: the fingerprint's parts, in the words a note uses when one differs
+_PARTS = {
+    "target": "the target (environment, base URL or endpoints)",
+    "client_id": "the client id",
+    "segment_group": "the segment group",
+    "request": "the request (LastDateTime, match criteria, type or values)",
+    "output": "the output (format or path)",
+    "watermark": "the watermark's identity (the spec's name or path, or the state file)",
+}
+
+
+class ExportMissing(Exception):
+    """A COMPLETE checkpoint whose export is no longer on disk as recorded."""
+
+
+class PathRefused(Exception):
+    """An output path that would leave the run directory (validate refuses it)."""
+
+
+def _digest(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def fingerprint(
+    spec: Spec, job: Job, endpoints: Mapping[str, object], state_path: Path | None = None
+) -> dict[str, str]:
+    """Hashes (no values, no personal data) of what decides an export's content;
+    `endpoints` is the map the run really uses (spec block, file or option). A
+    last_success job's also covers where its watermark is kept (`state_path`),
+    since finishing it stores one there."""
+    last = job.last_datetime
+    mark = ""
+    if job.incremental and state_path is not None:
+        mark = _digest(watermark_key(spec, job, state_path))
+    return {
+        "target": _digest([spec.environment, spec.base_url, endpoints]),
+        "client_id": _digest(spec.client_id),
+        "segment_group": _digest(job.segment_group),
+        "request": _digest(
+            [
+                last if isinstance(last, str) or last is None else timestamps.to_wire(last),
+                initiate_body(job, None),
+            ]
+        ),
+        "output": _digest(
+            [
+                job.output_format,
+                job.output_path,
+                *([list(job.output_columns)] if job.output_columns else []),
+            ]
+        ),
+        "watermark": mark,
+    }
+
+
+def differences(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
+    return [words for part, words in _PARTS.items() if recorded.get(part) != now.get(part)]
+
+
+@dataclass
+class Lifecycle:
+    """The durable steps of a run's jobs. Every change to a job's checkpoint,
+    export, watermark and report entry goes through here, in the order above."""
+
+    spec: Spec
+    run_dir: Path
+    checkpoints: Checkpoints
+    state: StateFile | None
+    #: writes the job's entry into report.json (durably)
+    record: Callable[[JobResult], None]
+    #: the endpoint map the run uses ({call: api.Endpoint}), spec block, file or option
+    endpoints: Mapping[str, object] = field(default_factory=dict)
+
+    def fingerprint(self, job: Job) -> dict[str, str]:
+        state = self.state.path if self.state is not None else None
+        return fingerprint(self.spec, job, self.endpoints, state)
+
+    # -- resuming ------------------------------------------------------------------
+    def keep(self, job: Job, earlier: JobResult) -> JobResult:
+        """A job that succeeded in an earlier attempt at this run keeps its result."""
+        if self.checkpoints.path(job.name).exists():
+            self.checkpoints.clear(job.name)  # a crash between steps 7 and 8
+        if earlier.fingerprint and earlier.fingerprint != self.fingerprint(job):
+            changed = ", ".join(differences(earlier.fingerprint, self.fingerprint(job)))
+            note = (
+                f"kept from the earlier attempt, but the spec has changed since ({changed}): "
+                "this export is of the spec as it was; start a new run for the new one"
+            )
+            if note not in earlier.notes:
+                earlier.notes.append(note)
+        return earlier
+
+    def resume_point(self, job: Job) -> tuple[Checkpoint | None, list[str]]:
+        """The checkpoint to go on from (None: afresh), and what to say about it."""
+        checkpoint = self.checkpoints.load(job.name)
+        if checkpoint is None:
+            return None, []
+        now = self.fingerprint(job)
+        if checkpoint.fingerprint != now:
+            changed = ", ".join(differences(checkpoint.fingerprint, now)) or "its identity"
+            self.checkpoints.clear(job.name)  # the fresh export starts its part file over
+            return None, [
+                f"resume: the spec changed since this job was checkpointed ({changed}), so "
+                f"token {checkpoint.access_token} was abandoned and the job started afresh"
+            ]
+        return checkpoint, []
+
+    # -- steps 1 to 3 ------------------------------------------------------------------
+    def initiated(self, checkpoint: Checkpoint) -> None:
+        self.checkpoints.save(checkpoint)
+
+    def pages_durable(self, writer: ExportWriter, checkpoint: Checkpoint) -> None:
+        """fsync the pages written so far, then (only then) checkpoint them."""
+        checkpoint.part_bytes = writer.flush(durable=True)
+        self.checkpoints.save(checkpoint)
+
+    def complete(self, job: Job, writer: ExportWriter, checkpoint: Checkpoint, total: int) -> None:
+        checkpoint.sha256 = writer.finish()
+        checkpoint.part_bytes = writer.part_path.stat().st_size
+        if writer.fmt != "jsonl":
+            checkpoint.sha256 = make_ready(writer.final_path, writer.fmt, job.output_columns)
+        checkpoint.records, checkpoint.total = writer.records, total
+        checkpoint.phase = COMPLETE
+        self.checkpoints.save(checkpoint)
+
+    # -- steps 4 to 8 ------------------------------------------------------------------
+    def finish(
+        self,
+        job: Job,
+        checkpoint: Checkpoint,
+        result: JobResult,
+        commit: Callable[[], None],
+        tally: Callable[[], None],
+        *,
+        resumed: bool,
+    ) -> None:
+        """From a COMPLETE checkpoint to a succeeded job, in order; every step
+        can be redone after a crash with the same outcome."""
+        final = self.exports_path(job.output_path)
+        if resumed:
+            self._check_on_disk(job, checkpoint, final)
+            try:
+                commit()  # 4
+            except CallFailed as e:  # any refusal: the data is whole on disk already
+                result.notes.append(
+                    f"resume: Commit of token {checkpoint.access_token} was refused ({e}); "
+                    "the export was already complete on disk"
+                )
+        else:
+            commit()  # 4
+        place(final, job.output_format)  # 5
+        result.sha256 = checkpoint.sha256
+        result.output = str(final.relative_to(self.run_dir.resolve()))
+        result.records, result.row_count = checkpoint.records, checkpoint.row_count
+        result.access_token = checkpoint.access_token
+        result.fingerprint = checkpoint.fingerprint
+        result.status = "succeeded"
+        if self.state is not None and job.incremental:  # 6
+            fields = watermark_fields(self.spec, job, self.state.path)
+            self.state.store(
+                watermark_key(self.spec, job, self.state.path),
+                fields,
+                timestamps.parse_wire(checkpoint.initiated_at),
+            )
+        tally()  # the job's figures, final before its report entry
+        self.record(result)  # 7
+        self.checkpoints.clear(job.name)  # 8
+
+    def ended(self, result: JobResult) -> None:
+        """A job that did not succeed: its report entry; its checkpoint stays for --resume."""
+        self.record(result)
+
+    def _check_on_disk(self, job: Job, checkpoint: Checkpoint, final: Path) -> None:
+        """The export's bytes, exactly as recorded, where step 5 will look for
+        them (or already placed); a CSV lost before placing is written again
+        from its spool. Anything else is ExportMissing: never a guess."""
+        fmt, ready = job.output_format, ready_path(final, job.output_format)
+        if ready.exists() and not ready.is_symlink():
+            if sha256_of(ready) == checkpoint.sha256:
+                return
+            if fmt == "jsonl":
+                raise ExportMissing(f"{ready.name} has changed since it was complete")
+        if final.exists() and not final.is_symlink() and sha256_of(final) == checkpoint.sha256:
+            return
+        spool = part_path(final)
+        rewritten = fmt != "jsonl" and spool.exists() and make_ready(final, fmt, job.output_columns)
+        if rewritten == checkpoint.sha256:
+            return
+        raise ExportMissing(f"{final.name} is not in exports/ as it was completed")
+
+    # -- places ------------------------------------------------------------------------
+    def exports_path(self, relative: str) -> Path:
+        """A file under exports/, its folders created without following a symlink."""
+        rel = Path(relative)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts or rel.name in ("", "."):
+            raise PathRefused(f"output path {relative!r} does not name a file in exports/")
+        folder = durable.make_dirs(self.run_dir.resolve(), Path("exports", *rel.parts[:-1]))
+        return folder / rel.name

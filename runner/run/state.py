@@ -1,0 +1,193 @@
+"""Watermarks of incremental jobs: `last_datetime: last_success`.
+
+A small JSON file (by default `.segrun/state.json` beside the spec), rewritten
+atomically, and locked for the length of a run so two runs cannot interleave;
+the lock is an flock, so a killed run never leaves it stuck.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from runner.apifacts import timestamps
+from runner.errors import SegrunError
+from runner.jobspec.model import Job, Spec
+from runner.system import durable
+from runner.system.atomic import write_atomic
+
+#: format 1 keyed watermarks by client id and segment group only, so a sandbox
+#: rehearsal's watermark was used by production: its entries are ignored.
+FORMAT = 2
+
+
+class StateLocked(SegrunError):
+    """Another run holds the state file (exit 2: nothing was sent)."""
+
+
+def default_path(spec_path: Path) -> Path:
+    return spec_path.resolve().parent / ".segrun" / "state.json"
+
+
+def spec_identity(spec: Spec, state_path: Path) -> str:
+    """Which spec a watermark belongs to: its top-level `name:`, or its path
+    relative to the state file's folder (two specs in one folder differ)."""
+    if spec.declared_name:
+        return f"name:{spec.declared_name}"
+    # "path:" keeps a file literally called "name:x" apart from a spec named x
+    return "path:" + os.path.relpath(spec.path.resolve(), Path(state_path).resolve().parent)
+
+
+def watermark_fields(spec: Spec, job: Job, state_path: Path) -> dict[str, str]:
+    """Everything a watermark is only valid for: the target it was taken
+    against, the account, the spec, the job, and what the job asks for. A
+    watermark of any other combination would make the next run skip records."""
+    match = json.dumps(
+        [job.match_criteria, job.match_type, list(job.values or ())], ensure_ascii=False
+    )
+    return {
+        "environment": spec.environment,
+        "base_url": spec.base_url or "",
+        "client_id": spec.client_id,
+        "spec": spec_identity(spec, state_path),
+        "job": job.name,
+        "segment_group": job.segment_group,
+        "match": hashlib.sha256(match.encode()).hexdigest()[:16],
+    }
+
+
+def watermark_key(spec: Spec, job: Job, state_path: Path) -> str:
+    return json.dumps(list(watermark_fields(spec, job, state_path).values()), ensure_ascii=False)
+
+
+def last_datetime_for(watermark: dt.datetime) -> dt.datetime:
+    """The LastDateTime to send for a watermark: the latest one the server's
+    millisecond rounding cannot push past it, so no record modified at the
+    watermark itself is skipped."""
+    candidate = watermark.replace(microsecond=watermark.microsecond // 1000 * 1000)
+    while timestamps.effective(candidate) > watermark:
+        candidate -= dt.timedelta(milliseconds=1)
+    return candidate
+
+
+class StateFile:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        #: what reading the file had to say (e.g. entries of an older format ignored)
+        self.notes: list[str] = []
+        #: jobs in flight (--jobs) store at once: each read-change-write is whole
+        self._changing = threading.Lock()
+
+    def read(self) -> dict:
+        try:
+            data = json.loads(durable.read_back(self.path, follow=True))
+        except FileNotFoundError:
+            return {"format": FORMAT, "watermarks": {}}
+        except (OSError, ValueError, RecursionError) as e:
+            raise SegrunError(f"cannot read the state file {self.path}: {e}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("watermarks"), dict):
+            raise SegrunError(f"{self.path} is not a segrun state file; move it away")
+        if data.get("format") != FORMAT:
+            if isinstance(data.get("format"), int) and data["format"] > FORMAT:
+                raise SegrunError(f"{self.path} was written by a newer segrun")
+            note = (
+                f"{self.path}: watermarks of an older segrun (format {data.get('format')}) "
+                "do not say which target and spec they belong to, so they are ignored: "
+                "the next run of each last_success job is a full export"
+            )
+            if note not in self.notes:
+                self.notes.append(note)
+            return {"format": FORMAT, "watermarks": {}}
+        for key, entry in data["watermarks"].items():
+            if not _valid_entry(entry):
+                raise SegrunError(f"{self.path}: watermark {key} is malformed; move the file away")
+        return data
+
+    def watermark(self, key: str) -> dt.datetime | None:
+        entry = self.read()["watermarks"].get(key)
+        if entry is None:
+            return None
+        try:
+            return timestamps.parse_wire(entry["last_success"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise SegrunError(
+                f"{self.path}: the watermark of {key!r} is not readable; "
+                "fix it or clear it with `segrun state reset`"
+            ) from None
+
+    def entries(self, spec: str) -> dict[str, dict]:
+        """The watermarks of one spec (its identity), by key."""
+        return {k: e for k, e in self.read()["watermarks"].items() if e.get("spec") == spec}
+
+    def store(self, key: str, fields: dict[str, str], moment: dt.datetime) -> None:
+        with self._changing:
+            data = self.read()
+            data["watermarks"][key] = {
+                **fields,
+                "last_success": timestamps.to_wire(moment),
+                "stored": timestamps.to_wire(timestamps.utc_now()),
+            }
+            self._write(data)
+
+    def reset(self, keys: list[str]) -> list[str]:
+        """Forget these watermarks; returns the keys removed."""
+        with self._changing:
+            data = self.read()
+            marks = data["watermarks"]
+            removed = [k for k in keys if k in marks]
+            for key in removed:
+                del marks[key]
+            if removed:
+                self._write(data)
+            return removed
+
+    def _write(self, data: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+
+    @contextlib.contextmanager
+    def locked(self, purpose: str) -> Iterator[None]:
+        with hold_lock(self.lock_path, purpose):
+            yield
+
+
+def _valid_entry(entry: object) -> bool:
+    """What segrun writes: string fields, and a watermark the next run can use
+    (one so early or late that no LastDateTime can be derived is not)."""
+    if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
+        return False
+    try:
+        last_datetime_for(timestamps.parse_wire(entry["last_success"]))
+        timestamps.parse_wire(entry["stored"])
+    except (KeyError, ValueError, TypeError, OverflowError):
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def hold_lock(path: Path, purpose: str) -> Iterator[None]:
+    """An exclusive lock naming its holder; a second taker is told who holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            raise StateLocked(f"{path} is locked by {holder}; wait for it to finish") from None
+        since = timestamps.to_wire(timestamps.utc_now())
+        holder = f"pid {os.getpid()} on {socket.gethostname()} since {since} ({purpose})"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock

@@ -1,0 +1,1 @@
+"""What a person watching sees: the live display and the terminal summary."""
