@@ -16,13 +16,20 @@ from runner.jobspec.loading import register_named_secrets
 from runner.redaction.sink import current
 
 
+def _sandbox_data_diagnostics(name: str, root) -> list:
+    """Loads the sandbox's data-file format only for a file that is one."""
+    from runner.sandbox.datafile import data_file_diagnostics
+
+    return data_file_diagnostics(name, root)
+
+
 def validate_files(paths: list[str], *, max_bytes: int = MAX_BYTES) -> list:
     """Every diagnostic of every file; unset variables are only warnings here,
     because pre-commit hooks run where the secrets are not."""
     diagnostics = []
     for path in paths:
         register_named_secrets(path, os.environ)
-        result = check_file(path, max_bytes=max_bytes)
+        result = check_file(path, max_bytes=max_bytes, data_file_check=_sandbox_data_diagnostics)
         if result.spec is not None and result.spec.auth is not None:
             current().redactor.add(*result.spec.auth.secret_values(os.environ))
         diagnostics.extend(result.diagnostics)

@@ -13,7 +13,7 @@ import datetime as dt
 import difflib
 import gc
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,11 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return not any(d.is_error for d in self.diagnostics)
+
+
+#: checks a sandbox data file (`segrun sandbox --data`): the sandbox, a layer above, owns
+#: that format, so `validate` hands its check in
+DataFileCheck = Callable[[str, SpecMap], list[Diagnostic]]
 
 
 def check_file(path: str | os.PathLike, **options) -> CheckResult:
@@ -74,6 +79,7 @@ def _check_file(
     now: dt.datetime | None = None,
     unset_is_error: bool = False,
     max_bytes: int = MAX_BYTES,
+    data_file_check: DataFileCheck | None = None,
 ) -> CheckResult:
     name = str(path)
     result = CheckResult(name)
@@ -84,8 +90,9 @@ def _check_file(
         result.diagnostics.append(Diagnostic(name, e.line, e.column, "", e.message, ERROR, e.rule))
         return result
     root = document.root
-    if is_sandbox_data(root):
-        result.diagnostics.extend(_check_sandbox_data(name, root))
+    if is_sandbox_data(root):  # `run` refuses it by name; `validate` hands in the sandbox's check
+        if data_file_check is not None:
+            result.diagnostics.extend(data_file_check(name, root))
         return result
 
     for found in envsubst.substitute(root, environ):
@@ -141,18 +148,6 @@ def is_sandbox_data(root: SpecMap) -> bool:
     """A sandbox data file (`segrun sandbox --data`) rather than a job spec: the
     examples hold one, and pre-commit hands `validate` every YAML file."""
     return "segment_groups" in root and "jobs" not in root and "version" not in root
-
-
-def _check_sandbox_data(name: str, root: SpecMap) -> list[Diagnostic]:
-    from runner.sandbox.datafile import SandboxDataError, parse_data
-
-    try:
-        parse_data(root, name)
-    except SandboxDataError as e:
-        message = str(e).removeprefix(f"{name}: ")
-        mark = root.mark
-        return [Diagnostic(name, mark.line, mark.column, "", message, ERROR, "sandbox-data")]
-    return []
 
 
 # -- defaults -------------------------------------------------------------------

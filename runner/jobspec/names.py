@@ -31,6 +31,12 @@ def job_name(job: dict) -> str | None:
     return slug(group) if isinstance(group, str) and group else None
 
 
+PART_SUFFIX = ".part"
+#: names of files in progress beside an export: no export may be called so (the spec's
+#: rule and the export writers read this one tuple)
+RESERVED_SUFFIXES = (PART_SUFFIX, ".csv-tmp", ".xlsx-tmp")
+
+
 def output_path(job: dict) -> str:
     """Where a job's export goes under `exports/`: its `output.path` with `{job}`
     filled in, or `<job>.<format>`. Normalised (`a/../b` is `b`), so two jobs

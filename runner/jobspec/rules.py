@@ -20,7 +20,7 @@ from cerberus.errors import ErrorDefinition
 from runner.apifacts import api
 from runner.apifacts.timestamps import TimestampError, parse_spec_datetime
 from runner.jobspec.diagnostics import ERROR, WARNING
-from runner.jobspec.names import job_name
+from runner.jobspec.names import RESERVED_SUFFIXES, job_name
 
 # Kept for callers that name them; segrun's own rules report Findings instead.
 SPEC_ERROR = ErrorDefinition(0x50, None)
@@ -376,10 +376,6 @@ class SpecValidator(Validator):
         if names - {"job"}:
             self._spec_error(field, "output-path", "the only placeholder is {job}")
             return
-        from runner.run.outputs import (
-            RESERVED_SUFFIXES,
-        )  # only specs naming a path load the writers
-
         parts = value.replace("\\", "/").split("/")
         if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value) or ".." in parts:
             self._spec_error(
@@ -406,7 +402,7 @@ class SpecValidator(Validator):
         """{'type': 'boolean'}"""
         if not constraint or not isinstance(value, dict):
             return
-        from runner.run.tabular import column_problem  # jmespath, only when a spec has columns
+        from runner.jobspec.columns import column_problem  # jmespath, only when a spec has columns
 
         if self.document.get("format") == "jsonl":
             self._spec_error(

@@ -13,12 +13,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from runner.apifacts.page import Page, record_id
+from runner.jobspec.names import PART_SUFFIX, RESERVED_SUFFIXES
 from runner.run.tabular import Columns, flatten, write_csv, write_xlsx
 from runner.system import durable as _durable
-
-PART_SUFFIX = ".part"
-#: names of files in progress beside an export: no export may be called so
-RESERVED_SUFFIXES = (PART_SUFFIX, ".csv-tmp", ".xlsx-tmp")
 
 
 def part_path(final_path: Path) -> Path:

@@ -16,9 +16,9 @@ import csv
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from functools import lru_cache
 from pathlib import Path
 
+from runner.jobspec.columns import compiled
 from runner.system import durable as _durable
 
 #: rows in an Excel sheet, the header included
@@ -35,36 +35,6 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 Columns = Sequence[tuple[str, str]]
 
 
-def column_problem(name: object, expression: object) -> str | None:
-    """Why a column of `output.columns` cannot work, or None (for `validate`)."""
-    if not isinstance(name, str) or not name.strip():
-        return "a column name must be non-empty text"
-    if not isinstance(expression, str) or not expression.strip():
-        return 'must be a JMESPath expression, e.g. "Emails[?IsDefault] | [0].EmailAddress"'
-    try:
-        _compiled(expression)
-    except Exception as e:  # jmespath's LexerError/ParseError/... all mean one thing here
-        return f"not a JMESPath expression: {_jmespath_problem(e, expression)}"
-    return None
-
-
-def _jmespath_problem(error: Exception, expression: str) -> str:
-    """jmespath's error in plain words, with the column in the expression."""
-    first = str(error).splitlines()[0] if str(error) else type(error).__name__
-    at = getattr(error, "lex_position", None)
-    where = f" at character {at + 1}" if isinstance(at, int) else ""
-    name = type(error).__name__
-    if name == "IncompleteExpressionError":
-        return f"it ends too early (an unclosed [ or a missing part){where}"
-    if "Unclosed" in first:
-        delimiter = first.split("Unclosed", 1)[1].split("delimiter", 1)[0].strip()
-        return f"an unclosed {delimiter}{where}"
-    token = getattr(error, "token_value", None)
-    if token is not None:
-        return f"unexpected {token!r}{where}"
-    return first.removeprefix("Invalid jmespath expression: ") + where
-
-
 def too_many_rows(records: int) -> str | None:
     """The message for an xlsx export that cannot fit in one sheet, or None."""
     if records <= XLSX_MAX_RECORDS:
@@ -73,13 +43,6 @@ def too_many_rows(records: int) -> str | None:
         f"{records:,} records do not fit in an xlsx sheet (at most {XLSX_MAX_RECORDS:,} rows "
         "below the header); use format: csv or jsonl, or narrow the export"
     )
-
-
-@lru_cache(maxsize=256)
-def _compiled(expression: str):
-    import jmespath
-
-    return jmespath.compile(expression)
 
 
 def _records(spool: Path) -> Iterator[object]:
@@ -118,8 +81,8 @@ def _rows(spool: Path, columns: Columns) -> tuple[list[str], Iterable[list[objec
     else after a first pass that collects every flattened column."""
     if columns:
         names = [name for name, _ in columns]
-        compiled = [_compiled(expression) for _, expression in columns]
-        rows = ([c.search(record) for c in compiled] for record in _records(spool))
+        searches = [compiled(expression) for _, expression in columns]
+        rows = ([c.search(record) for c in searches] for record in _records(spool))
         return names, rows
     seen: dict[str, None] = {}
     for record in _records(spool):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import cerberus
 
-from runner.jobspec.loader import MAX_BYTES, LoadProblem, load_file
+from runner.jobspec.diagnostics import ERROR, Diagnostic
+from runner.jobspec.loader import MAX_BYTES, LoadProblem, SpecMap, load_file
 from runner.sandbox.demo import DEMO
 from runner.sandbox.profiles import ALTERNATE_ID_TYPES, CUSTOMER_TYPES
 
@@ -163,3 +164,14 @@ def _first_error(errors: object, path: str = "") -> str:
     if isinstance(errors, list) and errors:
         return _first_error(errors[0], path)
     return f"{path}: {errors}"
+
+
+def data_file_diagnostics(name: str, root: SpecMap) -> list[Diagnostic]:
+    """`segrun validate` of a sandbox data file: its problem as a diagnostic at the file."""
+    try:
+        parse_data(root, name)
+    except SandboxDataError as e:
+        message = str(e).removeprefix(f"{name}: ")
+        mark = root.mark
+        return [Diagnostic(name, mark.line, mark.column, "", message, ERROR, "sandbox-data")]
+    return []
