@@ -78,6 +78,20 @@ def parse_spec_datetime(value: object, now: dt.datetime | None = None) -> dt.dat
     return parsed
 
 
+def zone_missing(value: object) -> str | None:
+    """The spec's text of a `last_datetime` that names no zone (read as UTC), or None.
+    A person in Europe writing 2026-12-01T00:00:00 means their own midnight: `validate`
+    says how it is read rather than guess."""
+    if isinstance(value, dt.datetime):
+        return None if value.tzinfo is not None else value.isoformat(timespec="seconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        return None
+    m = _SPEC_FORM.match(value.strip())
+    return value.strip() if m and not m["zone"] else None
+
+
 def to_wire(moment: dt.datetime) -> str:
     """The documented request form `YYYY-MM-DDTHH:mm:ss.sssZ`."""
     moment = moment.astimezone(UTC)

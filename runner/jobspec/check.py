@@ -527,8 +527,12 @@ def _read_values_files(
         if type(max_bytes) is not int or not 1 <= max_bytes <= _max_values_bytes():
             continue  # reported by the schema
         where = ("jobs", index, "values_file")
+        delimiter = source.get("delimiter") if isinstance(source.get("delimiter"), str) else None
+        encoding = source.get("encoding") if isinstance(source.get("encoding"), str) else None
         try:
-            rows = read_values(written, spec_dir, column, max_bytes)
+            rows = read_values(
+                written, spec_dir, column, max_bytes, delimiter=delimiter, encoding=encoding
+            )
             if not rows:
                 raise ValuesFileProblem("holds no values")
         except ValuesFileProblem as e:
@@ -536,7 +540,15 @@ def _read_values_files(
             if e.line:
                 diagnostics.append(
                     Diagnostic(
-                        shown_file, e.line, 1, _display(where), e.message, ERROR, "values-file"
+                        shown_file,
+                        e.line,
+                        1,
+                        _display(where),
+                        e.message,
+                        ERROR,
+                        "values-file",
+                        "",
+                        False,
                     )
                 )
                 continue
@@ -544,6 +556,8 @@ def _read_values_files(
             message = f"{written!r} {e.message}"
             if e.at == "column":
                 message += f"; its header is {shown_file}:1:1"
+            if e.advice:
+                message += f"; {e.advice}"
             missing = e.message == MISSING
             severity = ERROR if missing_is_error or not missing else WARNING
             diagnostics.append(
@@ -575,9 +589,9 @@ def _check_values(rows, criteria: str, shown: str, where: tuple) -> list[Diagnos
     path = _display(where)
     seen: dict[str, int] = {}
     for value, line in rows:
-        problem = value_problem(criteria, value)
+        problem = value_problem(criteria, value, quoted=False)
         if problem:
-            out.append(Diagnostic(shown, line, 1, path, problem, ERROR, "value-format"))
+            out.append(Diagnostic(shown, line, 1, path, problem, ERROR, "value-format", "", False))
         elif value in seen:
             out.append(
                 Diagnostic(
@@ -585,9 +599,11 @@ def _check_values(rows, criteria: str, shown: str, where: tuple) -> list[Diagnos
                     line,
                     1,
                     path,
-                    f"duplicate value {value!r} (also line {seen[value]})",
+                    f"duplicate value (also line {seen[value]})",
                     WARNING,
                     "duplicate-value",
+                    "",
+                    False,
                 )
             )
         else:

@@ -26,9 +26,11 @@ class Diagnostic(NamedTuple):
     message: str
     severity: str = ERROR
     rule: str = ""
-    help: str = (
-        ""  # what to do about it, when there is something (runner/jobspec/diagnostic_help.py)
-    )
+    #: what to do about it, when there is something (runner/jobspec/diagnostic_help.py)
+    help: str = ""
+    #: false for a line of a values file: its text is customers' data, so no rendering
+    #: shows the source line, only where it is
+    shows_source: bool = True
 
     def __str__(self) -> str:
         """The one-line form (`--format text`, CI logs, pre-commit)."""
@@ -78,4 +80,7 @@ def capped(diagnostics: Iterable[Diagnostic], per_rule: int | None) -> list[Diag
 
 
 def render_json(diagnostics: Iterable[Diagnostic]) -> str:
-    return json.dumps([d._asdict() for d in sorted(diagnostics, key=sort_key)], indent=2) + "\n"
+    rows = [d._asdict() for d in sorted(diagnostics, key=sort_key)]
+    for row in rows:
+        del row["shows_source"]  # how a person's picture is drawn, not part of the problem
+    return json.dumps(rows, indent=2) + "\n"

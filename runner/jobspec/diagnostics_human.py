@@ -34,6 +34,9 @@ def render_human(
         if isinstance(d, str):
             blocks.append(d + "\n")
             continue
+        if not d.shows_source:
+            blocks.append(_block(d, [], color))
+            continue
         if d.file not in sources:
             sources[d.file] = source_lines(read_source(d.file))
         blocks.append(_block(d, sources[d.file], color))

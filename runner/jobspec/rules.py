@@ -18,7 +18,7 @@ from cerberus import TypeDefinition, Validator
 from cerberus.errors import ErrorDefinition
 
 from runner.apifacts import api
-from runner.apifacts.timestamps import TimestampError, parse_spec_datetime
+from runner.apifacts.timestamps import TimestampError, parse_spec_datetime, zone_missing
 from runner.jobspec.diagnostics import ERROR, WARNING
 from runner.jobspec.names import RESERVED_SUFFIXES, job_name
 
@@ -114,6 +114,9 @@ def auth_scheme_names() -> list[str]:
 _SURELY_VALID = {
     "EmailAddress": re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+"),
     "PhoneNumber": re.compile(r"[-+.() \t]*(?:[0-9][-+.() \t]*){7,15}"),
+    # not blank, and with no `.` or `e`, so surely not a number a spreadsheet rewrote
+    "ProfileId": re.compile(r"(?s)[^.eE]*[^\s.eE][^.eE]*"),
+    "AlternateId": re.compile(r"(?s)[^.eE]*[^\s.eE][^.eE]*"),
 }
 
 
@@ -128,8 +131,27 @@ def _surely_valid(criteria: str, values: list) -> bool:
     return kinds == {int} and criteria == "ProfileId"
 
 
-def value_problem(criteria: str, value: object) -> str | None:
-    """Why one Values entry cannot be a value of this MatchCriteria, or None."""
+#: a number as a spreadsheet rewrites a long id: `1.00000E+07`, `1E7`, `10000006.0`
+_SPREADSHEET_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?[eE][+-]?\d+|\d+\.0+)")
+SPREADSHEET_HINT = (
+    "a spreadsheet rewrote a number column: it shows long ids in scientific notation and "
+    "drops their last digits, and adds .0 to whole numbers. Format the column as Text before "
+    "entering or pasting the ids, or export them from the source system again"
+)
+
+
+def value_problem(criteria: str, value: object, *, quoted: bool = True) -> str | None:
+    """Why one Values entry cannot be a value of this MatchCriteria, or None. With
+    `quoted` false the message never holds the value (a values file's content is
+    customers' data; its line number says which)."""
+    shown = f"{value!r} " if quoted else "the value "
+    if (
+        criteria in ("ProfileId", "AlternateId")
+        and isinstance(value, str)
+        and _SPREADSHEET_NUMBER.fullmatch(value.strip())
+    ):
+        kind = "scientific notation" if "e" in value.lower() else "a trailing .0"
+        return f"{shown}is a number with {kind}, not an id: {SPREADSHEET_HINT}"
     if criteria == "ProfileId":
         if type(value) is int:
             return None
@@ -139,12 +161,12 @@ def value_problem(criteria: str, value: object) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return f"each {criteria} value must be a non-empty string"
     if criteria == "EmailAddress" and not _EMAIL.match(value):
-        return f"{value!r} does not look like an e-mail address"
+        return f"{shown}does not look like an e-mail address"
     if criteria == "PhoneNumber":
         digits = value.translate(_PHONE_PUNCTUATION)
         if not digits.isdigit() or not 7 <= len(digits) <= 15:
             return (
-                f"{value!r} is not a phone number "
+                f"{shown}is not a phone number "
                 "(7 to 15 digits once + - . ( ) and spaces are removed)"
             )
     return None
@@ -254,6 +276,16 @@ class SpecValidator(Validator):
             parse_spec_datetime(value, self.now)
         except TimestampError as e:
             self._spec_error(field, "last-datetime", str(e))
+            return
+        written = zone_missing(value)
+        if written is not None:
+            moment = written if "T" in written else f"{written}T00:00:00"
+            self._spec_warning(
+                field,
+                "zone-less-datetime",
+                f"{written} names no zone, so it is read as UTC: write {moment}Z for UTC "
+                f"or {moment}+01:00 for UTC+1 (Central European Time)",
+            )
 
     def _validate_duration(self, constraint, field, value):
         """{'type': 'dict', 'schema': {
