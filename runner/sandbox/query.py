@@ -100,16 +100,20 @@ def query_from_body(body: object) -> ExportQuery:
 def _callback(value: object) -> str | None:
     if value is None:
         return None
-    try:
-        parts = urlsplit(value) if isinstance(value, str) else None
-        ok = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
-        if ok and parts is not None:
-            _ = parts.port  # a port that is not a number raises here
-    except ValueError:
-        ok = False
-    if not ok or any(c.isspace() for c in value):  # type: ignore[union-attr]
+    if not isinstance(value, str) or not _http_url(value) or any(c.isspace() for c in value):
         raise BodyError("CallbackURL must be an absolute http or https URL")
-    return value  # type: ignore[return-value]
+    return value
+
+
+def _http_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return False
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError:
+        return False
+    return True
 
 
 def _last_datetime(value: object) -> int | None:
