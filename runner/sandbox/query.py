@@ -148,7 +148,7 @@ def _match_type(criteria: str | None, value: object) -> str | None:
     if criteria is None:
         raise BodyError("MatchType needs a MatchCriteria to apply to")
     for name in MATCH_TYPES[criteria]:
-        if name.lower() == value.lower():  # type: ignore[union-attr]
+        if name.lower() == value.lower():
             return name
     means = api.facts()["match_criteria"][criteria]["match_type_means"]
     raise BodyError(f"MatchType {value!r} is not a known {means}", status=404)
