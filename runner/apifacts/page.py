@@ -23,7 +23,7 @@ import sys
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -46,10 +46,12 @@ def _not_json(name: str) -> None:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_not_json)
-_STRING = json.decoder.scanstring
+#: json.decoder's own string scanner (C, else Python), which typeshed does not declare
+_STRING: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 #: JSON whitespace, one character at a time
 _WHITESPACE = frozenset(" \t\n\r")
-_SPACE = re.compile(r"[ \t\n\r]*").match
+#: the pattern matches the empty string, so it matches at every index: never None
+_SPACE = cast(Callable[[str, int], "re.Match[str]"], re.compile(r"[ \t\n\r]*").match)
 
 
 class PageNotJSON(ValueError):
@@ -110,7 +112,9 @@ class Page:
             limit = starts[first] + size
             while last < count and (last == first or ends[last] <= limit):
                 last += 1
-            lines = [view[starts[i] : ends[i]] for i in range(first, last)]
+            lines: list[bytes | memoryview] = [
+                view[starts[i] : ends[i]] for i in range(first, last)
+            ]
             if breaks:
                 lines = [bytes(x).replace(b"\r", b" ").replace(b"\n", b" ") for x in lines]
             lines.append(b"")
@@ -346,7 +350,9 @@ def _walk(text: str, content: bytes, encoding: str, decoder: json.JSONDecoder) -
         if name == RECORDS:
             listed = text.startswith("[", at)
             if listed:
-                spans, ids, at = _records(text, at, decoder.scan_once)
+                # the decoder's own scanner (C, else Python), which typeshed does not declare
+                scan_once = decoder.scan_once  # type: ignore[attr-defined]
+                spans, ids, at = _records(text, at, scan_once)
                 records_type = None
             else:
                 value, at = value_at(text, at)

@@ -17,6 +17,7 @@ from runner.http.client import ApiClient, DryRunAdapter
 from runner.http.target import SANDBOX_PLACEHOLDER_URL, open_target
 from runner.jobspec import endpoint_map
 from runner.jobspec.loading import load_for_run, select_jobs
+from runner.jobspec.model import Spec
 from runner.redaction.sink import current
 from runner.run.execute import JobRunner
 from runner.run.plan import PlannedJob
@@ -29,7 +30,7 @@ def plan_jobs(
     environ=None,
     state: Path | None = None,
     endpoints_file: Path | None = None,
-) -> tuple[object, list[PlannedJob]]:
+) -> tuple[Spec, list[PlannedJob]]:
     environ = os.environ if environ is None else environ
     spec = load_for_run(spec_path, environ)
     jobs = select_jobs(spec, only)
@@ -45,8 +46,11 @@ def plan_jobs(
         )
         state_file = StateFile(state or default_path(spec.path))
         runner = JobRunner(spec, client, state=state_file)
-        planned = [runner.run_job(job) for job in jobs]
-    assert all(isinstance(p, PlannedJob) for p in planned)
+        planned: list[PlannedJob] = []
+        for job in jobs:
+            result = runner.run_job(job)
+            assert isinstance(result, PlannedJob)  # the dry-run adapter plans, never sends
+            planned.append(result)
     _mark_endpoints(spec, endpoints, planned)
     return spec, planned
 

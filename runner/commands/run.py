@@ -239,6 +239,7 @@ def run_spec(
                 return
             resume, notes = life.resume_point(job) if options.resume else (None, [])
             result = runner.run_job(job, resume, [*notes, *tls_note])
+            assert isinstance(result, JobResult)  # only a dry-run adapter makes a plan
             if result.status == "failed":
                 failed.set()
 

@@ -37,9 +37,10 @@ class AbortableAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         opened, using = self._opened, self._using
 
-        class Watched:
+        class Watched(HTTPConnection):
             """Mixed into urllib3's connection: remembered once open, and by the
-            thread that sends on it."""
+            thread that sends on it. (Deriving from HTTPConnection leaves the
+            order of Plain's and Secure's bases as it was: Watched first.)"""
 
             def connect(self) -> None:
                 super().connect()
@@ -76,7 +77,8 @@ class AbortableAdapter(HTTPAdapter):
         refs: tuple = ()
         for _ in range(3):  # a collection mid-copy may drop a connection from the set
             try:
-                refs = tuple(self._opened.data)
+                # WeakSet's own set of weakrefs, which typeshed does not declare
+                refs = tuple(self._opened.data)  # type: ignore[attr-defined]
                 break
             except RuntimeError:
                 continue

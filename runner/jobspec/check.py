@@ -348,8 +348,8 @@ def _message(error, path: tuple) -> tuple[str, str]:
         return "must not be empty", "empty"
     if code == ce.UNALLOWED_VALUE.code:
         choices = ", ".join(str(x) for x in c)
-        close = difflib.get_close_matches(str(value), [str(x) for x in c], n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        near = difflib.get_close_matches(str(value), [str(x) for x in c], n=1, cutoff=0.6)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
         return f"{value!r} is not one of {choices}{hint}", "allowed"
     if code in (ce.MIN_VALUE.code, ce.MAX_VALUE.code):
         word = "at least" if code == ce.MIN_VALUE.code else "at most"

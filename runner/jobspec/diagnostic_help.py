@@ -267,11 +267,14 @@ def _one_level_down(d: Diagnostic) -> Diagnostic:
     parts = [m.group(1) or int(m.group(2)) for m in _PATH_PART.finditer(d.path)]
     if not parts or not isinstance(parts[-1], str):
         return d
-    key, fields = parts[-1], spec_schema()
+    key = parts[-1]
+    fields: object = spec_schema()
     for part in parts[:-1]:
         if isinstance(part, int):
             continue
-        rules = fields.get(part) if isinstance(fields, dict) else None
+        if not isinstance(fields, dict):
+            return d
+        rules = fields.get(part)
         if not isinstance(rules, dict):
             return d
         inner = rules.get("schema")

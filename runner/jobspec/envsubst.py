@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from runner.jobspec.loader import Mark, SpecList, SpecMap
 
@@ -68,7 +69,9 @@ def substitute(root: SpecMap, environ: Mapping[str, str]) -> list[UnsetVariable 
     return unset
 
 
-def _strings(node: object, path: tuple) -> Iterator[tuple[object, object, Mark, tuple]]:
+def _strings(node: object, path: tuple) -> Iterator[tuple[SpecMap | SpecList, Any, Mark, tuple]]:
+    """Each string holding a `$`: its container, its key there (a SpecMap's key
+    or a SpecList's index), its mark and its path."""
     if isinstance(node, SpecMap):
         for key, value in node.items():
             if isinstance(value, str):

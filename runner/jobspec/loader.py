@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 import yaml
 from yaml import events as ev
@@ -49,6 +50,13 @@ _DECIMAL = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
 _MERGE = "tag:yaml.org,2002:merge"
 
 
+class _YamlMark(Protocol):
+    """PyYAML's 0-based mark, the pure-Python one or libyaml's."""
+
+    line: int
+    column: int
+
+
 class Mark:
     """A 1-based line and column."""
 
@@ -59,7 +67,11 @@ class Mark:
         self.column = column
 
     @classmethod
-    def of(cls, yaml_mark: yaml.Mark) -> Mark:
+    def of(cls, yaml_mark: _YamlMark | None) -> Mark:
+        """PyYAML's types let an event have no mark (its parser always gives
+        one): that is 0:0, the place of a node whose place is unknown."""
+        if yaml_mark is None:
+            return cls(0, 0)
         return cls(yaml_mark.line + 1, yaml_mark.column + 1)
 
     def __repr__(self) -> str:
@@ -219,6 +231,7 @@ class _Composer:
                 rule="root",
             )
         root, _ = self._node(get, root_event, 1)
+        assert isinstance(root, SpecMap)  # a MappingStartEvent builds one
         get()  # DocumentEnd
         nxt = get()
         if isinstance(nxt, ev.DocumentStartEvent):
@@ -311,7 +324,7 @@ class _Composer:
             if not isinstance(key, str):
                 # Spec keys are names: `1:`, `true:` or `null:` is the text written.
                 key = key_event.value
-            key_mark = key_event.start_mark
+            key_mark = Mark.of(key_event.start_mark)
             value_event = get()
             value, child = self._node(get, value_event, depth + 1)
             size += child
@@ -319,12 +332,12 @@ class _Composer:
                 first = key_marks[key]
                 raise LoadProblem(
                     f"duplicate key {key!r} (first defined on line {first.line})",
-                    key_mark.line + 1,
-                    key_mark.column + 1,
+                    key_mark.line,
+                    key_mark.column,
                     "duplicate-key",
                 )
             result[key] = value
-            key_marks[key] = Mark.of(key_mark)
+            key_marks[key] = key_mark
             value_marks[key] = Mark.of(value_event.start_mark)
 
     def _sequence(self, get, start, depth: int) -> tuple[SpecList, int]:

@@ -120,6 +120,7 @@ def _job(index: int, job: dict, file_values: list[str] | None) -> Job:
     if values is None:
         values = file_values
     name = job_name(job)
+    assert name is not None  # validated: segment_group is required and not empty
     output = job["output"]
     return Job(
         index=index,

@@ -31,10 +31,14 @@ def _resolve(node: object, facts: dict[str, object], defaults_schema: dict | Non
     if node == "@defaults":
         return defaults_schema
     if isinstance(node, dict):
-        return {k: _resolve(v, facts, defaults_schema) for k, v in node.items()}
+        return _resolve_fields(node, facts, defaults_schema)
     if isinstance(node, list):
         return [_resolve(v, facts, defaults_schema) for v in node]
     return node
+
+
+def _resolve_fields(node: dict, facts: dict[str, object], defaults_schema: dict | None) -> dict:
+    return {k: _resolve(v, facts, defaults_schema) for k, v in node.items()}
 
 
 def _without(schema: dict, rule: str) -> dict:
@@ -52,7 +56,7 @@ def _without(schema: dict, rule: str) -> dict:
 @cache
 def job_schema() -> dict:
     raw = load_spec_yaml("jobspec.yaml")
-    return _resolve(copy.deepcopy(raw["$job"]), _api_facts(), None)
+    return _resolve_fields(copy.deepcopy(raw["$job"]), _api_facts(), None)
 
 
 @cache
@@ -72,7 +76,7 @@ def defaults_schema() -> dict:
 @cache
 def spec_schema() -> dict:
     raw = load_spec_yaml("jobspec.yaml")
-    return _resolve(copy.deepcopy(raw["spec"]), _api_facts(), defaults_schema())
+    return _resolve_fields(copy.deepcopy(raw["spec"]), _api_facts(), defaults_schema())
 
 
 @cache

@@ -218,9 +218,9 @@ def _pages_kept(f, count: int, end: int) -> dict[str, dict]:
     rest = f.read().decode("utf-8", "replace")
     try:
         kept = json.loads('{"entries": [' + rest.rstrip("\n").removesuffix("}"))
-        pages = kept.get("pages", [])
-        if isinstance(pages, list) and all(isinstance(p, dict) and "id" in p for p in pages):
-            return {p["id"]: p for p in pages}
+        listed = kept.get("pages", [])
+        if isinstance(listed, list) and all(isinstance(p, dict) and "id" in p for p in listed):
+            return {p["id"]: p for p in listed}
     except ValueError:
         pass
     pages: dict[str, dict] = {}

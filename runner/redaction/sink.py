@@ -28,7 +28,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import IO, TextIO
 
 from runner.redaction.redact import Redactor
 from runner.system.atomic import write_atomic
@@ -93,7 +93,7 @@ class Sink:
 class RedactedFile:
     """A binary file that accepts only text, and scans it before encoding."""
 
-    def __init__(self, sink: Sink, raw: BinaryIO) -> None:
+    def __init__(self, sink: Sink, raw: IO[bytes]) -> None:
         self._sink = sink
         self._raw = raw
 

@@ -5,6 +5,13 @@ with running_sandbox(profiles=1000, seed=7) as sb:
 """
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what the names are; at run time `__getattr__` imports them on first use
+    from runner.sandbox.datafile import SandboxData, SandboxDataError, SegmentGroup, load_data
+    from runner.sandbox.demo import DEMO, DemoAccount
+    from runner.sandbox.faults import FaultPlan, Faults, FaultSyntaxError
+    from runner.sandbox.sandbox import Sandbox, running_sandbox
 
 #: each name and the module that defines it, imported on first use: `segrun
 #: validate` of a sandbox data file needs datafile.py, not the server

@@ -337,7 +337,7 @@ class Profiles:
             _EDITED_TAIL,
         )
         golden, m64, spread = _GOLDEN, _M64, SPREAD_MS
-        out = []
+        out: list[str] = []
         add = out.append
         for index in indexes:
             x = (index * golden + salt) & m64  # _mix, twice, inline

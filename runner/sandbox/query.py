@@ -100,16 +100,20 @@ def query_from_body(body: object) -> ExportQuery:
 def _callback(value: object) -> str | None:
     if value is None:
         return None
-    try:
-        parts = urlsplit(value) if isinstance(value, str) else None
-        ok = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
-        if ok and parts is not None:
-            _ = parts.port  # a port that is not a number raises here
-    except ValueError:
-        ok = False
-    if not ok or any(c.isspace() for c in value):  # type: ignore[union-attr]
+    if not isinstance(value, str) or not _http_url(value) or any(c.isspace() for c in value):
         raise BodyError("CallbackURL must be an absolute http or https URL")
-    return value  # type: ignore[return-value]
+    return value
+
+
+def _http_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return False
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError:
+        return False
+    return True
 
 
 def _last_datetime(value: object) -> int | None:
@@ -144,7 +148,7 @@ def _match_type(criteria: str | None, value: object) -> str | None:
     if criteria is None:
         raise BodyError("MatchType needs a MatchCriteria to apply to")
     for name in MATCH_TYPES[criteria]:
-        if name.lower() == value.lower():  # type: ignore[union-attr]
+        if name.lower() == value.lower():
             return name
     means = api.facts()["match_criteria"][criteria]["match_type_means"]
     raise BodyError(f"MatchType {value!r} is not a known {means}", status=404)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from runner.sandbox import profiles as p
@@ -42,7 +42,7 @@ class ResultIndex:
     def __len__(self) -> int:
         return len(self._array) if self._array is not None else self._count
 
-    def slice(self, start: int, stop: int) -> Iterable[int]:
+    def slice(self, start: int, stop: int) -> Sequence[int]:
         if self._array is not None:
             return self._array[start:stop]
         return range(self._start, self._start + self._count)[start:stop]
@@ -147,8 +147,7 @@ def _candidates(profiles: p.Profiles, query: ExportQuery) -> Iterable[int]:
     if not query.match_criteria:
         return range(profiles.count)
     found = {profiles.index_of(query.match_criteria, v) for v in query.values}
-    found.discard(None)
-    return sorted(found)  # type: ignore[type-var]
+    return sorted(i for i in found if i is not None)
 
 
 _IDENTIFIERS = {  # MatchCriteria -> (record list, value field, type field)

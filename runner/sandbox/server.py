@@ -21,6 +21,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # idle keep-alive connections must not hold up a shutdown
     allow_reuse_address = True
+    #: once bound, the socket's own name (getsockname), whose host is text
+    server_address: tuple[str, int] | tuple[str, int, int, int]
 
     def __init__(
         self, address: tuple[str, int], handle: Handler, clock: Callable[[], float] = time.time
@@ -43,6 +45,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "segrun-sandbox"
     server: SandboxHTTPServer
+    #: the stdlib's own buffer of the reply's head (send_header fills it), not in typeshed
+    _headers_buffer: list[bytes]
 
     def setup(self) -> None:
         super().setup()

@@ -17,12 +17,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from runner.http.client import RetryNotice
 from runner.jobspec.model import Job
 from runner.records.report import JobResult
 from runner.run.execute import Progress
+
+if TYPE_CHECKING:
+    from rich.live import Live
 
 #: retry notices kept on screen per job; later ones only show while they wait
 MAX_RETRY_LINES = 8
@@ -219,7 +222,7 @@ class LiveDisplay(_Lines):
             emoji=False,
             markup=False,
         )
-        self._live = None
+        self._live: Live | None = None
         self._stop_at_exit = False
 
     def start(self, job: Job) -> None:
