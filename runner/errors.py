@@ -15,6 +15,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 
@@ -52,6 +53,15 @@ _ENVIRONMENT = {
     errno.EMFILE: "too many open files",
     errno.EIO: "an input/output error",
 }
+
+
+def missing_folder(folder: Path) -> str:
+    """Why a path given on the command line has no folder to go in. segrun never creates
+    the parents of a path the user typed: a typo or an unmounted volume must not become a
+    fresh, empty place that silently changes what the run does."""
+    if folder.exists():
+        return f"{folder} is not a folder"
+    return f"the folder {folder} does not exist (is it mounted?); create it, or correct the path"
 
 
 def describe_os_error(error: OSError) -> str:

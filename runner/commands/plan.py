@@ -21,7 +21,7 @@ from runner.jobspec.model import Spec
 from runner.redaction.sink import current
 from runner.run.execute import JobRunner
 from runner.run.plan import PlannedJob
-from runner.run.state import StateFile, default_path
+from runner.run.state import StateFile, state_path
 
 
 def plan_jobs(
@@ -44,7 +44,7 @@ def plan_jobs(
             auth=target.auth,
             adapter=DryRunAdapter(),
         )
-        state_file = StateFile(state or default_path(spec.path))
+        state_file = StateFile(state_path(spec.path, state))
         runner = JobRunner(spec, client, state=state_file)
         planned: list[PlannedJob] = []
         for job in jobs:

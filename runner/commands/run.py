@@ -18,7 +18,7 @@ import click
 from runner import exitcodes
 from runner.apifacts.timestamps import utc_now
 from runner.commands.run_options import refuse_idle_options
-from runner.errors import SegrunError, describe_os_error
+from runner.errors import SegrunError, describe_os_error, missing_folder
 from runner.http.client import DEFAULT_DEADLINE, DEFAULT_POOL_SIZE, ApiClient, Interrupted
 from runner.http.pacing import RateBudget
 from runner.http.target import is_loopback_url, open_target, refuse_idle_sandbox_options
@@ -35,7 +35,7 @@ from runner.run.checkpoint import JOB_NAME, Checkpoints
 from runner.run.execute import JobRunner, Progress, StopFlag
 from runner.run.jobpool import MAX_JOBS, run_each
 from runner.run.lifecycle import Lifecycle
-from runner.run.state import StateFile, default_path, hold_lock
+from runner.run.state import StateFile, hold_lock, state_path
 from runner.sandbox.profiles import MAX_PROFILES
 from runner.system import durable
 from runner.system.memory import reuse_page_buffers
@@ -122,7 +122,7 @@ def run_spec(
     endpoints = endpoint_map.for_spec(spec, options.endpoints)
     endpoint_map.require_confirmed(spec.environment, endpoints)  # before any file or socket
     started = dt.datetime.now(UTC)
-    state = StateFile(options.state or default_path(spec.path))
+    state = StateFile(state_path(spec.path, options.state))
     redactor = current().redactor  # the one every output of the process passes
     run_dir = _run_directory(spec, options, started)
     with contextlib.ExitStack() as held:
@@ -300,7 +300,9 @@ def _run_directory(spec: Spec, options: RunOptions, started: dt.datetime) -> Pat
                     f"--resume {out}, or choose another directory"
                 )
             return out
-        out.mkdir(parents=True)
+        if not out.parent.is_dir():
+            raise SegrunError(f"--out {out}: {missing_folder(out.parent)}")
+        out.mkdir()
         return out
     base = default_run_dir(spec, started)
     base.parent.mkdir(parents=True, exist_ok=True)

@@ -9,12 +9,12 @@ import click
 from runner import exitcodes
 from runner.errors import SegrunError
 from runner.jobspec.loading import load_for_run, select_jobs
-from runner.run.state import StateFile, default_path, spec_identity, watermark_key
+from runner.run.state import StateFile, spec_identity, state_path, watermark_key
 
 
 def _state_for(spec_path: str, state: Path | None):
     spec = load_for_run(spec_path)
-    return spec, StateFile(state or default_path(spec.path))
+    return spec, StateFile(state_path(spec.path, state))
 
 
 @click.group("state", epilog=exitcodes.HELP)

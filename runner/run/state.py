@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runner.apifacts import timestamps
-from runner.errors import SegrunError
+from runner.errors import SegrunError, missing_folder
 from runner.jobspec.model import Job, Spec
 from runner.system import durable
 from runner.system.atomic import write_atomic
@@ -35,6 +35,20 @@ class StateLocked(SegrunError):
 
 def default_path(spec_path: Path) -> Path:
     return spec_path.resolve().parent / ".segrun" / "state.json"
+
+
+def state_path(spec_path: Path, given: Path | None) -> Path:
+    """The state file of a run: the one `--state` names, whose folder must exist, or the
+    default beside the spec. A mistyped or unmounted `--state` folder created on the spot
+    would hold no watermark, and every incremental job would silently export everything."""
+    if given is None:
+        return default_path(spec_path)
+    folder = Path(given).parent
+    if not folder.is_dir():
+        raise SegrunError(
+            f"--state {given}: {missing_folder(folder)}: a new state file would hold no watermark"
+        )
+    return Path(given)
 
 
 def spec_identity(spec: Spec, state_path: Path) -> str:

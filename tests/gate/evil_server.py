@@ -278,6 +278,7 @@ def main():
     }
     if not os.environ.get("EVIL_DEBUG"):
         env.pop("SEGRUN_DEBUG", None)
+    (tmp / "state").mkdir(mode=0o700, exist_ok=True)  # segrun never creates a given --state folder
     cmd = [
         "segrun",
         "run",

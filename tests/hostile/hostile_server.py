@@ -426,6 +426,7 @@ def run_segrun(
     spec_path.write_text(spec)
     run_dir = tmp_path / "run"
     state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o700, exist_ok=True)  # segrun never creates a given --state folder
     full_env = {**os.environ, "HOSTILE_SECRET": secret, "HOSTILE_CLIENT_ID": OAUTH_CLIENT_ID}
     full_env.update(env or {})
     full_env.pop("SEGRUN_DEBUG", None)
