@@ -95,6 +95,8 @@ CUSTOM_RULES: dict[str, str | None] = {
     "path_template": "placeholders: `{clientId}`, `{segmentGroupName}`, `{accessToken}`",
     "unique_job_names": "job names must be unique",
     "not_defaultable": None,
+    "percentage": 'a percentage from 0% to 100%, like "30%"',
+    "jmespath": "a JMESPath expression",
 }
 #: cerberus rules the columns below already show
 SHOWN = {

@@ -24,6 +24,7 @@ from runner.apifacts.timestamps import utc_now
 from runner.jobspec import envsubst
 from runner.jobspec.diagnostic_help import explain, read_source
 from runner.jobspec.diagnostics import ERROR, WARNING, Diagnostic, sort_key
+from runner.jobspec.inputs import InputRefused, confined_path, read_regular_file
 from runner.jobspec.loader import MAX_BYTES, LoadProblem, Mark, SpecList, SpecMap, load_file
 from runner.jobspec.model import Spec, build_spec
 from runner.jobspec.names import job_name, output_path
@@ -130,8 +131,9 @@ def _check_file(
         values = _read_values_files(
             name, document, spec_dir, locator, result.diagnostics, unset_is_error
         )
+        schemas = _read_record_schemas(document, spec_dir, locator, name, result.diagnostics)
         if result.ok:
-            result.spec = build_spec(Path(name), document, values)
+            result.spec = build_spec(Path(name), document, values, schemas)
     result.diagnostics = _sorted_unique(result.diagnostics)
     return result
 
@@ -577,6 +579,62 @@ def _read_values_files(
             diagnostics.extend(_check_values(rows, criteria, _shown(spec_dir / written), where))
         found[index] = [value for value, _ in rows]
     return found
+
+
+#: a record schema is a small document; a larger file is a mistake
+RECORD_SCHEMA_MAX_BYTES = 1 << 20
+
+
+def _read_record_schemas(
+    document: dict, spec_dir: Path, locator: _Locator, spec_file: str, diagnostics: list
+) -> dict[int, dict]:
+    """Each job's `expect.record_schema`, read and checked as a JSON Schema now, so a run
+    never finds a broken schema after its last page."""
+    found: dict[int, dict] = {}
+    jobs = document.get("jobs")
+    for index, job in enumerate(jobs if isinstance(jobs, list) else []):
+        expect = job.get("expect") if isinstance(job, dict) else None
+        written = expect.get("record_schema") if isinstance(expect, dict) else None
+        if not isinstance(written, str) or not written:
+            continue
+        where = ("jobs", index, "expect", "record_schema")
+        try:
+            found[index] = load_record_schema(written, spec_dir)
+        except InputRefused as e:
+            mark, shown = locator.find(where)
+            diagnostics.append(
+                Diagnostic(
+                    spec_file,
+                    mark.line,
+                    mark.column,
+                    _display(shown),
+                    f"{written!r} {e}",
+                    ERROR,
+                    "record-schema",
+                )
+            )
+    return found
+
+
+def load_record_schema(written: str, spec_dir: Path) -> dict:
+    """A JSON Schema document, or InputRefused saying why in words."""
+    import json
+
+    from jsonschema import SchemaError
+    from jsonschema.validators import validator_for
+
+    data = read_regular_file(confined_path(written, spec_dir), RECORD_SCHEMA_MAX_BYTES)
+    try:
+        schema = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise InputRefused(f"is not JSON: {str(e)[:200]}") from None
+    if not isinstance(schema, dict):
+        raise InputRefused("is not a JSON Schema (its top level must be an object)")
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as e:
+        raise InputRefused(f"is not a valid JSON Schema: {e.message[:200]}") from None
+    return schema
 
 
 def _max_values_bytes() -> int:

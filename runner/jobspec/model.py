@@ -12,7 +12,7 @@ from pathlib import Path
 
 from runner.apifacts.timestamps import parse_spec_datetime
 from runner.jobspec.names import job_name, output_path
-from runner.jobspec.rules import LAST_SUCCESS, parse_duration
+from runner.jobspec.rules import LAST_SUCCESS, parse_duration, percentage
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,26 @@ class Auth:
         """The values of the variables this auth names: what must never be printed."""
         names = (self.secret_env, self.client_id_env, self.client_secret_env)
         return [environ[name] for name in names if name and environ.get(name)]
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """`expect:`: what an export must be before it is placed, committed or its watermark
+    moves (runner/run/expectations.py checks them)."""
+
+    min_records: int | None = None
+    max_records: int | None = None
+    #: fewer records than the job's last successful export by more than this fraction fails
+    max_drop: float | None = None
+    #: JMESPath expressions non-null in every record
+    required_fields: tuple[str, ...] = ()
+    #: as written in the spec, and the JSON Schema document read from it by `validate`
+    record_schema: str | None = None
+    record_schema_document: dict | None = field(default=None, compare=False, hash=False)
+    #: with output.columns, a column empty in every record: "fail" or "allow"
+    empty_columns: str = "fail"
+    #: "error": a job whose export misses one fails; "warn": it is reported, the job succeeds
+    severity: str = "error"
 
 
 @dataclass(frozen=True)
@@ -56,6 +76,9 @@ class Job:
     output_columns: tuple[tuple[str, str], ...] = ()
     #: Retrieve pages in flight at once (runner/run/inflight.py)
     concurrency: int = 1
+    expect: Expectations = Expectations()
+    #: a last_success job with no stored watermark: "full" (with a warning) or "fail"
+    on_missing_watermark: str = "full"
 
     @property
     def incremental(self) -> bool:
@@ -83,7 +106,12 @@ class Spec:
         return self.declared_name or self.path.stem
 
 
-def build_spec(path: Path, document: dict, file_values: dict[int, list[str]]) -> Spec:
+def build_spec(
+    path: Path,
+    document: dict,
+    file_values: dict[int, list[str]],
+    record_schemas: dict[int, dict] | None = None,
+) -> Spec:
     auth = document.get("auth")
     return Spec(
         path=path,
@@ -96,7 +124,10 @@ def build_spec(path: Path, document: dict, file_values: dict[int, list[str]]) ->
         else None,
         endpoints={k: dict(v) for k, v in _endpoint_block(document).items()},
         endpoints_file=_endpoint_file(document),
-        jobs=tuple(_job(i, j, file_values.get(i)) for i, j in enumerate(document["jobs"])),
+        jobs=tuple(
+            _job(i, j, file_values.get(i), (record_schemas or {}).get(i))
+            for i, j in enumerate(document["jobs"])
+        ),
         declared_name=document.get("name"),
         requests_per_second=(document.get("rate_limit") or {}).get("requests_per_second"),
     )
@@ -112,7 +143,25 @@ def _endpoint_file(document: dict) -> str | None:
     return block if isinstance(block, str) else None
 
 
-def _job(index: int, job: dict, file_values: list[str] | None) -> Job:
+def _expectations(written: dict | None, schema: dict | None) -> Expectations:
+    if not written:
+        return Expectations()
+    drop = written.get("max_drop")
+    return Expectations(
+        min_records=written.get("min_records"),
+        max_records=written.get("max_records"),
+        max_drop=percentage(drop) if drop is not None else None,
+        required_fields=tuple(written.get("required_fields") or ()),
+        record_schema=written.get("record_schema"),
+        record_schema_document=schema,
+        empty_columns=written.get("empty_columns", "fail"),
+        severity=written.get("severity", "error"),
+    )
+
+
+def _job(
+    index: int, job: dict, file_values: list[str] | None, record_schema: dict | None = None
+) -> Job:
     last = job.get("last_datetime")
     if last is not None and last != LAST_SUCCESS:
         last = parse_spec_datetime(last)
@@ -142,4 +191,6 @@ def _job(index: int, job: dict, file_values: list[str] | None) -> Job:
         callback_url=job.get("callback_url"),
         output_columns=tuple((output.get("columns") or {}).items()),
         concurrency=job["concurrency"],
+        expect=_expectations(job.get("expect"), record_schema),
+        on_missing_watermark=job.get("on_missing_watermark", "full"),
     )

@@ -172,6 +172,23 @@ def value_problem(criteria: str, value: object, *, quoted: bool = True) -> str |
     return None
 
 
+def percentage(value: object) -> float | None:
+    """`expect.max_drop`: "30%", "30 %" or a number, as a fraction of 1; None if not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip().removesuffix("%").strip()
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+    elif isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        return None
+    return number / 100 if 0 <= number <= 100 else None  # NaN fails both comparisons
+
+
 class SpecValidator(Validator):
     """cerberus, plus the rules of the MyPreferences API and of segrun's format."""
 
@@ -446,6 +463,25 @@ class SpecValidator(Validator):
             problem = column_problem(name, expression)
             if problem:
                 self._spec_error(field, "columns", problem, (name,))
+
+    def _validate_percentage(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if constraint and percentage(value) is None:
+            self._spec_error(
+                field,
+                "percentage",
+                f'must be a percentage from 0% to 100%, like "30%", not {value!r}',
+            )
+
+    def _validate_jmespath(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if not constraint:
+            return
+        from runner.jobspec.columns import column_problem  # jmespath, only when a spec has one
+
+        problem = column_problem("field", value)
+        if problem:
+            self._spec_error(field, "jmespath", problem)
 
     def _validate_path_template(self, constraint, field, value):
         """{'type': 'boolean'}"""

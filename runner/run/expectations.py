@@ -1,0 +1,284 @@
+"""`expect:`: whether an export is what the job's owner said it must be, checked after its
+last page and before it is placed, committed or its watermark moves (a lifecycle step,
+runner/run/lifecycle.py).
+
+A night that exported 0 records, a column nobody filled or a record without its e-mail
+address says "succeeded" to nobody: each is a verdict here, with the numbers a person
+needs, and never a record's value (the report is read by people the export is not for).
+The check is one streamed pass over the export's records, memory flat whatever its size,
+and made only when an expectation needs the records' content.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+
+from runner.jobspec.columns import compiled
+from runner.jobspec.model import Expectations
+
+#: the first this many records that miss a required field or the schema are named
+NAMED = 5
+#: field names collected for a did-you-mean: enough for any real record, bounded
+_MAX_NAMES = 10_000
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One expectation's outcome, in words with its numbers."""
+
+    expectation: str
+    met: bool
+    detail: str
+
+
+@dataclass
+class Verdicts:
+    severity: str = "error"
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    @property
+    def unmet(self) -> list[Verdict]:
+        return [v for v in self.verdicts if not v.met]
+
+    @property
+    def fails_the_job(self) -> bool:
+        return self.severity == "error" and bool(self.unmet)
+
+    def summary(self) -> str:
+        """`max_drop: 412 records, 71% fewer than 1,420 on 2026-12-06; min_records: ...`"""
+        return "; ".join(f"{v.expectation}: {v.detail}" for v in self.unmet)
+
+    def to_json(self) -> dict:
+        return {"severity": self.severity, "verdicts": [asdict(v) for v in self.verdicts]}
+
+    @classmethod
+    def from_json(cls, data: object) -> Verdicts | None:
+        """The verdicts a checkpoint recorded, or None when it holds none readable."""
+        if not isinstance(data, dict) or not isinstance(data.get("verdicts"), list):
+            return None
+        try:
+            found = [
+                Verdict(str(v["expectation"]), bool(v["met"]), str(v["detail"]))
+                for v in data["verdicts"]
+            ]
+        except (KeyError, TypeError):
+            return None
+        return cls(str(data.get("severity", "error")), found)
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """A job's last successful export, from the state's history."""
+
+    records: int
+    when: str  # the UTC date of its Initiate, as people read it
+
+
+def needs_records(expect: Expectations, columns: Sequence[tuple[str, str]]) -> bool:
+    """Whether checking reads the records at all (counts alone need no pass)."""
+    return bool(
+        expect.required_fields
+        or expect.record_schema_document is not None
+        or (columns and expect.empty_columns == "fail")
+    )
+
+
+def check(
+    expect: Expectations,
+    records: int,
+    lines: Iterable[bytes] | None,
+    columns: Sequence[tuple[str, str]] = (),
+    earlier: Earlier | None = None,
+) -> Verdicts:
+    """Every expectation of a job against its export: `records` counted, `lines` the export's
+    records as JSONL (read only when `needs_records`), `earlier` its last success."""
+    out = Verdicts(expect.severity)
+    out.verdicts += _counts(expect, records, earlier)
+    if lines is not None and needs_records(expect, columns) and records:
+        out.verdicts += _content(expect, lines, columns)
+    return out
+
+
+def _counts(expect: Expectations, records: int, earlier: Earlier | None) -> list[Verdict]:
+    found = []
+    if expect.min_records is not None:
+        met = records >= expect.min_records
+        found.append(
+            Verdict(
+                "min_records",
+                met,
+                f"{records:,} records" + ("" if met else f", fewer than {expect.min_records:,}"),
+            )
+        )
+    if expect.max_records is not None:
+        met = records <= expect.max_records
+        found.append(
+            Verdict(
+                "max_records",
+                met,
+                f"{records:,} records" + ("" if met else f", more than {expect.max_records:,}"),
+            )
+        )
+    if expect.max_drop is not None:
+        found.append(_drop(expect.max_drop, records, earlier))
+    return found
+
+
+def _drop(max_drop: float, records: int, earlier: Earlier | None) -> Verdict:
+    if earlier is None:
+        return Verdict("max_drop", True, "no earlier successful export of this job to compare")
+    if earlier.records == 0 or records >= earlier.records:
+        return Verdict(
+            "max_drop", True, f"{records:,} records, {earlier.records:,} on {earlier.when}"
+        )
+    drop = (earlier.records - records) / earlier.records
+    met = drop <= max_drop + 1e-12
+    return Verdict(
+        "max_drop",
+        met,
+        f"{records:,} records, {drop:.0%} fewer than {earlier.records:,} on {earlier.when}"
+        + ("" if met else f" (at most {max_drop:.0%} allowed)"),
+    )
+
+
+def _content(
+    expect: Expectations, lines: Iterable[bytes], columns: Sequence[tuple[str, str]]
+) -> list[Verdict]:
+    required = [(text, compiled(text)) for text in expect.required_fields]
+    missing = {text: 0 for text, _ in required}
+    missing_at: dict[str, list[int]] = {text: [] for text, _ in required}
+    validator = _validator(expect.record_schema_document)
+    invalid, invalid_at = 0, list[str]()
+    watch = [(name, compiled(expression)) for name, expression in columns]
+    watch = watch if expect.empty_columns == "fail" else []
+    filled = {name: False for name, _ in watch}
+    names: dict[str, str] = {}
+    for number, record in enumerate(_records(lines), 1):
+        for text, expression in required:
+            if expression.search(record) is None:
+                missing[text] += 1
+                if len(missing_at[text]) < NAMED:
+                    missing_at[text].append(number)
+        if validator is not None and not validator.is_valid(record):
+            invalid += 1
+            if len(invalid_at) < NAMED:
+                invalid_at.append(f"record {number}: {_why(validator, record)}")
+        for name, expression in watch:
+            if not filled[name] and expression.search(record) is not None:
+                filled[name] = True
+        if watch and not all(filled.values()) and len(names) < _MAX_NAMES:
+            _collect_names(record, names)
+    found = [
+        Verdict(
+            f"required_fields {text}",
+            count == 0,
+            f"null or missing in {count:,} records ({_records_named(missing_at[text])})"
+            if count
+            else "present in every record",
+        )
+        for text, count in missing.items()
+    ]
+    if validator is not None:
+        found.append(
+            Verdict(
+                "record_schema",
+                invalid == 0,
+                f"{invalid:,} records do not match ({'; '.join(invalid_at)})"
+                if invalid
+                else "every record matches",
+            )
+        )
+    columns_by_name = dict(columns)
+    for name, is_filled in filled.items():
+        if not is_filled:
+            found.append(
+                Verdict(
+                    f"empty_columns {name}",
+                    False,
+                    _empty_column(name, columns_by_name[name], names),
+                )
+            )
+    return found
+
+
+def _records(lines: Iterable[bytes]) -> Iterator[object]:
+    for line in lines:
+        if line.strip():
+            yield json.loads(line)
+
+
+def _validator(schema: dict | None):
+    if schema is None:
+        return None
+    from jsonschema.validators import validator_for
+
+    return validator_for(schema)(schema)
+
+
+def _why(validator, record: object) -> str:
+    """Where a record breaks the schema and which rule, never the value it holds."""
+    from jsonschema.exceptions import best_match
+
+    error = best_match(validator.iter_errors(record))
+    if error is None:
+        return "does not match"
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    rule = error.validator
+    limit = error.validator_value
+    said = json.dumps(limit)[:80] if not isinstance(limit, (dict, list)) else ""
+    return f"{where.lstrip('.') or 'the record'} fails {rule}" + (f" {said}" if said else "")
+
+
+def _records_named(numbers: list[int]) -> str:
+    return "records " + ", ".join(map(str, numbers)) + (" ..." if len(numbers) == NAMED else "")
+
+
+def _collect_names(value: object, names: dict[str, str], depth: int = 0) -> None:
+    """The field names records hold, by their case-folded form, a few levels deep."""
+    if depth > 3 or len(names) >= _MAX_NAMES:
+        return
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if isinstance(key, str):
+                names.setdefault(key.casefold(), key)
+            _collect_names(inner, names, depth + 1)
+    elif isinstance(value, list) and value:
+        _collect_names(value[0], names, depth + 1)
+
+
+def _empty_column(name: str, expression: str, names: dict[str, str]) -> str:
+    """`empty in every record; did you mean ProfileId?` from the fields that did arrive."""
+    said = f"column {name!r} ({expression}) is empty in every record"
+    guess = _likely_meant(expression, names)
+    if guess and guess != expression:
+        return f"{said}; did you mean {guess}? (JMESPath is case-sensitive)"
+    return said + "; set expect.empty_columns: allow if that is expected"
+
+
+def _likely_meant(expression: str, names: dict[str, str]) -> str | None:
+    def fix(match: re.Match) -> str:
+        word = match.group()
+        if word in names.values():
+            return word
+        spelled = names.get(word.casefold())
+        if spelled:
+            return spelled
+        close = difflib.get_close_matches(word, list(names.values()), n=1, cutoff=0.8)
+        return close[0] if close else word
+
+    return _IDENTIFIER.sub(fix, expression) if names else None
+
+
+def earlier_from(history: list[dict]) -> Earlier | None:
+    """The last success a state history holds (newest last)."""
+    for entry in reversed(history):
+        records = entry.get("records")
+        if isinstance(records, int) and not isinstance(records, bool) and records >= 0:
+            when = str(entry.get("initiated", ""))[:10] or "an earlier run"
+            return Earlier(records, when)
+    return None
