@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -38,34 +39,78 @@ _STATE_OPTION = click.option(
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.argument("jobs", nargs=-1)
 @_STATE_OPTION
-def show(spec: str, jobs: tuple[str, ...], state: Path | None) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object with each job's watermark and recent results, for scripts and checks.",
+)
+def show(spec: str, jobs: tuple[str, ...], state: Path | None, fmt: str) -> None:
     """Print the watermark of each last_success job of SPEC (or of JOBS), for
-    the spec's target, and the spec's watermarks stored for other targets."""
+    the spec's target, each job's recent successful results, and the spec's
+    watermarks stored for other targets."""
     loaded, store = _state_for(spec, state)
     chosen = select_jobs(loaded, jobs, given_as="JOB")
     mine = store.entries(spec_identity(loaded, store.path))
+    shown = []
+    for job in chosen:
+        key = watermark_key(loaded, job, store.path)
+        entry = mine.pop(key, None)
+        shown.append(
+            {
+                "job": job.name,
+                "incremental": job.incremental,
+                "watermark": entry["last_success"] if entry else None,
+                "stored": entry["stored"] if entry else None,
+                "history": store.history(key),
+            }
+        )
+    names = {job.name for job in chosen}
+    others = [
+        {
+            "job": entry["job"],
+            "watermark": entry["last_success"],
+            "target": entry.get("base_url") or entry.get("environment"),
+            "client_id": entry.get("client_id"),
+            "segment_group": entry.get("segment_group"),
+        }
+        for entry in mine.values()
+        if entry.get("job") in names
+    ]
+    if fmt == "json":
+        document = {
+            "state": str(store.path),
+            "notes": store.notes,
+            "jobs": shown,
+            "other_targets": others,
+        }
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return
     for note in store.notes:
         click.echo(f"note: {note}")
     click.echo(f"state file: {store.path}")
-    for job in chosen:
-        if not job.incremental:
-            continue
-        entry = mine.pop(watermark_key(loaded, job, store.path), None)
-        told = (
-            f"{entry['last_success']} (stored {entry['stored']})"
-            if entry
-            else "none: the next run is a full export"
-        )
-        click.echo(f"{job.name}: {told}")
-    names = {job.name for job in chosen}
-    for entry in mine.values():
-        if entry.get("job") in names:
-            target = entry.get("base_url") or entry.get("environment")
-            click.echo(
-                f"{entry['job']}: {entry['last_success']} for {target} "
-                f"(client {entry.get('client_id')}, segment group {entry.get('segment_group')!r}; "
-                "not this spec's current target or request)"
+    for row in shown:
+        if row["incremental"]:
+            told = (
+                f"{row['watermark']} (stored {row['stored']})"
+                if row["watermark"]
+                else "none: the next run is a full export"
             )
+            click.echo(f"{row['job']}: {told}")
+        if row["history"]:
+            last = row["history"][-1]
+            click.echo(
+                f"{row['job']}: last success {last['records']:,} records "
+                f"(Initiate {last['initiated']}; {len(row['history'])} kept)"
+            )
+    for other in others:
+        click.echo(
+            f"{other['job']}: {other['watermark']} for {other['target']} "
+            f"(client {other['client_id']}, segment group {other['segment_group']!r}; "
+            "not this spec's current target or request)"
+        )
 
 
 @command.command("reset", epilog=exitcodes.HELP)

@@ -27,6 +27,9 @@ from runner.system.atomic import write_atomic
 #: format 1 keyed watermarks by client id and segment group only, so a sandbox
 #: rehearsal's watermark was used by production: its entries are ignored.
 FORMAT = 2
+#: successful results kept per job (`history`), newest last: what `expect.max_drop`
+#: compares with and `segrun state show` prints
+HISTORY_KEPT = 10
 
 
 class StateLocked(SegrunError):
@@ -100,12 +103,14 @@ class StateFile:
         self.notes: list[str] = []
         #: jobs in flight (--jobs) store at once: each read-change-write is whole
         self._changing = threading.Lock()
+        #: this run holds the state's lock for its whole length (it has last_success jobs)
+        self._held = False
 
     def read(self) -> dict:
         try:
             data = json.loads(durable.read_back(self.path, follow=True))
         except FileNotFoundError:
-            return {"format": FORMAT, "watermarks": {}}
+            return {"format": FORMAT, "watermarks": {}, "history": {}}
         except (OSError, ValueError, RecursionError) as e:
             raise SegrunError(f"cannot read the state file {self.path}: {e}") from None
         if not isinstance(data, dict) or not isinstance(data.get("watermarks"), dict):
@@ -120,11 +125,36 @@ class StateFile:
             )
             if note not in self.notes:
                 self.notes.append(note)
-            return {"format": FORMAT, "watermarks": {}}
+            return {"format": FORMAT, "watermarks": {}, "history": {}}
         for key, entry in data["watermarks"].items():
             if not _valid_entry(entry):
                 raise SegrunError(f"{self.path}: watermark {key} is malformed; move the file away")
+        history = data.setdefault("history", {})
+        if not isinstance(history, dict) or not all(
+            isinstance(entries, list) and all(map(_valid_result, entries))
+            for entries in history.values()
+        ):
+            raise SegrunError(f"{self.path}: its job history is malformed; move the file away")
         return data
+
+    def history(self, key: str) -> list[dict]:
+        """A job's recent successful results, newest last (empty when none)."""
+        return list(self.read()["history"].get(key, []))
+
+    def record_result(self, key: str, result: dict) -> None:
+        """Append a job's successful result to its history, kept to the last few. A run that
+        does not hold the state's lock (no last_success job) takes it for this write alone,
+        and is told (StateLocked) rather than made to wait when another run holds it."""
+        with contextlib.ExitStack() as held:
+            if not self._held:
+                held.enter_context(hold_lock(self.lock_path, "recording a job's result"))
+            with self._changing:
+                data = self.read()
+                earlier = data["history"].get(key, [])
+                if result in earlier:
+                    return  # recorded already: a resume redoing this step stores it once
+                data["history"][key] = [*earlier, result][-HISTORY_KEPT:]
+                self._write(data)
 
     def watermark(self, key: str) -> dt.datetime | None:
         entry = self.read()["watermarks"].get(key)
@@ -171,7 +201,11 @@ class StateFile:
     @contextlib.contextmanager
     def locked(self, purpose: str) -> Iterator[None]:
         with hold_lock(self.lock_path, purpose):
-            yield
+            self._held = True
+            try:
+                yield
+            finally:
+                self._held = False
 
 
 def _valid_entry(entry: object) -> bool:
@@ -182,6 +216,20 @@ def _valid_entry(entry: object) -> bool:
     try:
         last_datetime_for(timestamps.parse_wire(entry["last_success"]))
         timestamps.parse_wire(entry["stored"])
+    except (KeyError, ValueError, TypeError, OverflowError):
+        return False
+    return True
+
+
+def _valid_result(entry: object) -> bool:
+    """A history entry as segrun writes it: a record count and the Initiate's time."""
+    if not isinstance(entry, dict):
+        return False
+    records = entry.get("records")
+    if not isinstance(records, int) or isinstance(records, bool) or not 0 <= records < 1 << 53:
+        return False
+    try:
+        timestamps.parse_wire(entry["initiated"])
     except (KeyError, ValueError, TypeError, OverflowError):
         return False
     return True
