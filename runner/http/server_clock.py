@@ -69,13 +69,21 @@ class ServerClock:
     def now(self) -> dt.datetime:
         return self.server_time(self._clock())
 
+    def watermark_time(self, moment: dt.datetime) -> dt.datetime:
+        """What a `last_success` watermark is taken from: the earlier of this machine's
+        clock and the server's estimate. Either can be wrong (a proxy's `Date` a day ahead,
+        a laptop's clock slow); the earlier one at worst exports a gap twice, never skips."""
+        return min(moment, self.server_time(moment))
+
     def describe(self) -> str:
-        """`this machine's clock is 600.3s ahead of the server's (+-0.6s)`"""
+        """`this machine's clock is 600.3s ahead of the server's (+-0.6s)`: which of the two
+        is wrong nobody here can tell, so the words blame neither."""
         ahead = -self.offset
         word = "ahead of" if ahead >= 0 else "behind"
         return (
             f"this machine's clock is {abs(ahead):.1f}s {word} the server's "
-            f"(estimated from the Date headers, +-{self.uncertainty:.1f}s)"
+            f"(estimated from the Date headers, +-{self.uncertainty:.1f}s); either clock, "
+            "or a proxy that rewrites Date, may be wrong"
         )
 
 
