@@ -16,6 +16,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal, get_args
 
 import click
 
@@ -35,6 +36,44 @@ class SegrunError(Exception):
 
 class UsageError(SegrunError):
     exit_code = exitcodes.INVALID
+
+
+#: Why a job stopped, in one word: what advice (runner/records/hints.py), the report's
+#: `kind` and anything that reacts to a failure key on. A message may quote a server
+#: and may be reworded; a kind is chosen by segrun where the failure is raised.
+FailureKind = Literal[
+    "auth",  # the API refused the credentials (401)
+    "permission",  # the user may not export this segment group (403, Status Failed)
+    "not_found",  # no such client, segment group or path (404)
+    "rejected",  # the API refused the request's content (400)
+    "refused",  # any other status the API does not retry (3xx, 405, 409...)
+    "retries_exhausted",  # temporary failures (429, 5xx, the network) outlasted the retries
+    "unsendable",  # the request could not be built or sent at all
+    "too_large",  # an answer over its size cap
+    "token",  # the OAuth token endpoint gave no usable token
+    "poll_timeout",  # Status still not Complete after poll.timeout
+    "export_gone",  # Status Expired or Retrieved: the token can fetch nothing more
+    "server_failed",  # Status Error: the server failed to prepare the export
+    "invalid_answer",  # a 2xx answer that is not in the documented shape
+    "server_lied",  # answers that contradict each other or their counts
+    "output",  # the export's path or format cannot take it
+    "resume",  # what a resume found on disk is not what its checkpoint recorded
+    "interrupted",  # a stop was requested
+    "disk",  # the machine refused a write or a read
+    "too_deep",  # a record nested too deeply to decode again
+]
+FAILURE_KINDS: tuple[FailureKind, ...] = get_args(FailureKind)
+
+
+class JobFailure(Exception):
+    """A job that cannot go on. The run goes on to its other jobs; the job's
+    report entry gets the message and the kind (never a traceback)."""
+
+    def __init__(self, kind: FailureKind, message: str) -> None:
+        if kind not in FAILURE_KINDS:
+            raise ValueError(f"unknown failure kind {kind!r}")
+        super().__init__(message)
+        self.kind: FailureKind = kind
 
 
 # What an OSError means for the user, by errno: the machine, not segrun.
@@ -66,7 +105,8 @@ def missing_folder(folder: Path) -> str:
 
 def describe_os_error(error: OSError) -> str:
     """One line for an environment failure: what, and where."""
-    what = _ENVIRONMENT.get(error.errno) or error.strerror or type(error).__name__
+    known = _ENVIRONMENT.get(error.errno) if error.errno is not None else None
+    what = known or error.strerror or type(error).__name__
     where = error.filename
     if where is None:
         return what

@@ -46,11 +46,7 @@ def plan_jobs(
         )
         state_file = StateFile(state_path(spec.path, state))
         runner = JobRunner(spec, client, state=state_file)
-        planned: list[PlannedJob] = []
-        for job in jobs:
-            result = runner.run_job(job)
-            assert isinstance(result, PlannedJob)  # the dry-run adapter plans, never sends
-            planned.append(result)
+        planned = [runner.plan_job(job) for job in jobs]
     _mark_endpoints(spec, endpoints, planned)
     return spec, planned
 

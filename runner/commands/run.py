@@ -239,7 +239,6 @@ def run_spec(
                 return
             resume, notes = life.resume_point(job) if options.resume else (None, [])
             result = runner.run_job(job, resume, [*notes, *tls_note])
-            assert isinstance(result, JobResult)  # only a dry-run adapter makes a plan
             if result.status == "failed":
                 failed.set()
 
@@ -374,7 +373,11 @@ def _skip_reason(job, selected, earlier: JobResult | None, fail_fast: bool, stop
         return earlier or JobResult(job.name, job.segment_group, "skipped", notes=[note])
     if stop.requested:
         return JobResult(
-            job.name, job.segment_group, "interrupted", error="not started: interrupted"
+            job.name,
+            job.segment_group,
+            "interrupted",
+            error="not started: interrupted",
+            kind="interrupted",
         )
     if fail_fast:
         note = "not run: an earlier job failed (--fail-fast)"

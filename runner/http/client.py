@@ -29,6 +29,7 @@ from runner.apifacts import api
 from runner.apifacts.page import Page
 from runner.apifacts.page import scan as scan_page
 from runner.apifacts.timestamps import utc_now
+from runner.errors import FailureKind, JobFailure
 from runner.http.abortable import AbortableAdapter, Deadline, deadline_timer
 from runner.http.pacing import RateBudget
 from runner.http.server_clock import WARN_SECONDS, ServerClock
@@ -61,17 +62,40 @@ _TRANSIENT_ERRORS = (
 )
 
 
-class CallFailed(Exception):
-    """A call that fails its job; the message names the call and says why."""
+#: the kind of a refusal the API does not retry, by its HTTP status
+_REFUSALS: dict[int, FailureKind] = {
+    400: "rejected",
+    401: "auth",
+    403: "permission",
+    404: "not_found",
+}
 
-    def __init__(self, call: str, message: str, status: int | None = None) -> None:
-        super().__init__(message)
+
+class CallFailed(JobFailure):
+    """A call that fails its job; the message names the call and says why.
+    Its kind is the HTTP status's when the API refused (`status`), else `kind`."""
+
+    def __init__(
+        self,
+        call: str,
+        message: str,
+        status: int | None = None,
+        kind: FailureKind | None = None,
+    ) -> None:
+        if kind is None:
+            if status is None:
+                raise ValueError("a failed call needs its HTTP status or a kind")
+            kind = _REFUSALS.get(status, "refused")
+        super().__init__(kind, message)
         self.call = call
         self.status = status
 
 
-class Interrupted(Exception):
+class Interrupted(JobFailure):
     """A stop was requested (SIGINT/SIGTERM) while waiting."""
+
+    def __init__(self) -> None:
+        super().__init__("interrupted", "interrupted: stopped after the last page written")
 
 
 class ResponseTooLarge(Exception):
@@ -323,7 +347,9 @@ class ApiClient:
             try:
                 prepared = self.prepare(call, params, query, body)  # signed afresh
             except (requests.RequestException, ValueError) as e:  # a URL requests refuses
-                raise CallFailed(call, f"{call}: the request cannot be built: {e}") from None
+                raise CallFailed(
+                    call, f"{call}: the request cannot be built: {e}", kind="unsendable"
+                ) from None
             cap = self._cap(call, query)
             response, error = self._send(prepared, job, call, attempt, cap)
             if error is None and self._correct_clock(response, stats):
@@ -337,9 +363,11 @@ class ApiClient:
                 self._warn_skew(stats)
             wait = None
             if isinstance(error, ResponseTooLarge):
-                raise CallFailed(call, f"{call}: {error}")
+                raise CallFailed(call, f"{call}: {error}", kind="too_large")
             if error is not None and not isinstance(error, _TRANSIENT_ERRORS):
-                raise CallFailed(call, f"{call}: the request could not be sent: {error}")
+                raise CallFailed(
+                    call, f"{call}: the request could not be sent: {error}", kind="unsendable"
+                )
             if error is not None:
                 reason = _describe(error)
                 if call == "initiate" and not _never_sent(error):
@@ -385,6 +413,7 @@ class ApiClient:
         raise CallFailed(
             call,
             f"{call} failed after {policy.attempts} attempt{'s' * (policy.attempts > 1)}: {reason}",
+            kind="retries_exhausted",
         )
 
     def _cap(self, call: str, query: Mapping[str, object] | None) -> int:

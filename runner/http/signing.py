@@ -115,7 +115,7 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
                 )
         except (requests.RequestException, DeadlineExceeded, ResponseTooLarge) as e:
             raise CallFailed(
-                "oauth-token", f"oauth-token: the token endpoint failed: {e}"
+                "oauth-token", f"oauth-token: the token endpoint failed: {e}", kind="token"
             ) from None
         try:
             body = response.json()
@@ -136,15 +136,20 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
                 attempt=1,
             )
         if response.status_code != 200:
-            raise CallFailed("oauth-token", f"oauth-token answered HTTP {response.status_code}")
+            raise CallFailed(
+                "oauth-token", f"oauth-token answered HTTP {response.status_code}", kind="token"
+            )
         if not isinstance(token, str) or not token:
-            raise CallFailed("oauth-token", "oauth-token: the answer holds no access_token")
+            raise CallFailed(
+                "oauth-token", "oauth-token: the answer holds no access_token", kind="token"
+            )
         token = token.strip()  # "tok\n": a token endpoint's trailing newline
         if not _HEADER_SAFE.fullmatch(token):
             raise CallFailed(
                 "oauth-token",
                 "oauth-token: the access_token cannot be sent in a header "
                 "(it is empty or holds spaces or control characters)",
+                kind="token",
             )
         lifetime = body.get("expires_in")
         try:  # an int too big for a float (1e400) or NaN: the default lifetime

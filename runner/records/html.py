@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from runner.records.hints import resume_command, runtime_hint
+from runner.records.hints import advice_for, resume_command
 from runner.records.report import JobResult, RunReport
 from runner.records.timeline import Band, Failure, JobTimeline, read_timelines
 from runner.redaction.sink import current
@@ -150,7 +150,7 @@ def _errors(report: RunReport, run_dir: str) -> str:
     for job in report.jobs:
         if not job.error:
             continue
-        hint = runtime_hint(job.error)
+        hint = advice_for(job.kind)
         shown = hint if hint and hint not in told else None  # each piece of advice once
         told.add(hint)
         items.append(

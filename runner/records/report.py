@@ -47,6 +47,9 @@ class JobResult:
     retries: int = 0
     duration_s: float = 0.0
     error: str | None = None
+    #: what kind of failure `error` is (runner/errors.py FailureKind): what advice and
+    #: anything reacting to a failure key on; None for a job that did not fail
+    kind: str | None = None
     notes: list[str] = field(default_factory=list)
     #: hashes of what decided the export (runner/run/lifecycle.py), to notice a changed spec
     fingerprint: dict[str, str] | None = None
@@ -87,6 +90,7 @@ _JOB_TYPES: dict[str, type | tuple[type, ...]] = {
     "retries": int,
     "duration_s": (int, float),
     "error": _OPTIONAL_STR,
+    "kind": _OPTIONAL_STR,
     "notes": list,
 }
 

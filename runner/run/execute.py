@@ -21,6 +21,7 @@ import requests
 
 from runner.apifacts import api, timestamps
 from runner.apifacts.page import RECORDS, Page, PageNotJSON
+from runner.errors import FailureKind, JobFailure, SegrunError
 from runner.http.client import (
     ApiClient,
     CallFailed,
@@ -34,7 +35,7 @@ from runner.jobspec.model import Job, Spec
 from runner.records.report import JobResult
 from runner.run.checkpoint import COMPLETE, Checkpoint
 from runner.run.inflight import PageStream
-from runner.run.lifecycle import ExportMissing, Lifecycle, PathRefused
+from runner.run.lifecycle import Lifecycle
 from runner.run.outputs import ExportWriter, part_path, profile_ids
 from runner.run.plan import (
     COMMIT_QUERY,
@@ -52,10 +53,13 @@ from runner.system import durable
 
 #: seconds between durable checkpoints while retrieving (see _retrieve_all)
 CHECKPOINT_EVERY = 0.25
-
-
-class ResponseProblem(Exception):
-    """A 2xx answer that is not what the documentation says it is."""
+#: the kind of failure each status that ends an export is (specs/api.yaml: `done`)
+_ENDED: dict[str, FailureKind] = {
+    "Failed": "permission",  # the user lacks permission: resuming changes nothing
+    "Expired": "export_gone",
+    "Retrieved": "export_gone",
+    "Error": "server_failed",
+}
 
 
 class StopFlag:
@@ -121,11 +125,23 @@ class JobRunner:
             self.sleep = self.stop.sleep
 
     # -- one job ----------------------------------------------------------------
+    def plan_job(self, job: Job) -> PlannedJob:
+        """The dry run of a job: the same flow, through a client whose transport
+        keeps the first request (the Initiate) instead of sending it."""
+        last, told = self._last_datetime(job, None)
+        try:
+            result = self.run_job(job)
+        except NotSent as sent:
+            return self._planned(job, last, sent.request, told)
+        raise SegrunError(f"job {job.name}: {result.error or 'nothing to send'}")
+
     def run_job(
         self, job: Job, resume: Checkpoint | None = None, notes: Sequence[str] = ()
-    ) -> JobResult | PlannedJob:
+    ) -> JobResult:
         """One job, from `resume` when given: see runner/run/lifecycle.py for the
-        order of its durable steps. Its report entry is written before return."""
+        order of its durable steps. Its report entry is written before return.
+        Whatever stops the job is a JobFailure (its kind goes to the report); the
+        disk, or a record too deep to decode, is turned into one here."""
         started = self.monotonic()
         stats = CallStats()
         result = JobResult(job.name, job.segment_group, "failed", notes=list(notes))
@@ -179,8 +195,9 @@ class JobRunner:
                     seen = SeenIds(status["RowCount"], _rereader(writer))
                 result.access_token = checkpoint.access_token
                 result.row_count = checkpoint.row_count = status["RowCount"]
-                if job.output_format == "xlsx" and too_many_rows(result.row_count):
-                    raise ResponseProblem(too_many_rows(result.row_count))
+                too_many = too_many_rows(result.row_count) if job.output_format == "xlsx" else None
+                if too_many:
+                    raise JobFailure("output", too_many)
                 self.progress.total(job, result.row_count)
                 self.progress.advance(job, writer.records)
                 total = self._retrieve_all(job, policy, stats, checkpoint, writer, seen)
@@ -189,31 +206,12 @@ class JobRunner:
                 self.life.complete(job, done, checkpoint, total)  # step 3
                 continued = resume is not None and checkpoint is resume
                 self._finish(job, checkpoint, result, commit, tally, resumed=continued)
-        except NotSent as sent:
-            return self._planned(job, last, sent.request, result.notes)
-        except Interrupted:
-            result.status = "interrupted"
-            result.error = "interrupted: stopped after the last page written"
-        except (CallFailed, ResponseProblem) as e:
-            result.error = str(e)
-        except ExportMissing as e:
-            result.error = (
-                f"resume: {e}; delete checkpoints/{job.name}.json to export this job again"
-            )
-        except PathRefused as e:
-            result.error = str(e)
-        except RecursionError:
-            # A record the page scan took (in a shallow worker thread, say) that is
-            # too deep to decode again on this stack: the sheet, or confirming a
-            # repeated ProfileId. The job's data, not the run's: the job fails.
-            result.error = (
-                "a record is nested too deeply to decode again (near Python's limit of "
-                f"{sys.getrecursionlimit():,} levels)"
-            )
-        except OSError as e:  # the disk, not the API: the job fails, the run goes on
-            result.error = f"writing the export failed: {e.strerror or e}" + (
-                f" ({e.filename})" if e.filename else ""
-            )
+        except JobFailure as failure:
+            result.status = "interrupted" if failure.kind == "interrupted" else "failed"
+            result.error, result.kind = str(failure), failure.kind
+        except (OSError, RecursionError) as e:  # the job's, not the run's: the run goes on
+            turned = _unexpected(e)
+            result.error, result.kind = str(turned), turned.kind
         finally:
             if writer is not None and result.status != "succeeded":
                 with contextlib.suppress(OSError):  # keep the last good checkpoint if not
@@ -224,7 +222,8 @@ class JobRunner:
                     result.notes.append(f"partial export kept as {writer.part_path.name}")
         if result.status != "succeeded":
             tally()
-            self.life.ended(result)
+            if self.life is not None:  # a dry run's request was kept, not sent
+                self.life.ended(result)
         self.progress.finish(job, result)
         return result
 
@@ -237,10 +236,11 @@ class JobRunner:
         checkpoint of this run can say it is done, and here neither does."""
         final = self.life.exports_path(job.output_path)
         if final.exists() or final.is_symlink():
-            raise ResponseProblem(
+            raise JobFailure(
+                "output",
                 f"exports/{job.output_path} already exists, and neither report.json nor a "
                 "checkpoint of this run says how it got there; move it away to export this "
-                "job again"
+                "job again",
             )
 
     def _last_datetime(
@@ -303,8 +303,9 @@ class JobRunner:
                 if on_disk > checkpoint.records:  # more than the checkpoint names
                     break
                 if seen.add_all([profile_id]) and _written_before(part, profile_id, on_disk):
-                    raise ResponseProblem(
-                        f"resume: {part.name} repeats ProfileId {profile_id!r} (record {on_disk})"
+                    raise JobFailure(
+                        "resume",
+                        f"resume: {part.name} repeats ProfileId {profile_id!r} (record {on_disk})",
                     )
                 added[0] = on_disk
         except (ValueError, RecursionError):  # not the JSONL segrun wrote: start over
@@ -337,7 +338,9 @@ class JobRunner:
         body = _json_object("Initiate", response)
         token = body.get("AccessToken")
         if type(token) is not int:
-            raise ResponseProblem(f"Initiate: AccessToken is not an integer: {token!r}")
+            raise JobFailure(
+                "invalid_answer", f"Initiate: AccessToken is not an integer: {token!r}"
+            )
         return token
 
     def _wait_until_complete(self, job, policy, stats, token) -> dict:
@@ -347,17 +350,25 @@ class JobRunner:
             body = _json_object("Status", self._call(job, policy, stats, "status", token))
             status = body.get("Status")
             if not isinstance(status, str) or status not in known:
-                raise ResponseProblem(f"Status: unknown status {status!r}")
+                raise JobFailure("invalid_answer", f"Status: unknown status {status!r}")
             self.progress.status(job, status)
             if known[status]["ready"]:
                 if type(body.get("RowCount")) is not int or body["RowCount"] < 0:
-                    raise ResponseProblem(f"Status: Complete without a RowCount: {body!r}")
+                    raise JobFailure(
+                        "invalid_answer", f"Status: Complete without a RowCount: {body!r}"
+                    )
                 return body
             if known[status]["done"]:
-                raise CallFailed("status", f"the export ended with status {status}")
+                raise CallFailed(
+                    "status",
+                    f"the export ended with status {status}",
+                    kind=_ENDED.get(status, "server_failed"),
+                )
             if self.monotonic() + job.poll_interval > deadline:
                 raise CallFailed(
-                    "status", f"still {status} after the poll timeout of {job.poll_timeout:g}s"
+                    "status",
+                    f"still {status} after the poll timeout of {job.poll_timeout:g}s",
+                    kind="poll_timeout",
                 )
             self.sleep(job.poll_interval)
 
@@ -384,21 +395,24 @@ class JobRunner:
                 page = pages.take(offset)
                 count = page.count
                 if total is not None and page.fields["TotalResults"] != total:
-                    raise ResponseProblem(
+                    raise JobFailure(
+                        "server_lied",
                         f"Retrieve at offset {offset}: TotalResults changed from {total} to "
-                        f"{page.fields['TotalResults']} during the export"
+                        f"{page.fields['TotalResults']} during the export",
                     )
                 total = checkpoint.total = page.fields["TotalResults"]
                 if offset - 1 + count > total:
-                    raise ResponseProblem(
+                    raise JobFailure(
+                        "server_lied",
                         f"Retrieve at offset {offset}: {count} more records would make "
-                        f"{offset - 1 + count}, more than TotalResults {total}"
+                        f"{offset - 1 + count}, more than TotalResults {total}",
                     )
                 if strict and offset - 1 + count > (checkpoint.row_count or 0):
-                    raise ResponseProblem(
+                    raise JobFailure(
+                        "server_lied",
                         f"Retrieve at offset {offset}: {count} more records would make "
                         f"{offset - 1 + count}, more than RowCount {checkpoint.row_count} "
-                        "(reconcile: strict)"
+                        "(reconcile: strict)",
                     )
                 self._check_repeats(writer, seen, page.ids, offset)
                 writer.write_page(page)
@@ -419,13 +433,14 @@ class JobRunner:
                 if not more:
                     return total
                 if not count:
-                    raise ResponseProblem(
-                        f"Retrieve: an empty page at offset {offset} says HasMore"
+                    raise JobFailure(
+                        "server_lied", f"Retrieve: an empty page at offset {offset} says HasMore"
                     )
                 if offset > total:
-                    raise ResponseProblem(
+                    raise JobFailure(
+                        "server_lied",
                         f"Retrieve at offset {offset - count}: HasMore is true, but the next "
-                        f"offset {offset} passes TotalResults {total}"
+                        f"offset {offset} passes TotalResults {total}",
                     )
                 if self.stop.requested:
                     raise Interrupted()
@@ -486,9 +501,10 @@ class JobRunner:
                     None,
                 )
             if first is not None:  # else two ids shared a fingerprint: not a repeat
-                raise ResponseProblem(
+                raise JobFailure(
+                    "server_lied",
                     f"Retrieve at offset {offset}: ProfileId {repeated!r} at record "
-                    f"{offset + index} was already exported at record {first}"
+                    f"{offset + index} was already exported at record {first}",
                 )
 
     # -- the dry run --------------------------------------------------------------
@@ -533,6 +549,21 @@ class JobRunner:
         )
 
 
+def _unexpected(error: OSError | RecursionError) -> JobFailure:
+    """A failure of the machine, not of the API, raised wherever the job was."""
+    if isinstance(error, RecursionError):
+        # A record the page scan took (in a shallow worker thread, say) that is
+        # too deep to decode again on this stack: the sheet, or confirming a
+        # repeated ProfileId. The job's data, not the run's: the job fails.
+        return JobFailure(
+            "too_deep",
+            "a record is nested too deeply to decode again (near Python's limit of "
+            f"{sys.getrecursionlimit():,} levels)",
+        )
+    where = f" ({error.filename})" if error.filename else ""
+    return JobFailure("disk", f"writing the export failed: {error.strerror or error}{where}")
+
+
 def _rereader(writer: ExportWriter) -> Callable[[], Iterator[object]]:
     """The ids written so far (the part file, flushed first): what a SeenIds
     sized by a RowCount that the server then outgrew is rebuilt from."""
@@ -567,9 +598,11 @@ def _json_object(call: str, response: requests.Response) -> dict:
         body = response.json()
     except ValueError as e:
         why = getattr(e, "detail", None) or response.headers.get("Content-Type", "no type")
-        raise ResponseProblem(f"{call}: the response is not JSON ({why})") from None
+        raise JobFailure("invalid_answer", f"{call}: the response is not JSON ({why})") from None
     if not isinstance(body, dict):
-        raise ResponseProblem(f"{call}: expected a JSON object, got {type(body).__name__}")
+        raise JobFailure(
+            "invalid_answer", f"{call}: expected a JSON object, got {type(body).__name__}"
+        )
     return body
 
 
@@ -587,28 +620,35 @@ def _retrieve_page(response: requests.Response, offset: int, limit: int) -> Page
         page = response.segrun_page()  # scanned once, with the transcript (runner/apifacts/page.py)
     except PageNotJSON as e:
         why = e.detail or response.headers.get("Content-Type", "no type")
-        raise ResponseProblem(f"Retrieve: the response is not JSON ({why})") from None
+        raise JobFailure("invalid_answer", f"Retrieve: the response is not JSON ({why})") from None
     if page.top != "dict":
-        raise ResponseProblem(f"Retrieve: expected a JSON object, got {page.top}")
+        raise JobFailure("invalid_answer", f"Retrieve: expected a JSON object, got {page.top}")
     for name, kind in _PAGE_FIELDS.items():
         value = page.fields.get(name)
         if type(value) is not kind:
-            raise ResponseProblem(f"Retrieve: {name} should be {kind.__name__}, got {value!r}")
+            raise JobFailure(
+                "invalid_answer", f"Retrieve: {name} should be {kind.__name__}, got {value!r}"
+            )
     if page.records_type != "list":
-        raise ResponseProblem(
+        raise JobFailure(
+            "invalid_answer",
             f"Retrieve: {RECORDS} should be list, got "
-            + ("nothing" if page.records_type is None else f"a {page.records_type}")
+            + ("nothing" if page.records_type is None else f"a {page.records_type}"),
         )
     if page.fields["Offset"] != offset:
-        raise ResponseProblem(
-            f"Retrieve: asked for offset {offset}, got a page at {page.fields['Offset']}"
+        raise JobFailure(
+            "invalid_answer",
+            f"Retrieve: asked for offset {offset}, got a page at {page.fields['Offset']}",
         )
     if page.fields["Count"] != page.count:
-        raise ResponseProblem(
-            f"Retrieve: Count says {page.fields['Count']} but the page holds {page.count} records"
+        raise JobFailure(
+            "invalid_answer",
+            f"Retrieve: Count says {page.fields['Count']} but the page holds {page.count} records",
         )
     if page.count > limit:
-        raise ResponseProblem(f"Retrieve: {page.count} records on a page of at most {limit}")
+        raise JobFailure(
+            "invalid_answer", f"Retrieve: {page.count} records on a page of at most {limit}"
+        )
     return page
 
 

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.apifacts import timestamps
+from runner.errors import JobFailure
 from runner.http.client import CallFailed
 from runner.jobspec.model import Job, Spec
 from runner.records.report import JobResult
@@ -70,14 +71,6 @@ _PARTS = {
     "output": "the output (format or path)",
     "watermark": "the watermark's identity (the spec's name or path, or the state file)",
 }
-
-
-class ExportMissing(Exception):
-    """A COMPLETE checkpoint whose export is no longer on disk as recorded."""
-
-
-class PathRefused(Exception):
-    """An output path that would leave the run directory (validate refuses it)."""
 
 
 def _digest(value: object) -> str:
@@ -115,6 +108,14 @@ def fingerprint(
         ),
         "watermark": mark,
     }
+
+
+def _missing(job: Job, why: str) -> JobFailure:
+    """A COMPLETE checkpoint whose export is no longer on disk as recorded."""
+    return JobFailure(
+        "resume",
+        f"resume: {why}; delete checkpoints/{job.name}.json to export this job again",
+    )
 
 
 def differences(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
@@ -237,26 +238,26 @@ class Lifecycle:
     def _check_on_disk(self, job: Job, checkpoint: Checkpoint, final: Path) -> None:
         """The export's bytes, exactly as recorded, where step 5 will look for
         them (or already placed); a CSV lost before placing is written again
-        from its spool. Anything else is ExportMissing: never a guess."""
+        from its spool. Anything else fails the job (kind "resume"): never a guess."""
         fmt, ready = job.output_format, ready_path(final, job.output_format)
         if ready.exists() and not ready.is_symlink():
             if sha256_of(ready) == checkpoint.sha256:
                 return
             if fmt == "jsonl":
-                raise ExportMissing(f"{ready.name} has changed since it was complete")
+                raise _missing(job, f"{ready.name} has changed since it was complete")
         if final.exists() and not final.is_symlink() and sha256_of(final) == checkpoint.sha256:
             return
         spool = part_path(final)
         rewritten = fmt != "jsonl" and spool.exists() and make_ready(final, fmt, job.output_columns)
         if rewritten == checkpoint.sha256:
             return
-        raise ExportMissing(f"{final.name} is not in exports/ as it was completed")
+        raise _missing(job, f"{final.name} is not in exports/ as it was completed")
 
     # -- places ------------------------------------------------------------------------
     def exports_path(self, relative: str) -> Path:
         """A file under exports/, its folders created without following a symlink."""
         rel = Path(relative)
         if rel.is_absolute() or ".." in rel.parts or not rel.parts or rel.name in ("", "."):
-            raise PathRefused(f"output path {relative!r} does not name a file in exports/")
+            raise JobFailure("output", f"output path {relative!r} does not name a file in exports/")
         folder = durable.make_dirs(self.run_dir.resolve(), Path("exports", *rel.parts[:-1]))
         return folder / rel.name

@@ -9,17 +9,17 @@ warning, unless the job asks for `reconcile: strict`.
 
 from __future__ import annotations
 
-from runner.http.client import CallFailed
+from runner.errors import JobFailure
 
 STRICT = "strict"
 WARN = "warn"
 
 
 def reconcile(written: int, row_count: int | None, total: int, mode: str = WARN) -> list[str]:
-    """Report notes for the job; raises CallFailed when the export must fail."""
+    """Report notes for the job; raises JobFailure when the export must fail."""
     if written != total:
-        raise CallFailed(
-            "reconcile",
+        raise JobFailure(
+            "server_lied",
             f"reconcile: {written} records written, but Retrieve said TotalResults {total}"
             + (f" (and Status said RowCount {row_count})" if row_count != total else ""),
         )
@@ -27,7 +27,7 @@ def reconcile(written: int, row_count: int | None, total: int, mode: str = WARN)
         return []
     message = f"{written} records written (= TotalResults), but Status said RowCount {row_count}"
     if mode == STRICT:
-        raise CallFailed("reconcile", f"reconcile: {message} (reconcile: strict)")
+        raise JobFailure("server_lied", f"reconcile: {message} (reconcile: strict)")
     return [
         f"warning: reconcile: {message}; RowCount is documented as rows, not profiles, so "
         "this is a warning (reconcile: strict makes it a failure)"

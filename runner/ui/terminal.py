@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from runner.records.hints import resume_command, runtime_hint
+from runner.records.hints import advice_for, resume_command
 from runner.records.report import RunReport
 from runner.redaction.redact import Redactor
 
@@ -70,7 +70,7 @@ def summary(report: RunReport, run_dir: str) -> str:
         lines.append(f"  resume:     {resume_command(report.spec, run_dir)}")
     helps: dict[str, list[str]] = {}  # each piece of advice once, naming its jobs
     for job in report.jobs:
-        hint = runtime_hint(job.error) if job.status == "failed" else None
+        hint = advice_for(job.kind) if job.status == "failed" else None
         if hint:
             helps.setdefault(hint, []).append(job.name)
     lines += [f"help: {', '.join(names)}: {hint}" for hint, names in helps.items()]

@@ -14,6 +14,7 @@ from runner.apifacts.api import endpoints
 from runner.apifacts.timestamps import effective, parse_spec_datetime, to_wire
 from runner.http.client import ApiClient, CallStats, RetryPolicy
 from runner.http.signing import PnAuthInfo3
+from runner.records.hints import advice_for
 from runner.records.report import RunReport
 from runner.sandbox import DEMO, Sandbox, running_sandbox
 
@@ -113,15 +114,15 @@ def test_last_datetime_is_applied_with_the_rounding_rule(sandbox, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("segment_group", "expected_error"),
+    ("segment_group", "expected_error", "kind"),
     [
-        ("Finance Audit", "initiate answered HTTP 403"),
-        ("No Such Group", "initiate answered HTTP 404"),
-        ("Partner Share", "the export ended with status Failed"),
+        ("Finance Audit", "initiate answered HTTP 403", "permission"),
+        ("No Such Group", "initiate answered HTTP 404", "not_found"),
+        ("Partner Share", "the export ended with status Failed", "permission"),
     ],
 )
 def test_api_refusals_fail_the_job_with_the_api_message(
-    sandbox, tmp_path, segment_group, expected_error
+    sandbox, tmp_path, segment_group, expected_error, kind
 ):
     spec = write_spec(
         tmp_path,
@@ -137,6 +138,10 @@ def test_api_refusals_fail_the_job_with_the_api_message(
     refused = job(outcome, "refused")
     assert refused.status == "failed"
     assert expected_error in refused.error
+    assert refused.kind == kind
+    if kind == "permission":  # the same request by the same user: resuming changes nothing
+        assert advice_for(kind).startswith("the user lacks permission for this segment group")
+        assert "resume" not in advice_for(kind)
     if "HTTP 40" in expected_error:
         assert refused.attempts == 1  # 4xx is never retried
         assert segment_group in refused.error or "segment group" in refused.error.lower()
@@ -162,6 +167,7 @@ def test_wrong_secret_is_401_with_the_documented_message(sandbox, tmp_path):
     result = run(spec, tmp_path, environ={"MY_SECRET": "not-the-secret"}).report.jobs[0]
     assert result.status == "failed"
     assert result.error == "initiate answered HTTP 401: Unable to authenticate request"
+    assert result.kind == "auth"
     assert result.attempts == 1
 
 
@@ -170,6 +176,7 @@ def test_export_ending_in_error(sandbox, tmp_path):
     spec = write_spec(tmp_path, sandbox.base_url, "- segment_group: VIP Customers\n")
     result = run(spec, tmp_path).report.jobs[0]
     assert result.status == "failed" and result.error == "the export ended with status Error"
+    assert result.kind == "server_failed"
 
 
 def test_export_expiring_mid_retrieve(sandbox, tmp_path):

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from runner.records.hints import runtime_hint
+from runner.http.client import CallFailed
+from runner.records.hints import advice_for
 from segrun_testing import segrun_argv
 
 HEAD = "version: 1\nclient_id: SanchezAssociates\njobs:\n"
@@ -181,30 +182,39 @@ def test_control_characters_in_a_spec_never_reach_the_terminal(segrun, tmp_path)
 
 
 @pytest.mark.parametrize(
-    ("error", "advice"),
+    ("failure", "advice"),
     [
         (
-            "initiate answered HTTP 401: Unable to authenticate request",
+            CallFailed(
+                "initiate", "initiate answered HTTP 401: Unable to authenticate request", 401
+            ),
             "check auth.user_id and that the variable named by auth.secret_env",
         ),
         (
-            "initiate answered HTTP 403: User demo-user may not export segment group 'X'",
+            CallFailed(
+                "initiate",
+                "initiate answered HTTP 403: User demo-user may not export segment group 'X'",
+                403,
+            ),
             "the user lacks permission for this segment group",
         ),
         (
-            "status: the export ended with status Failed",
-            "the user lacks permission for this segment group",
-        ),
-        (
-            "initiate answered HTTP 404: no such client",
+            CallFailed("initiate", "initiate answered HTTP 404: no such client", 404),
             "check client_id and segment_group (spelling and case); if both are right, the "
             "endpoint path may be wrong",
         ),
-        ("retrieve failed after 5 attempts: HTTP 503: later", "the server kept refusing"),
+        (
+            CallFailed(
+                "retrieve",
+                "retrieve failed after 5 attempts: HTTP 503: later",
+                kind="retries_exhausted",
+            ),
+            "the server kept refusing",
+        ),
     ],
 )
-def test_runtime_errors_carry_what_to_do(error, advice):
-    assert runtime_hint(error).startswith(advice)
+def test_runtime_errors_carry_what_to_do(failure, advice):
+    assert advice_for(failure.kind).startswith(advice)
 
 
 def test_a_401_says_to_check_the_user_and_the_secret(segrun, tmp_path):
