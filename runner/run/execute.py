@@ -7,13 +7,11 @@ The executor knows the `Spec` model and the client, nothing of YAML.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import itertools
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
@@ -36,7 +34,7 @@ from runner.records.report import JobResult
 from runner.run.checkpoint import COMPLETE, Checkpoint
 from runner.run.inflight import PageStream
 from runner.run.lifecycle import Lifecycle
-from runner.run.outputs import ExportWriter, part_path, profile_ids
+from runner.run.outputs import JobExport
 from runner.run.plan import (
     COMMIT_QUERY,
     PlannedJob,
@@ -46,10 +44,8 @@ from runner.run.plan import (
 )
 from runner.run.reconcile import describe as describe_reconcile
 from runner.run.reconcile import reconcile
-from runner.run.seen import SeenIds
 from runner.run.state import StateFile, last_datetime_for, watermark_key
 from runner.run.tabular import too_many_rows
-from runner.system import durable
 
 #: seconds between durable checkpoints while retrieving (see _retrieve_all)
 CHECKPOINT_EVERY = 0.25
@@ -146,13 +142,14 @@ class JobRunner:
         stats = CallStats()
         result = JobResult(job.name, job.segment_group, "failed", notes=list(notes))
         policy = RetryPolicy(job.retry_attempts, job.retry_backoff, job.retry_max_backoff)
-        writer: ExportWriter | None = None
+        export: JobExport | None = None
         checkpoint = resume
         last, told = self._last_datetime(job, resume)
         result.notes.extend(told)
         self.progress.start(job)
 
         def commit() -> None:
+            assert checkpoint is not None
             self._call(job, policy, stats, "commit", checkpoint.access_token, query=COMMIT_QUERY)
 
         def tally() -> None:
@@ -171,41 +168,28 @@ class JobRunner:
                 result.notes.append(
                     f"resume: all {checkpoint.records} records were already on disk; finishing"
                 )
-                self._finish(job, checkpoint, result, commit, tally, resumed=True)
+                self._durable.finish(job, checkpoint, result, commit, tally, resumed=True)
             else:
-                checkpoint, status, writer, seen = self._resume(
-                    job, policy, stats, checkpoint, result.notes
-                )
-                if checkpoint is None:
-                    if self.life is not None:  # a dry run stops at the Initiate
-                        self._fresh_export_allowed(job)
-                    initiated_at = self.clock()
-                    token = self._initiate(job, policy, stats, last)
-                    checkpoint = Checkpoint(
-                        job.name,
-                        token,
-                        last and timestamps.to_wire(last),
-                        timestamps.to_wire(self.client.server_time(initiated_at)),
-                        self.life.fingerprint(job),
-                    )
-                    self.life.initiated(checkpoint)  # step 1
-                    status = self._wait_until_complete(job, policy, stats, token)
-                    final = self.life.exports_path(job.output_path)
-                    writer = ExportWriter(final, job.output_format)
-                    seen = SeenIds(status["RowCount"], _rereader(writer))
+                going = None
+                if checkpoint is not None:  # the same export, while its token is good
+                    going = self._resume(job, policy, stats, checkpoint, result.notes)
+                checkpoint, export, status = going or self._begin(job, policy, stats, last)
                 result.access_token = checkpoint.access_token
                 result.row_count = checkpoint.row_count = status["RowCount"]
-                too_many = too_many_rows(result.row_count) if job.output_format == "xlsx" else None
+                too_many = (
+                    too_many_rows(status["RowCount"]) if job.output_format == "xlsx" else None
+                )
                 if too_many:
                     raise JobFailure("output", too_many)
-                self.progress.total(job, result.row_count)
-                self.progress.advance(job, writer.records)
-                total = self._retrieve_all(job, policy, stats, checkpoint, writer, seen)
-                result.notes += reconcile(writer.records, result.row_count, total, job.reconcile)
-                done, writer = writer, None  # closed by step 3, whatever happens there
-                self.life.complete(job, done, checkpoint, total)  # step 3
+                self.progress.total(job, status["RowCount"])
+                self.progress.advance(job, export.records)
+                total = self._retrieve_all(job, policy, stats, checkpoint, export)  # step 2
+                result.notes += reconcile(
+                    export.records, checkpoint.row_count, total, job.reconcile
+                )
+                self._durable.complete(export, checkpoint, total)  # step 3
                 continued = resume is not None and checkpoint is resume
-                self._finish(job, checkpoint, result, commit, tally, resumed=continued)
+                self._durable.finish(job, checkpoint, result, commit, tally, resumed=continued)
         except JobFailure as failure:
             result.status = "interrupted" if failure.kind == "interrupted" else "failed"
             result.error, result.kind = str(failure), failure.kind
@@ -213,13 +197,8 @@ class JobRunner:
             turned = _unexpected(e)
             result.error, result.kind = str(turned), turned.kind
         finally:
-            if writer is not None and result.status != "succeeded":
-                with contextlib.suppress(OSError):  # keep the last good checkpoint if not
-                    self.life.pages_durable(writer, checkpoint)  # the page in hand, for --resume
-                result.records = writer.records
-                writer.abandon()
-                if writer.records:
-                    result.notes.append(f"partial export kept as {writer.part_path.name}")
+            if export is not None and checkpoint is not None and result.status != "succeeded":
+                self._durable.stopped(export, checkpoint, result)
         if result.status != "succeeded":
             tally()
             if self.life is not None:  # a dry run's request was kept, not sent
@@ -227,21 +206,12 @@ class JobRunner:
         self.progress.finish(job, result)
         return result
 
-    def _finish(self, job, checkpoint, result, commit, tally, *, resumed: bool) -> None:
-        """Steps 4 to 8, with the job's figures final before its report entry."""
-        self.life.finish(job, checkpoint, result, commit, tally, resumed=resumed)
-
-    def _fresh_export_allowed(self, job: Job) -> None:
-        """A complete export on disk is never exported over: only a report or a
-        checkpoint of this run can say it is done, and here neither does."""
-        final = self.life.exports_path(job.output_path)
-        if final.exists() or final.is_symlink():
-            raise JobFailure(
-                "output",
-                f"exports/{job.output_path} already exists, and neither report.json nor a "
-                "checkpoint of this run says how it got there; move it away to export this "
-                "job again",
-            )
+    @property
+    def _durable(self) -> Lifecycle:
+        """The job's durable steps; a dry run has none, and stops at its first send."""
+        if self.life is None:
+            raise RuntimeError("a dry run reached a durable step")
+        return self.life
 
     def _last_datetime(
         self, job: Job, resume: Checkpoint | None
@@ -264,11 +234,25 @@ class JobRunner:
             f"Initiate), sent as {timestamps.to_wire(sent)}",
         ]
 
-    def _resume(self, job, policy, stats, checkpoint: Checkpoint | None, notes: list[str]):
+    def _begin(
+        self, job: Job, policy: RetryPolicy, stats: CallStats, last: dt.datetime | None
+    ) -> tuple[Checkpoint, JobExport, dict]:
+        """A fresh export: Initiate (step 1), Status until it is Complete, and an
+        empty part file for its pages."""
+        checkpoint = self._initiate(job, policy, stats, last)
+        status = self._wait_until_complete(job, policy, stats, checkpoint.access_token)
+        return checkpoint, self._durable.start_pages(job, status["RowCount"]), status
+
+    def _resume(
+        self,
+        job: Job,
+        policy: RetryPolicy,
+        stats: CallStats,
+        checkpoint: Checkpoint,
+        notes: list[str],
+    ) -> tuple[Checkpoint, JobExport, dict] | None:
         """Continue from a checkpoint while its token is still good: the same
-        export, from its last durable page. Otherwise four Nones."""
-        if checkpoint is None:
-            return None, None, None, None
+        export, from its last durable page. Otherwise None: afresh."""
         try:
             if _all_pages_in(checkpoint):  # nothing left to fetch: no need to ask
                 status = {"RowCount": checkpoint.row_count}
@@ -279,48 +263,10 @@ class JobRunner:
                 f"resume: token {checkpoint.access_token} is no longer usable ({e}); "
                 "re-initiated with the same parameters"
             )
-            return None, None, None, None
-        path = self.life.exports_path(job.output_path)
-        part = part_path(path)
-        if part.is_symlink() or not part.exists() or part.stat().st_size < checkpoint.part_bytes:
-            notes.append("resume: the partial export is missing; re-initiated")
-            return None, None, None, None
-        fd = durable.open_existing(part)
-        with open(fd, "r+b") as f:  # drop whatever was written after the last checkpoint
-            f.truncate(checkpoint.part_bytes)
-            durable.fsync_file(f.fileno(), part.name)
-        # The table may outgrow its size (MAX_EXPECTED) as it is filled: it then
-        # rereads the ids added so far, not the whole file; a fingerprint match is
-        # confirmed against the records before it is called a repeat.
-        added = [0]
-        seen = SeenIds(
-            max(checkpoint.row_count or 0, checkpoint.records),
-            lambda: (p for _, p in itertools.islice(profile_ids(part), added[0])),
-        )
-        on_disk = 0
-        try:
-            for on_disk, profile_id in profile_ids(part):  # noqa: B007 - counted below
-                if on_disk > checkpoint.records:  # more than the checkpoint names
-                    break
-                if seen.add_all([profile_id]) and _written_before(part, profile_id, on_disk):
-                    raise JobFailure(
-                        "resume",
-                        f"resume: {part.name} repeats ProfileId {profile_id!r} (record {on_disk})",
-                    )
-                added[0] = on_disk
-        except (ValueError, RecursionError):  # not the JSONL segrun wrote: start over
-            on_disk = -1
-        if on_disk != checkpoint.records:
-            notes.append("resume: the partial export does not match its checkpoint; re-initiated")
-            return None, None, None, None
-        writer = ExportWriter(path, job.output_format, append=True)
-        writer.records = checkpoint.records
-        seen.reread = _rereader(writer)
-        notes.append(
-            f"resumed token {checkpoint.access_token} at offset {checkpoint.next_offset} "
-            f"({checkpoint.records} records already on disk)"
-        )
-        return checkpoint, status, writer, seen
+            return None
+        export, said = self._durable.reopen(job, checkpoint)
+        notes.append(said)
+        return (checkpoint, export, status) if export is not None else None
 
     # -- the calls ----------------------------------------------------------------
     def _call(
@@ -333,7 +279,11 @@ class JobRunner:
             call, job=job.name, policy=policy, stats=stats, params=params, query=query, body=body
         )
 
-    def _initiate(self, job, policy, stats, last) -> int:
+    def _initiate(self, job, policy, stats, last: dt.datetime | None) -> Checkpoint:
+        """Initiate, and its checkpoint durable (step 1). A dry run stops at the send."""
+        if self.life is not None:
+            self.life.may_start(job)
+        initiated_at = self.clock()
         response = self._call(job, policy, stats, "initiate", body=initiate_body(job, last))
         body = _json_object("Initiate", response)
         token = body.get("AccessToken")
@@ -341,7 +291,15 @@ class JobRunner:
             raise JobFailure(
                 "invalid_answer", f"Initiate: AccessToken is not an integer: {token!r}"
             )
-        return token
+        checkpoint = Checkpoint(
+            job.name,
+            token,
+            last and timestamps.to_wire(last),
+            timestamps.to_wire(self.client.server_time(initiated_at)),
+            self._durable.fingerprint(job),
+        )
+        self._durable.initiated(checkpoint)
+        return checkpoint
 
     def _wait_until_complete(self, job, policy, stats, token) -> dict:
         deadline = self.monotonic() + job.poll_timeout
@@ -373,7 +331,12 @@ class JobRunner:
             self.sleep(job.poll_interval)
 
     def _retrieve_all(
-        self, job, policy, stats, checkpoint: Checkpoint, writer: ExportWriter, seen: SeenIds
+        self,
+        job: Job,
+        policy: RetryPolicy,
+        stats: CallStats,
+        checkpoint: Checkpoint,
+        export: JobExport,
     ) -> int:
         """Every page from the checkpoint's offset on; returns TotalResults.
 
@@ -381,13 +344,13 @@ class JobRunner:
         taken, checked, written and checkpointed here, one at a time, in
         offset order. A server that lies is stopped at the first page that
         proves it: more records than TotalResults, HasMore past it, a
-        TotalResults that moves, or a ProfileId served twice. Nothing beyond
-        the proof is written.
+        TotalResults that moves, or a ProfileId served twice (which the export
+        itself refuses). Nothing beyond the proof is written.
         """
         offset = checkpoint.next_offset
         total = checkpoint.total
-        if _all_pages_in(checkpoint):  # a resume after the last page was durable
-            return total
+        if total is not None and _all_pages_in(checkpoint):
+            return total  # a resume after the last page was durable
         with self._pages(job, policy, stats, checkpoint) as pages:
             synced = self.monotonic()
             strict = job.reconcile == "strict"
@@ -414,20 +377,18 @@ class JobRunner:
                         f"{offset - 1 + count}, more than RowCount {checkpoint.row_count} "
                         "(reconcile: strict)",
                     )
-                self._check_repeats(writer, seen, page.ids, offset)
-                writer.write_page(page)
+                export.add_page(page, offset)
                 more = page.fields["HasMore"]
                 del page  # the next page is read into the room this one leaves
                 offset += count
                 pages.next(offset, total)
-                checkpoint.part_bytes = writer.flush()
-                checkpoint.records, checkpoint.next_offset = writer.records, offset
+                export.record_in(checkpoint, offset)
                 # Group commit (step 2): pages are fsynced and checkpointed together at
                 # most every CHECKPOINT_EVERY seconds (and whenever the job stops). The
                 # checkpoint never names a page that is not durable: a crash re-fetches,
                 # never skips.
                 if self.monotonic() - synced >= CHECKPOINT_EVERY:
-                    self.life.pages_durable(writer, checkpoint)
+                    self._durable.pages_durable(export, checkpoint)
                     synced = self.monotonic()
                 self.progress.advance(job, count)
                 if not more:
@@ -475,37 +436,6 @@ class JobRunner:
             stopped=lambda: self.stop.requested,
             size=lambda page: page.nbytes,
         )
-
-    @staticmethod
-    def _check_repeats(writer: ExportWriter, seen: SeenIds, ids: list, offset: int) -> None:
-        for index in seen.add_all(ids):
-            repeated = ids[index]
-            first = next(
-                (
-                    i
-                    for i, p in enumerate(ids[:index])
-                    if p == repeated and type(p) is type(repeated)
-                ),
-                None,
-            )
-            if first is not None:
-                first += offset
-            else:
-                writer.flush()
-                first = next(
-                    (
-                        at
-                        for at, p in profile_ids(writer.part_path)
-                        if p == repeated and type(p) is type(repeated)
-                    ),
-                    None,
-                )
-            if first is not None:  # else two ids shared a fingerprint: not a repeat
-                raise JobFailure(
-                    "server_lied",
-                    f"Retrieve at offset {offset}: ProfileId {repeated!r} at record "
-                    f"{offset + index} was already exported at record {first}",
-                )
 
     # -- the dry run --------------------------------------------------------------
     def _planned(self, job, last, request: requests.PreparedRequest, notes) -> PlannedJob:
@@ -562,26 +492,6 @@ def _unexpected(error: OSError | RecursionError) -> JobFailure:
         )
     where = f" ({error.filename})" if error.filename else ""
     return JobFailure("disk", f"writing the export failed: {error.strerror or error}{where}")
-
-
-def _rereader(writer: ExportWriter) -> Callable[[], Iterator[object]]:
-    """The ids written so far (the part file, flushed first): what a SeenIds
-    sized by a RowCount that the server then outgrew is rebuilt from."""
-
-    def reread() -> Iterator[object]:
-        writer.flush()
-        return (profile_id for _, profile_id in profile_ids(writer.part_path))
-
-    return reread
-
-
-def _written_before(part, profile_id: object, record: int) -> bool:
-    """Whether a record before `record` of the part file has this very ProfileId
-    (same value, same type): a fingerprint match is only a suspicion."""
-    return any(
-        p == profile_id and type(p) is type(profile_id)
-        for _, p in itertools.islice(profile_ids(part), record - 1)
-    )
 
 
 def _all_pages_in(checkpoint: Checkpoint) -> bool:

@@ -21,6 +21,12 @@ a crash between any two of them. This is the one place that orders them.
                   "succeeded"
     8 cleared     checkpoint removed       unlink + fsync of checkpoints/        (none)
 
+The export file changes at steps 2 (the part file created, or cut back to the
+checkpoint by a resume, then appended to), 3 (redone by a resume that finds a
+CSV's sheet lost) and 5, and only through its `JobExport`
+(runner/run/outputs.py), which also keeps the checkpoint's fields that
+describe the file and the ProfileIds already in it.
+
 Crash before 1: no checkpoint, no report entry: the job runs afresh (an export
 the server made for a lost Initiate answer expires unretrieved).
 Crash in 2 or 3: the checkpoint names only fsynced pages; resume truncates the
@@ -45,6 +51,7 @@ over) and says why in the report. A watermark's key is in runner/run/state.py.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -57,7 +64,7 @@ from runner.http.client import CallFailed
 from runner.jobspec.model import Job, Spec
 from runner.records.report import JobResult
 from runner.run.checkpoint import COMPLETE, Checkpoint, Checkpoints
-from runner.run.outputs import ExportWriter, make_ready, part_path, place, ready_path, sha256_of
+from runner.run.outputs import JobExport
 from runner.run.plan import initiate_body
 from runner.run.state import StateFile, watermark_fields, watermark_key
 from runner.system import durable
@@ -125,7 +132,8 @@ def differences(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
 @dataclass
 class Lifecycle:
     """The durable steps of a run's jobs. Every change to a job's checkpoint,
-    export, watermark and report entry goes through here, in the order above."""
+    export, watermark and report entry goes through here, in the order above;
+    the export file itself only through its `JobExport` (runner/run/outputs.py)."""
 
     spec: Spec
     run_dir: Path
@@ -170,21 +178,47 @@ class Lifecycle:
             ]
         return checkpoint, []
 
+    def reopen(self, job: Job, checkpoint: Checkpoint) -> tuple[JobExport | None, str]:
+        """After a crash in step 2 or 3, while the token is good: the export from
+        the checkpoint's last durable page on; or None (start afresh), and why."""
+        export = self.export_of(job)
+        why = export.reopen(checkpoint)
+        if why is not None:
+            return None, why
+        return export, (
+            f"resumed token {checkpoint.access_token} at offset {checkpoint.next_offset} "
+            f"({checkpoint.records} records already on disk)"
+        )
+
     # -- steps 1 to 3 ------------------------------------------------------------------
+    def may_start(self, job: Job) -> None:
+        """Before step 1: a complete export on disk is never exported over; only a
+        report or a checkpoint of this run can say it is done, and here neither does."""
+        if self.export_of(job).taken:
+            raise JobFailure(
+                "output",
+                f"exports/{job.output_path} already exists, and neither report.json nor a "
+                "checkpoint of this run says how it got there; move it away to export this "
+                "job again",
+            )
+
     def initiated(self, checkpoint: Checkpoint) -> None:
         self.checkpoints.save(checkpoint)
 
-    def pages_durable(self, writer: ExportWriter, checkpoint: Checkpoint) -> None:
+    def start_pages(self, job: Job, row_count: int) -> JobExport:
+        """After step 1 and a Complete status: an empty part file for step 2."""
+        export = self.export_of(job)
+        export.create(row_count)
+        return export
+
+    def pages_durable(self, export: JobExport, checkpoint: Checkpoint) -> None:
         """fsync the pages written so far, then (only then) checkpoint them."""
-        checkpoint.part_bytes = writer.flush(durable=True)
+        export.sync(checkpoint)
         self.checkpoints.save(checkpoint)
 
-    def complete(self, job: Job, writer: ExportWriter, checkpoint: Checkpoint, total: int) -> None:
-        checkpoint.sha256 = writer.finish()
-        checkpoint.part_bytes = writer.part_path.stat().st_size
-        if writer.fmt != "jsonl":
-            checkpoint.sha256 = make_ready(writer.final_path, writer.fmt, job.output_columns)
-        checkpoint.records, checkpoint.total = writer.records, total
+    def complete(self, export: JobExport, checkpoint: Checkpoint, total: int) -> None:
+        export.finish(checkpoint)
+        checkpoint.total = total
         checkpoint.phase = COMPLETE
         self.checkpoints.save(checkpoint)
 
@@ -201,9 +235,11 @@ class Lifecycle:
     ) -> None:
         """From a COMPLETE checkpoint to a succeeded job, in order; every step
         can be redone after a crash with the same outcome."""
-        final = self.exports_path(job.output_path)
+        export = self.export_of(job)
         if resumed:
-            self._check_on_disk(job, checkpoint, final)
+            wrong = export.differs_from(checkpoint)
+            if wrong is not None:
+                raise _missing(job, wrong)
             try:
                 commit()  # 4
             except CallFailed as e:  # any refusal: the data is whole on disk already
@@ -213,9 +249,9 @@ class Lifecycle:
                 )
         else:
             commit()  # 4
-        place(final, job.output_format)  # 5
+        export.place()  # 5
         result.sha256 = checkpoint.sha256
-        result.output = str(final.relative_to(self.run_dir.resolve()))
+        result.output = str(export.final_path.relative_to(self.run_dir.resolve()))
         result.records, result.row_count = checkpoint.records, checkpoint.row_count
         result.access_token = checkpoint.access_token
         result.fingerprint = checkpoint.fingerprint
@@ -231,29 +267,29 @@ class Lifecycle:
         self.record(result)  # 7
         self.checkpoints.clear(job.name)  # 8
 
+    def stopped(self, export: JobExport, checkpoint: Checkpoint, result: JobResult) -> None:
+        """A job stopped in step 2: the pages written so far made durable and
+        checkpointed when the disk lets it (else the last good checkpoint stays),
+        for --resume; the part file closed, never placed."""
+        if not export.is_open:  # finished (step 3 closes it) or never opened
+            return
+        with contextlib.suppress(OSError):
+            self.pages_durable(export, checkpoint)
+        result.records = export.records
+        export.abandon()
+        if export.records:
+            result.notes.append(f"partial export kept as {export.part_path.name}")
+
     def ended(self, result: JobResult) -> None:
         """A job that did not succeed: its report entry; its checkpoint stays for --resume."""
         self.record(result)
 
-    def _check_on_disk(self, job: Job, checkpoint: Checkpoint, final: Path) -> None:
-        """The export's bytes, exactly as recorded, where step 5 will look for
-        them (or already placed); a CSV lost before placing is written again
-        from its spool. Anything else fails the job (kind "resume"): never a guess."""
-        fmt, ready = job.output_format, ready_path(final, job.output_format)
-        if ready.exists() and not ready.is_symlink():
-            if sha256_of(ready) == checkpoint.sha256:
-                return
-            if fmt == "jsonl":
-                raise _missing(job, f"{ready.name} has changed since it was complete")
-        if final.exists() and not final.is_symlink() and sha256_of(final) == checkpoint.sha256:
-            return
-        spool = part_path(final)
-        rewritten = fmt != "jsonl" and spool.exists() and make_ready(final, fmt, job.output_columns)
-        if rewritten == checkpoint.sha256:
-            return
-        raise _missing(job, f"{final.name} is not in exports/ as it was completed")
-
     # -- places ------------------------------------------------------------------------
+    def export_of(self, job: Job) -> JobExport:
+        """The job's export, under exports/ (nothing opened yet)."""
+        final = self.exports_path(job.output_path)
+        return JobExport(final, job.output_format, job.output_columns)
+
     def exports_path(self, relative: str) -> Path:
         """A file under exports/, its folders created without following a symlink."""
         rel = Path(relative)

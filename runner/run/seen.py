@@ -87,6 +87,29 @@ class SeenIds:
             self._rebuild(self._used + len(ids))
         return self._add(ids)
 
+    def first_repeat(
+        self,
+        ids: Sequence[object],
+        first: int,
+        written: Callable[[], Iterable[tuple[int, object]]],
+    ) -> tuple[int, int] | None:
+        """Add the ids of records `first`, `first + 1`, ... of the export; returns
+        (record, earlier record) of the first that repeats an id before it, or None.
+        A fingerprint match is only a suspicion, confirmed against the ids
+        themselves (same value, same type): those before it in `ids`, else
+        `written()`, the (record, ProfileId) of each record before `first`. Two ids
+        that only share a fingerprint are not a repeat."""
+        for index in self.add_all(ids):
+            repeated = ids[index]
+            earlier = next(
+                (first + i for i, p in enumerate(ids[:index]) if _same(p, repeated)), None
+            )
+            if earlier is None:
+                earlier = next((at for at, p in written() if _same(p, repeated)), None)
+            if earlier is not None:
+                return first + index, earlier
+        return None
+
     def _ascends(self, ids: Sequence[object]) -> bool:
         """Integers only, each greater than the one before, the first greater
         than every id so far (bool is not int here: True is not 1 to a reader)."""
@@ -141,3 +164,8 @@ class SeenIds:
         self._table = array("I", bytes(4 << self._bits))
         self._used = 0
         self._add(self.reread())
+
+
+def _same(a: object, b: object) -> bool:
+    """The same id to a reader: equal and of one type (1, 1.0 and True are three ids)."""
+    return a == b and type(a) is type(b)

@@ -1,7 +1,7 @@
 """Attack on the ProfileId table's fingerprints (runner/run/seen.py): Python's hash of an
 int is not randomised (hash(n) == n mod 2**61-1), so a server can send distinct ids
 that share every fingerprint bit. Each such 'suspicion' is confirmed by reading the
-whole part file again (execute._check_repeats), so n of them cost n file scans."""
+whole part file again (SeenIds.first_repeat), so n of them cost n file scans."""
 
 from __future__ import annotations
 
