@@ -27,10 +27,10 @@ from requests_toolbelt.utils.user_agent import user_agent
 from runner import __version__
 from runner.apifacts import api
 from runner.apifacts.page import Page
-from runner.apifacts.page import scan as scan_page
 from runner.apifacts.timestamps import utc_now
 from runner.errors import FailureKind, JobFailure
 from runner.http.abortable import AbortableAdapter, Deadline, deadline_timer
+from runner.http.answer import Answer
 from runner.http.pacing import RateBudget
 from runner.http.server_clock import WARN_SECONDS, ServerClock
 from runner.http.watchdog import DeadlineExceeded, network_wait
@@ -100,15 +100,6 @@ class Interrupted(JobFailure):
 
 class ResponseTooLarge(Exception):
     """An answer bigger than the call's cap: not retried, the next is as big."""
-
-
-class ResponseNotJSON(ValueError):
-    """A body that cannot be parsed as JSON (or is nested absurdly deep)."""
-
-    def __init__(self, message: str, detail: str | None = None) -> None:
-        super().__init__(message)
-        #: why, when the content type alone does not say it
-        self.detail = detail
 
 
 class NotSent(Exception):
@@ -184,13 +175,13 @@ class CallStats:
 _DELAY_SECONDS = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?", re.ASCII)
 
 
-def retry_after(response: requests.Response, now: dt.datetime) -> float | None:
+def retry_after(answer: Answer, now: dt.datetime) -> float | None:
     """Seconds the server asks for, from `Retry-After` (seconds or HTTP date),
     between 0 and MAX_RETRY_AFTER; None when the header says nothing usable
     (then the policy's back-off applies). A server is not trusted to pick how
     long a run stalls: `²`, `-5`, `1e309` or a date in 9999 all get a bounded wait.
     """
-    value = (response.headers.get("Retry-After") or "").strip()
+    value = (answer.headers.get("Retry-After") or "").strip()
     if not value:
         return None
     if value.isascii() and value.isdigit() and len(value) > 12:
@@ -207,7 +198,7 @@ def retry_after(response: requests.Response, now: dt.datetime) -> float | None:
     return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
-def api_message(response: requests.Response) -> str:
+def api_message(answer: Answer) -> str:
     """The API's `{"Message": ...}`, or the start of whatever it said instead.
     Redacted BEFORE it is cut short: a cut through a secret would leave half of
     it for the gate not to recognise."""
@@ -215,13 +206,13 @@ def api_message(response: requests.Response) -> str:
 
     scan = current().text
     try:
-        body = response.json()
+        body = answer.json()
     except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("Message"), str):
         return scan(body["Message"])[:500]
-    text = scan((response.content or b"").decode("utf-8", "replace")).strip()[:200]
-    return text if text else scan(response.reason or "no message")[:200]
+    text = scan(bytes(answer.body).decode("utf-8", "replace")).strip()[:200]
+    return text if text else scan(answer.reason or "no message")[:200]
 
 
 class ApiClient:
@@ -334,8 +325,8 @@ class ApiClient:
         params: Mapping[str, object] | None = None,
         query: Mapping[str, object] | None = None,
         body: object = None,
-    ) -> requests.Response:
-        """Send one API call, retrying what is temporary; a 2xx response or CallFailed."""
+    ) -> Answer:
+        """Send one API call, retrying what is temporary; a 2xx answer or CallFailed."""
         params = params or {}
         reason = ""
         for attempt in range(1, policy.attempts + 1):
@@ -351,15 +342,15 @@ class ApiClient:
                     call, f"{call}: the request cannot be built: {e}", kind="unsendable"
                 ) from None
             cap = self._cap(call, query)
-            response, error = self._send(prepared, job, call, attempt, cap)
-            if error is None and self._correct_clock(response, stats):
+            answer, error = self._send(prepared, job, call, attempt, cap)
+            if answer is not None and self._correct_clock(answer, stats):
                 stats.attempts += 1  # re-signed once with the server's time
                 if self.budget is not None:
                     self.budget.acquire()
                 prepared = self.prepare(call, params, query, body)
                 note = f"re-signed: {self.server_clock.describe()}"
-                response, error = self._send(prepared, job, call, attempt, cap, note=note)
-            if error is None:
+                answer, error = self._send(prepared, job, call, attempt, cap, note=note)
+            if answer is not None:
                 self._warn_skew(stats)
             wait = None
             if isinstance(error, ResponseTooLarge):
@@ -368,34 +359,35 @@ class ApiClient:
                 raise CallFailed(
                     call, f"{call}: the request could not be sent: {error}", kind="unsendable"
                 )
-            if error is not None:
+            if answer is None:
+                assert error is not None  # an attempt has an answer or an error
                 reason = _describe(error)
                 if call == "initiate" and not _never_sent(error):
                     stats.ambiguous_initiates += 1
-            elif response.status_code == 429 or response.status_code >= 500:
-                if response.status_code in (429, 503):
+            elif answer.status == 429 or answer.status >= 500:
+                if answer.status in (429, 503):
                     stats.throttled += 1
                     if stats.on_throttle is not None:
                         stats.on_throttle()
-                reason = f"HTTP {response.status_code}: {api_message(response)}"
-                wait = retry_after(response, self._clock())
-                if response.status_code in (429, 503) and wait is not None and self.budget:
+                reason = f"HTTP {answer.status}: {api_message(answer)}"
+                wait = retry_after(answer, self._clock())
+                if answer.status in (429, 503) and wait is not None and self.budget:
                     # The limit is the client's: every page and every job waits.
                     self.budget.pause(wait)
-            elif response.status_code >= 300:
+            elif answer.status >= 300:
                 raise CallFailed(
                     call,
-                    f"{call} answered HTTP {response.status_code}: {api_message(response)}"
-                    + self._path_hint(call, response, params),
-                    response.status_code,
+                    f"{call} answered HTTP {answer.status}: {api_message(answer)}"
+                    + self._path_hint(call, answer, params),
+                    answer.status,
                 )
             else:
-                return response
+                return answer
             if attempt == policy.attempts:
                 break
             delay = wait if wait is not None else policy.delay(attempt, self._rng)
             if self.on_retry is not None:
-                status = response.status_code if response is not None else None
+                status = answer.status if answer is not None else None
                 offset = (query or {}).get("offset")
                 self.on_retry(
                     RetryNotice(
@@ -437,10 +429,13 @@ class ApiClient:
         attempt: int,
         cap: int = MAX_SMALL_BODY,
         note: str | None = None,
-    ):
+    ) -> tuple[Answer | None, BaseException | None]:
+        """One attempt, read whole within the deadline and the cap: its answer,
+        or (None, the error) for a failure the caller may retry."""
         started = self._clock()
         t0 = time.perf_counter()
         response: requests.Response | None = None
+        answer: Answer | None = None
         error: BaseException | None = None
         timer = self._deadline_timer()
         try:
@@ -448,14 +443,14 @@ class ApiClient:
                 response = self.session.send(
                     prepared, timeout=self.timeout, allow_redirects=False, stream=True
                 )
-                read_body(response, cap, time.monotonic() + self.deadline, self.deadline)
+                body = read_body(response, cap, time.monotonic() + self.deadline, self.deadline)
+            answer = Answer(
+                call, response.status_code, response.reason or "", response.headers, body
+            )
             if self._aborted.is_set():  # the run is stopping: what came may be cut short
                 raise Interrupted()
             if timer is not None and timer.expired:  # cut: what came may be cut short
                 raise DeadlineExceeded(self.deadline)
-            install_json(response, call)
-            if call == "retrieve":
-                install_page(response)
         except NotSent:
             raise
         except (*_TRANSIENT_ERRORS, ResponseTooLarge, requests.RequestException) as e:
@@ -463,7 +458,7 @@ class ApiClient:
             if timer is not None and timer.expired:  # its connection was cut by the timer
                 error = DeadlineExceeded(self.deadline)
             _discard(response)
-            response = None
+            response, answer = None, None
             if self._aborted.is_set():  # cut on purpose: the run is stopping
                 raise Interrupted() from None
         except BaseException:
@@ -486,27 +481,28 @@ class ApiClient:
                     call=call,
                     attempt=attempt,
                     note=note,
+                    page=_scan_of(answer) if call == "retrieve" else None,
                 )
             if self._observer is not None:
-                self._observer(job, call, attempt, prepared, response, error, elapsed)
-        return response, error
+                self._observer(job, call, attempt, prepared, answer, error, elapsed)
+        return answer, error
 
     # -- the server's clock, and what a 404 means ---------------------------------------
-    def _correct_clock(self, response: requests.Response, stats: CallStats) -> bool:
+    def _correct_clock(self, answer: Answer, stats: CallStats) -> bool:
         """A 401 that blames the issued timestamp, from a server whose Date says
         our clock is off: sign with the server's time from now on. True when the
         request should be sent once more, re-signed."""
-        if response.status_code != 401 or not self.server_clock.known:
+        if answer.status != 401 or not self.server_clock.known:
             return False
         messages = api.facts()["auth"]["messages"]
-        if api_message(response) not in (messages["date_format"], messages["skew"]):
+        if api_message(answer) not in (messages["date_format"], messages["skew"]):
             return False
         use_clock = getattr(self.session.auth, "use_clock", None)
         if use_clock is None or getattr(self.session.auth, "clock", None) == self.server_now:
             return False  # not PNAUTHINFO3, or already signing with the server's time
         use_clock(self.server_now)
         stats.notes.append(
-            f"the server refused the issued timestamp ({api_message(response)}); "
+            f"the server refused the issued timestamp ({api_message(answer)}); "
             f"{self.server_clock.describe()}, so requests are now signed with the server's time"
         )
         return True
@@ -520,12 +516,12 @@ class ApiClient:
                 "last_success watermark use the server's time, but fix this machine's clock (NTP)"
             )
 
-    def _path_hint(self, call: str, response: requests.Response, params: Mapping) -> str:
+    def _path_hint(self, call: str, answer: Answer, params: Mapping) -> str:
         """An Initiate 404 that names neither the client nor the segment group is
         most likely the path itself: the v4 paths are not published."""
-        if call != "initiate" or response.status_code != 404:
+        if call != "initiate" or answer.status != 404:
             return ""
-        words = [w.strip("'\"`.,;:()") for w in api_message(response).split()]
+        words = [w.strip("'\"`.,;:()") for w in api_message(answer).split()]
         text = " ".join(w for w in words if "://" not in w and not w.startswith("/")).lower()
         named = [self.client_id, str(params.get("segmentGroupName") or "")]
         if any(name and name.lower() in text for name in named):
@@ -546,10 +542,13 @@ def _discard(response: requests.Response | None) -> None:
         response.close()  # unconsumed: the raw stream, hence the connection, is closed
 
 
-def read_body(response: requests.Response, cap: int, deadline_at: float, deadline: float) -> None:
-    """Read the body into `response` a socket read at a time, so neither a
-    trickle (checked against the deadline between reads) nor a flood (checked
-    against the cap as it grows) can hold the run: memory stays near `cap`."""
+def read_body(
+    response: requests.Response, cap: int, deadline_at: float, deadline: float
+) -> bytearray:
+    """Read the body a socket read at a time, so neither a trickle (checked
+    against the deadline between reads) nor a flood (checked against the cap as
+    it grows) can hold the run: memory stays near `cap`. Also left as requests'
+    own `content`, which the transcript reads."""
     length = response.headers.get("Content-Length", "")
     if length.isascii() and length.isdigit() and int(length) > cap:
         raise ResponseTooLarge(f"the answer is {int(length):,} bytes, over the cap of {cap:,}")
@@ -575,49 +574,17 @@ def read_body(response: requests.Response, cap: int, deadline_at: float, deadlin
     except (urllib3.exceptions.HTTPError, OSError) as e:
         raise requests.ConnectionError(e) from None
     # The bytearray itself, not a copy: a 10,000-record page is not held twice.
-    response._content = body
+    response._content = body  # type: ignore[assignment]
     response._content_consumed = True
+    return body
 
 
-def install_json(response: requests.Response, call: str) -> None:
-    """`response.json()` parsed once (the executor and the transcript share it).
-
-    JSON nested deeper than Python's recursion limit (about 1,000 levels; real
-    answers nest a handful) is refused with a clear ValueError, not a crash:
-    the C decoder raises RecursionError cleanly, caught here.
-    """
-    cache: list[object] = []
-    # The body, not the response: a closure over the response would make a
-    # reference cycle, and every page would wait for the cycle collector.
-    content = response.content or b""
-
-    def parse(**_: object) -> object:
-        if not cache:
-            try:
-                cache.append(json.loads(content))
-            except RecursionError:
-                why = "JSON nested too deeply (over ~1,000 levels)"
-                raise ResponseNotJSON(why, why) from None
-            except ValueError as e:
-                raise ResponseNotJSON(str(e)[:200]) from None
-        return cache[0]
-
-    response.json = parse  # type: ignore[method-assign]
-
-
-def install_page(response: requests.Response) -> None:
-    """`response.segrun_page()`: the page scanned once (runner/apifacts/page.py), shared
-    by the transcript (its envelope) and the executor (its records), so a
-    page's records are never decoded into a whole page of Python objects."""
-    cache: list[Page] = []
-    content = response.content or b""
-
-    def scanned() -> Page:
-        if not cache:
-            cache.append(scan_page(content))
-        return cache[0]
-
-    response.segrun_page = scanned  # type: ignore[attr-defined]
+def _scan_of(answer: Answer | None) -> Callable[[], Page] | None:
+    """The answer's page, scanned when first asked for (by the transcript or the
+    executor, whichever comes first) and then shared."""
+    if answer is None:
+        return None
+    return lambda: answer.page
 
 
 def _never_sent(error: BaseException) -> bool:

@@ -17,6 +17,7 @@ import requests
 
 from runner.apifacts import auth
 from runner.apifacts.timestamps import utc_now
+from runner.http.answer import Answer
 from runner.http.client import CallFailed, ResponseTooLarge
 from runner.http.watchdog import DeadlineExceeded
 from runner.redaction.redact import Redactor
@@ -117,8 +118,15 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
             raise CallFailed(
                 "oauth-token", f"oauth-token: the token endpoint failed: {e}", kind="token"
             ) from None
+        answer = Answer(
+            "oauth-token",
+            response.status_code,
+            response.reason or "",
+            response.headers,
+            response.content or b"",
+        )
         try:
-            body = response.json()
+            body = answer.json()
         except (ValueError, RecursionError):
             body = None
         token = body.get("access_token") if isinstance(body, dict) else None

@@ -21,7 +21,7 @@ from runner.apifacts import api
 from runner.apifacts.timestamps import utc_now
 from runner.errors import SegrunError
 from runner.http.abortable import AbortableAdapter, deadline_timer
-from runner.http.client import MAX_SMALL_BODY, Interrupted, install_json, read_body
+from runner.http.client import MAX_SMALL_BODY, Interrupted, read_body
 from runner.http.signing import OAuth2ClientCredentials, PnAuthInfo3, Unsigned
 from runner.http.watchdog import DeadlineExceeded, network_wait
 from runner.jobspec.model import Spec
@@ -214,7 +214,6 @@ def _bounded_post(cert: str | tuple[str, str] | None = None):
         finally:
             if timer is not None:
                 timer.stop()
-        install_json(response, "oauth-token")
         return response
 
     def abort() -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
 
-from runner.apifacts.page import ENVELOPE, RECORDS, PageNotJSON, scan
+from runner.apifacts.page import ENVELOPE, RECORDS, Page, PageNotJSON, scan
 from runner.redaction.redact import Redactor
 
 _HTTP_VERSIONS = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}
@@ -80,6 +81,7 @@ def capture(
     attempt: int,
     note: str | None = None,
     bodies: str = "envelope",
+    page: Callable[[], Page] | None = None,
 ) -> Exchange:
     if started.tzinfo is None:
         started = started.replace(tzinfo=dt.timezone.utc)
@@ -103,7 +105,7 @@ def capture(
         if content is None:
             response_body = _unread_body(response.headers)
         elif bodies != "full" and call == "retrieve" and 200 <= status < 300:
-            response_body = _envelope(response, content)
+            response_body = _envelope(response, content, page)
             wire_size = _wire_size(response, len(content))
         else:
             response_body = _response_body(redactor, body_cap, content, response.headers)
@@ -247,14 +249,15 @@ def _without_values(body: Body) -> Body:
     return Body(json.dumps(sent, ensure_ascii=False), body.size, 0, body.mime_type, note)
 
 
-def _envelope(response: requests.Response, content: bytes) -> Body:
+def _envelope(
+    response: requests.Response, content: bytes, scanned: Callable[[], Page] | None = None
+) -> Body:
     """A Retrieve page without its records: the paging fields, how many records
     there were and how big the body was. Records are personal data, and a
     transcript is for debugging the protocol."""
     mime = response.headers.get("Content-Type", "") or ""
     size = len(content)
-    scanned = getattr(response, "segrun_page", None)  # the client's: scanned once
-    try:
+    try:  # the client's scan when it has one: a page is scanned once
         page = scanned() if scanned is not None else scan(content)
     except (PageNotJSON, RecursionError):
         page = None

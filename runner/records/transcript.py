@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 import requests
 
+from runner.apifacts.page import Page
 from runner.records.exchange import BODY_MODES, capture
 from runner.records.har import HarFile
 from runner.records.text import TextFile
@@ -86,10 +88,12 @@ class Transcript:
         call: str | None = None,
         attempt: int = 1,
         note: str | None = None,
+        page: Callable[[], Page] | None = None,
     ) -> None:
         """Append one attempt. `error` set (or no response) means a failed attempt,
         recorded with status 0; `response.content` must already have been read.
-        `note` says why the attempt was sent (e.g. re-signed with the server's time)."""
+        `note` says why the attempt was sent (e.g. re-signed with the server's time);
+        `page` is a Retrieve page as the client scanned it, so it is scanned once."""
         exchange = capture(
             self.redactor,
             self.body_cap,
@@ -103,6 +107,7 @@ class Transcript:
             attempt,
             note=note,
             bodies=self.bodies,
+            page=page,
         )
         with self._lock:
             self._har.append(exchange)

@@ -18,8 +18,9 @@ from urllib.parse import quote, urlencode
 import requests
 
 from runner.apifacts import api, timestamps
-from runner.apifacts.page import RECORDS, Page, PageNotJSON
+from runner.apifacts.page import RECORDS, Page
 from runner.errors import FailureKind, JobFailure, SegrunError
+from runner.http.answer import Answer
 from runner.http.client import (
     ApiClient,
     CallFailed,
@@ -269,9 +270,7 @@ class JobRunner:
         return (checkpoint, export, status) if export is not None else None
 
     # -- the calls ----------------------------------------------------------------
-    def _call(
-        self, job, policy, stats, call, token=None, query=None, body=None
-    ) -> requests.Response:
+    def _call(self, job, policy, stats, call, token=None, query=None, body=None) -> Answer:
         params = {"segmentGroupName": job.segment_group}
         if token is not None:
             params["accessToken"] = token
@@ -284,8 +283,8 @@ class JobRunner:
         if self.life is not None:
             self.life.may_start(job)
         initiated_at = self.clock()
-        response = self._call(job, policy, stats, "initiate", body=initiate_body(job, last))
-        body = _json_object("Initiate", response)
+        answer = self._call(job, policy, stats, "initiate", body=initiate_body(job, last))
+        body = answer.json_object()
         token = body.get("AccessToken")
         if type(token) is not int:
             raise JobFailure(
@@ -305,7 +304,7 @@ class JobRunner:
         deadline = self.monotonic() + job.poll_timeout
         known = api.statuses()
         while True:
-            body = _json_object("Status", self._call(job, policy, stats, "status", token))
+            body = self._call(job, policy, stats, "status", token).json_object()
             status = body.get("Status")
             if not isinstance(status, str) or status not in known:
                 raise JobFailure("invalid_answer", f"Status: unknown status {status!r}")
@@ -415,10 +414,10 @@ class JobRunner:
         def fetch(offset: int, throttled=None) -> Page:
             mine = CallStats(on_throttle=throttled)  # merged below: workers share `stats`
             try:
-                response = self._call(
+                answer = self._call(
                     job, policy, mine, "retrieve", token, query=retrieve_query(offset, size)
                 )
-                return _retrieve_page(response, offset, size)
+                return _retrieve_page(answer, offset, size)
             finally:
                 with self._stats_lock:
                     stats.merge(mine)
@@ -503,19 +502,6 @@ def _all_pages_in(checkpoint: Checkpoint) -> bool:
 
 
 # -- response shapes ----------------------------------------------------------------
-def _json_object(call: str, response: requests.Response) -> dict:
-    try:
-        body = response.json()
-    except ValueError as e:
-        why = getattr(e, "detail", None) or response.headers.get("Content-Type", "no type")
-        raise JobFailure("invalid_answer", f"{call}: the response is not JSON ({why})") from None
-    if not isinstance(body, dict):
-        raise JobFailure(
-            "invalid_answer", f"{call}: expected a JSON object, got {type(body).__name__}"
-        )
-    return body
-
-
 _PAGE_FIELDS = {
     "Count": int,
     "HasMore": bool,
@@ -525,14 +511,8 @@ _PAGE_FIELDS = {
 }
 
 
-def _retrieve_page(response: requests.Response, offset: int, limit: int) -> Page:
-    try:
-        page = response.segrun_page()  # scanned once, with the transcript (runner/apifacts/page.py)
-    except PageNotJSON as e:
-        why = e.detail or response.headers.get("Content-Type", "no type")
-        raise JobFailure("invalid_answer", f"Retrieve: the response is not JSON ({why})") from None
-    if page.top != "dict":
-        raise JobFailure("invalid_answer", f"Retrieve: expected a JSON object, got {page.top}")
+def _retrieve_page(answer: Answer, offset: int, limit: int) -> Page:
+    page = answer.json_page()  # scanned once, with the transcript (runner/apifacts/page.py)
     for name, kind in _PAGE_FIELDS.items():
         value = page.fields.get(name)
         if type(value) is not kind:

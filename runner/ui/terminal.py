@@ -19,8 +19,8 @@ def verbose_observer(redactor: Redactor, stream: TextIO | None = None):
     """-v: one line per attempt; URLs pass through the redactor like the transcript."""
     stream = stream or sys.stderr
 
-    def observe(job, call, attempt, request, response, error, elapsed) -> None:
-        outcome = str(response.status_code) if response is not None else f"error: {error}"
+    def observe(job, call, attempt, request, answer, error, elapsed) -> None:
+        outcome = str(answer.status) if answer is not None else f"error: {error}"
         retry = f" (attempt {attempt})" if attempt > 1 else ""
         line = (
             f"[{job}] {request.method} {request.url} -> {outcome} in {elapsed * 1000:.0f}ms{retry}"

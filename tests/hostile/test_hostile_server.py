@@ -15,7 +15,6 @@ import signal
 import stat
 
 import pytest
-import requests
 from hostile_server import (
     FOUR_CHAR_SECRET,
     LONG_SECRET,
@@ -26,6 +25,7 @@ from hostile_server import (
     spec_text,
 )
 
+from runner.http.answer import Answer
 from runner.http.client import MAX_RETRY_AFTER, retry_after
 
 SECRETS = [LONG_SECRET, FOUR_CHAR_SECRET, "\u00a7", LONG_SECRET[:12] + "\n"]
@@ -231,9 +231,8 @@ def test_a_retry_after_of_ages_is_clamped_and_a_signal_ends_the_wait(tmp_path, h
     ],
 )
 def test_retry_after_parses_to_a_bounded_wait(value, expected):
-    response = requests.Response()
-    response.headers["Retry-After"] = value
-    assert retry_after(response, dt.datetime(2026, 11, 29, tzinfo=dt.timezone.utc)) == expected
+    answer = Answer("retrieve", 429, "Too Many Requests", {"Retry-After": value}, b"")
+    assert retry_after(answer, dt.datetime(2026, 11, 29, tzinfo=dt.timezone.utc)) == expected
 
 
 def test_files_are_the_owners_only_and_transcripts_keep_no_records(tmp_path, hostile):

@@ -284,7 +284,7 @@ def test_429_honours_retry_after(sandbox):
     sleeps: list[float] = []
     sandbox.faults.script("initiate", ["429", "429"])
     client = client_for(sandbox, sleeps)
-    response = client.call(
+    answer = client.call(
         "initiate",
         job="j",
         policy=RetryPolicy(3, 0.001, 0.001),
@@ -292,7 +292,7 @@ def test_429_honours_retry_after(sandbox):
         params={"segmentGroupName": "VIP Customers"},
         body={},
     )
-    assert response.status_code == 200
+    assert answer.status == 200
     assert sleeps == [1.0, 1.0]  # the sandbox says Retry-After: 1
 
 
