@@ -166,8 +166,6 @@ def run_spec(
                 bodies=options.transcript_bodies,
             )
         )
-        if hasattr(target.auth, "transcript"):
-            target.auth.transcript = transcript  # the OAuth token exchange
         # one pooled connection for every request that may be in flight at once
         pages_in_flight = max((job.concurrency for job in spec.jobs), default=1)
         client = ApiClient(
@@ -188,13 +186,10 @@ def run_spec(
         )
         held.callback(client.close)
         if options.jobs > 1 or pages_in_flight > 1:
-            # a worker's wait on a server is cut by its socket, not an alarm
+            # a worker's wait on a server (the OAuth token endpoint's too) is cut by
+            # its socket, not an alarm
             stop.on_request.append(client.abort)
             held.callback(stop.on_request.remove, client.abort)
-            token_abort = getattr(getattr(target.auth, "_fetch", None), "abort", None)
-            if token_abort is not None:  # the OAuth token exchange, from a worker
-                stop.on_request.append(token_abort)
-                held.callback(stop.on_request.remove, token_abort)
         progress = options.progress or progress_for(quiet=options.quiet, verbose=options.verbose)
         progress.begin(jobs)
         client.on_retry = progress.retry

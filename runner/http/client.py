@@ -269,9 +269,25 @@ class ApiClient:
         self.session.mount("https://", adapter)
         self._adapter = adapter
         self._aborted = threading.Event()
+        # The OAuth token request: the same transport (so `abort` and the deadline
+        # cut it), none of the API session's auth (the signer is what asks), cookies
+        # or hooks, and TLS always verified (--insecure names the API's host only).
+        self._token_session = requests.Session()
+        self._token_session.trust_env = False
+        self._token_session.headers["User-Agent"] = self.session.headers["User-Agent"]
+        self._token_session.mount("http://", adapter)
+        self._token_session.mount("https://", adapter)
+        #: token exchanges finished: a request whose signing waited for one re-takes
+        #: its place in the rate budget (see `_signed`)
+        self._tokens_fetched = 0
+        self._tokens_lock = threading.Lock()
+        send_through = getattr(auth, "send_through", None)
+        if send_through is not None:  # a signer that fetches tokens does it through here
+            send_through(self.exchange_token)
 
     def close(self) -> None:
         self.session.close()
+        self._token_session.close()
 
     def abort(self) -> None:
         """The run is stopping: end every wait on a server now, in every thread.
@@ -333,21 +349,12 @@ class ApiClient:
             stats.attempts += 1
             if attempt > 1:
                 stats.retries += 1
-            if self.budget is not None:  # before signing: a wait must not age the signature
-                self.budget.acquire()
-            try:
-                prepared = self.prepare(call, params, query, body)  # signed afresh
-            except (requests.RequestException, ValueError) as e:  # a URL requests refuses
-                raise CallFailed(
-                    call, f"{call}: the request cannot be built: {e}", kind="unsendable"
-                ) from None
+            prepared = self._signed(call, params, query, body)
             cap = self._cap(call, query)
             answer, error = self._send(prepared, job, call, attempt, cap)
             if answer is not None and self._correct_clock(answer, stats):
                 stats.attempts += 1  # re-signed once with the server's time
-                if self.budget is not None:
-                    self.budget.acquire()
-                prepared = self.prepare(call, params, query, body)
+                prepared = self._signed(call, params, query, body)
                 note = f"re-signed: {self.server_clock.describe()}"
                 answer, error = self._send(prepared, job, call, attempt, cap, note=note)
             if answer is not None:
@@ -408,6 +415,81 @@ class ApiClient:
             kind="retries_exhausted",
         )
 
+    def _signed(
+        self,
+        call: str,
+        params: Mapping[str, object],
+        query: Mapping[str, object] | None,
+        body: object,
+    ) -> requests.PreparedRequest:
+        """The request signed afresh, just after its place in the rate budget is
+        taken (a wait must not age a signature). A token the signer needs is
+        fetched before the place is taken; one fetched while signing (it expired
+        meanwhile, or another thread's was awaited) was a request of its own that
+        left after this place was taken, so the place is taken again: the budget
+        counts requests in the order they leave."""
+        ready = getattr(self.session.auth, "ready", None)
+        if ready is not None:
+            ready()
+        fetched = self._tokens_fetched
+        if self.budget is not None:
+            self.budget.acquire()
+        try:
+            prepared = self.prepare(call, params, query, body)
+        except (requests.RequestException, ValueError) as e:  # a URL requests refuses
+            raise CallFailed(
+                call, f"{call}: the request cannot be built: {e}", kind="unsendable"
+            ) from None
+        if self._tokens_fetched != fetched and self.budget is not None:
+            self.budget.acquire()
+        return prepared
+
+    def exchange_token(
+        self,
+        url: str,
+        form: Mapping[str, str],
+        *,
+        basic: tuple[str, str] | None = None,
+        cert: str | tuple[str, str] | None = None,
+        learn: Callable[[Answer], None] | None = None,
+    ) -> Answer:
+        """The OAuth token request (runner/http/signing.py), sent like every other
+        request: a place in the rate budget, the deadline and the small-answer
+        cap, cut by `abort`, in the transcript. One attempt; whatever the token
+        endpoint answered is returned, no answer at all is CallFailed. `learn`
+        sees the answer before the transcript does (the signer tells the
+        redactor the token it holds)."""
+        if self._aborted.is_set():  # another worker's exchange was cut: send none
+            raise Interrupted()
+        try:
+            prepared = self._token_session.prepare_request(
+                requests.Request("POST", url, data=dict(form), auth=basic)
+            )
+        except (requests.RequestException, ValueError) as e:
+            raise CallFailed(
+                "oauth-token", f"oauth-token: the token endpoint failed: {e}", kind="token"
+            ) from None
+        if self.budget is not None:
+            self.budget.acquire()
+        try:
+            answer, error = self._send(
+                prepared,
+                None,
+                "oauth-token",
+                1,
+                session=self._token_session,
+                cert=cert,
+                learn=learn,
+            )
+        finally:
+            with self._tokens_lock:
+                self._tokens_fetched += 1
+        if answer is None:
+            raise CallFailed(
+                "oauth-token", f"oauth-token: the token endpoint failed: {error}", kind="token"
+            )
+        return answer
+
     def _cap(self, call: str, query: Mapping[str, object] | None) -> int:
         """The most bytes this call's answer may have: a Retrieve page scales
         with the records asked for, anything else is small."""
@@ -423,15 +505,22 @@ class ApiClient:
 
     def _send(
         self,
-        prepared,
-        job: str,
+        prepared: requests.PreparedRequest,
+        job: str | None,
         call: str,
         attempt: int,
         cap: int = MAX_SMALL_BODY,
         note: str | None = None,
+        *,
+        session: requests.Session | None = None,
+        cert: str | tuple[str, str] | None = None,
+        learn: Callable[[Answer], None] | None = None,
     ) -> tuple[Answer | None, BaseException | None]:
         """One attempt, read whole within the deadline and the cap: its answer,
-        or (None, the error) for a failure the caller may retry."""
+        or (None, the error) for a failure the caller may retry. The API's own
+        calls (the API session) also tell the server's clock and the -v observer;
+        the token endpoint is another server."""
+        api = session is None
         started = self._clock()
         t0 = time.perf_counter()
         response: requests.Response | None = None
@@ -440,8 +529,12 @@ class ApiClient:
         timer = self._deadline_timer()
         try:
             with network_wait(self.deadline):
-                response = self.session.send(
-                    prepared, timeout=self.timeout, allow_redirects=False, stream=True
+                response = (session or self.session).send(
+                    prepared,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                    **({} if cert is None else {"cert": cert}),
                 )
                 body = read_body(response, cap, time.monotonic() + self.deadline, self.deadline)
             answer = Answer(
@@ -468,8 +561,10 @@ class ApiClient:
             if timer is not None:
                 timer.stop()
             elapsed = time.perf_counter() - t0
-            if response is not None:
+            if response is not None and api:
                 self.server_clock.observe(response.headers.get("Date"), started, self._clock())
+            if answer is not None and learn is not None:
+                learn(answer)
             if self.transcript is not None:
                 self.transcript.record(
                     prepared,
@@ -483,7 +578,7 @@ class ApiClient:
                     note=note,
                     page=_scan_of(answer) if call == "retrieve" else None,
                 )
-            if self._observer is not None:
+            if self._observer is not None and api:
                 self._observer(job, call, attempt, prepared, answer, error, elapsed)
         return answer, error
 

@@ -18,11 +18,14 @@ import requests
 from runner.apifacts import auth
 from runner.apifacts.timestamps import utc_now
 from runner.http.answer import Answer
-from runner.http.client import CallFailed, ResponseTooLarge
-from runner.http.watchdog import DeadlineExceeded
+from runner.http.client import CallFailed
 from runner.redaction.redact import Redactor
 
 Clock = Callable[[], dt.datetime]
+#: the client's `exchange_token(url, form, *, basic, cert, learn)`
+TokenSend = Callable[..., Answer]
+#: seconds before its expiry that a token is fetched again, so none expires in flight
+EARLY = 30.0
 #: what a bearer token may hold (RFC 6750's b64token, loosened to visible ASCII)
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
@@ -69,7 +72,9 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
     """Client-credentials grant; the token is cached until shortly before it expires.
 
     The token endpoint is not published (API-NOTES), so it is always the spec's
-    `auth.token_url`. The scope is `<ClientId>/<UserId>` as documented.
+    `auth.token_url`. The scope is `<ClientId>/<UserId>` as documented. The
+    token request is sent by the client that signs with this (`send_through`),
+    like any of its requests: rate budget, deadline, size cap, transcript.
     """
 
     def __init__(
@@ -78,76 +83,60 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
         client_id: str,
         client_secret: str | None,  # None: a client certificate authenticates instead
         scope: str,
-        fetch: Callable[..., requests.Response],
         redactor: Redactor,
+        cert: str | tuple[str, str] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token_url = token_url
         self._client_id = client_id
         self._client_secret = client_secret
         self.scope = scope
-        self._fetch = fetch
         self._redactor = redactor
+        #: requests' `cert=` of the token request (mutual TLS), read by the TLS layer only
+        self._cert = cert
         self._monotonic = monotonic
+        self._send: TokenSend | None = None
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
-        #: set by the run, so the token exchange is in the transcript like any call
-        self.transcript = None
+
+    def send_through(self, send: TokenSend) -> None:
+        """Where token requests go: the client's `exchange_token`."""
+        self._send = send
+
+    def ready(self) -> None:
+        """A token that is due fetched now: the client asks before it takes a
+        request's place in the rate budget, so that place is not held meanwhile."""
+        self.token()
 
     def token(self) -> str:
+        """A token good for EARLY seconds more at least, fetched now if need be."""
+        return self._good_for(EARLY)
+
+    def _good_for(self, seconds: float) -> str:
         with self._lock:
-            if self._token is None or self._monotonic() >= self._expires_at:
+            if self._token is None or self._monotonic() + seconds >= self._expires_at:
                 self._refresh()
             assert self._token is not None
             return self._token
 
     def _refresh(self) -> None:
-        started = utc_now()
-        t0 = time.perf_counter()
-        try:
-            data = {"grant_type": "client_credentials", "scope": self.scope}
-            if self._client_secret is None:  # mutual TLS: client_id goes in the body
-                data["client_id"] = self._client_id
-                response = self._fetch(self.token_url, data=data)
-            else:
-                response = self._fetch(
-                    self.token_url, data=data, auth=(self._client_id, self._client_secret)
-                )
-        except (requests.RequestException, DeadlineExceeded, ResponseTooLarge) as e:
-            raise CallFailed(
-                "oauth-token", f"oauth-token: the token endpoint failed: {e}", kind="token"
-            ) from None
-        answer = Answer(
-            "oauth-token",
-            response.status_code,
-            response.reason or "",
-            response.headers,
-            response.content or b"",
-        )
-        try:
-            body = answer.json()
-        except (ValueError, RecursionError):
-            body = None
+        if self._send is None:
+            raise RuntimeError("no client to send the OAuth token request through")
+        data = {"grant_type": "client_credentials", "scope": self.scope}
+        basic = None
+        if self._client_secret is None:  # mutual TLS: client_id goes in the body
+            data["client_id"] = self._client_id
+        else:
+            basic = (self._client_id, self._client_secret)
+        answer = self._send(self.token_url, data, basic=basic, cert=self._cert, learn=self._learn)
+        body = _json_or_none(answer)
         token = body.get("access_token") if isinstance(body, dict) else None
-        if isinstance(token, str) and token:
-            # Known to the gate before the exchange is recorded: the server may echo
-            # the token elsewhere too (a header, a cookie), in any spelling.
-            self._redactor.add(token)
-        if self.transcript is not None:
-            self.transcript.record(
-                response.request,
-                response,
-                started=started,
-                elapsed_s=time.perf_counter() - t0,
-                call="oauth-token",
-                attempt=1,
-            )
-        if response.status_code != 200:
+        if answer.status != 200:
             raise CallFailed(
-                "oauth-token", f"oauth-token answered HTTP {response.status_code}", kind="token"
+                "oauth-token", f"oauth-token answered HTTP {answer.status}", kind="token"
             )
-        if not isinstance(token, str) or not token:
+        if not isinstance(body, dict) or not isinstance(token, str) or not token:
             raise CallFailed(
                 "oauth-token", "oauth-token: the answer holds no access_token", kind="token"
             )
@@ -167,14 +156,31 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
         if not 0 <= lifetime <= 86_400 * 366:
             lifetime = 300.0
         self._token = token
-        self._expires_at = self._monotonic() + max(0.0, lifetime - 30)
+        self._expires_at = self._monotonic() + lifetime
+
+    def _learn(self, answer: Answer) -> None:
+        """The token, known to the gate before the exchange is recorded: the server
+        may echo it elsewhere too (a header, a cookie), in any spelling."""
+        body = _json_or_none(answer)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if isinstance(token, str) and token:
+            self._redactor.add(token)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token()}"
+        # `ready` made the token good for EARLY seconds just before the client waited
+        # for this request's place in the rate budget: still good now, it is sent.
+        request.headers["Authorization"] = f"Bearer {self._good_for(0.0)}"
         return request
 
     def __repr__(self) -> str:
         return f"OAuth2ClientCredentials(token_url={self.token_url!r})"
+
+
+def _json_or_none(answer: Answer) -> object:
+    try:
+        return answer.json()
+    except (ValueError, RecursionError):
+        return None
 
 
 class Unsigned(requests.auth.AuthBase):

@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import sys
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -20,10 +18,7 @@ import requests
 from runner.apifacts import api
 from runner.apifacts.timestamps import utc_now
 from runner.errors import SegrunError
-from runner.http.abortable import AbortableAdapter, deadline_timer
-from runner.http.client import MAX_SMALL_BODY, Interrupted, read_body
 from runner.http.signing import OAuth2ClientCredentials, PnAuthInfo3, Unsigned
-from runner.http.watchdog import DeadlineExceeded, network_wait
 from runner.jobspec.model import Spec
 from runner.jobspec.rules import is_loopback_host
 from runner.redaction.redact import SHORT_SECRET, Redactor
@@ -135,7 +130,7 @@ def _auth(
             clientId=spec.client_id, userId=a.user_id
         )
         return OAuth2ClientCredentials(
-            a.token_url, client_id, secret, scope, _bounded_post(_client_cert(spec)), redactor
+            a.token_url, client_id, secret, scope, redactor, cert=_client_cert(spec)
         )
     secret = environ.get(a.secret_env) if a.secret_env else None  # un-keyed: none
     if secret:
@@ -168,61 +163,6 @@ def _warn_if_short(name: str, secret: str) -> None:
             "it is redacted wherever it appears, which may garble transcripts and messages",
             file=sys.stderr,
         )
-
-
-#: the token endpoint's answer is small and quick, or it is not answering
-TOKEN_DEADLINE = 60.0
-
-
-def _bounded_post(cert: str | tuple[str, str] | None = None):
-    """POST for the token endpoint, bounded like every API call: a total
-    deadline, a size cap, JSON parsed once and refused when absurdly nested."""
-    session = requests.Session()
-    session.trust_env = False
-    adapter = AbortableAdapter()  # a worker thread's wait is cut by its socket
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    stopping = threading.Event()
-
-    def post(url: str, **kwargs) -> requests.Response:
-        if stopping.is_set():  # another worker's exchange was cut: send none
-            raise Interrupted()
-        timer = deadline_timer(adapter, TOKEN_DEADLINE)
-        try:
-            with network_wait(TOKEN_DEADLINE):
-                response = session.post(
-                    url,
-                    timeout=(10, 30),
-                    stream=True,
-                    allow_redirects=False,
-                    cert=cert,
-                    **kwargs,
-                )
-                read_body(
-                    response, MAX_SMALL_BODY, time.monotonic() + TOKEN_DEADLINE, TOKEN_DEADLINE
-                )
-            if stopping.is_set():
-                raise Interrupted()
-            if timer is not None and timer.expired:
-                raise DeadlineExceeded(TOKEN_DEADLINE)
-        except requests.RequestException:
-            if stopping.is_set():
-                raise Interrupted() from None
-            if timer is not None and timer.expired:
-                raise DeadlineExceeded(TOKEN_DEADLINE) from None
-            raise
-        finally:
-            if timer is not None:
-                timer.stop()
-        return response
-
-    def abort() -> None:
-        """The run is stopping: cut a token exchange waiting on its server."""
-        stopping.set()
-        adapter.abort()
-
-    post.abort = abort  # type: ignore[attr-defined]
-    return post
 
 
 def checked_url(url: str) -> str:

@@ -7,8 +7,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from runner.apifacts import api
+from runner.http.client import ApiClient
 from runner.http.signing import OAuth2ClientCredentials
-from runner.http.target import _bounded_post
 from runner.redaction.redact import Redactor
 
 
@@ -34,8 +35,12 @@ def test_threads_wanting_a_token_at_once_fetch_it_once():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/token"
-        auth = OAuth2ClientCredentials(
-            url, "cid", "client-secret-value", "X/u", _bounded_post(), Redactor()
+        auth = OAuth2ClientCredentials(url, "cid", "client-secret-value", "X/u", Redactor())
+        client = ApiClient(  # the token request goes through the client that signs with it
+            base_url=f"http://127.0.0.1:{server.server_address[1]}/",
+            client_id="X",
+            endpoints=api.endpoints(),
+            auth=auth,
         )
         tokens: list[str] = []
         threads = [threading.Thread(target=lambda: tokens.append(auth.token())) for _ in range(8)]
@@ -43,6 +48,7 @@ def test_threads_wanting_a_token_at_once_fetch_it_once():
             thread.start()
         for thread in threads:
             thread.join(30)
+        client.close()
     finally:
         server.shutdown()
         server.server_close()
