@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import cast
 
 from runner.apifacts.page import Page, PageNotJSON
 from runner.apifacts.page import scan as scan_page
@@ -72,7 +73,8 @@ class Answer:
         its envelope decoded, its records never decoded into Python objects.
         PageNotJSON when it is not JSON."""
         if self._page is None:
-            self._page = scan_page(self.body)
+            # the bytearray as read, never a copy: scan only reads it
+            self._page = scan_page(cast(bytes, self.body))
         return self._page
 
     # -- what the API documents, or the job fails ----------------------------------------

@@ -534,7 +534,7 @@ class ApiClient:
                     timeout=self.timeout,
                     allow_redirects=False,
                     stream=True,
-                    **({} if cert is None else {"cert": cert}),
+                    cert=cert,  # the token request's client certificate; API calls have none
                 )
                 body = read_body(response, cap, time.monotonic() + self.deadline, self.deadline)
             answer = Answer(
@@ -670,7 +670,7 @@ def read_body(
         raise requests.ConnectionError(e) from None
     # The bytearray itself, not a copy: a 10,000-record page is not held twice.
     response._content = body  # type: ignore[assignment]
-    response._content_consumed = True
+    response._content_consumed = True  # type: ignore[attr-defined]  # requests' own flag
     return body
 
 

@@ -96,7 +96,7 @@ def open_target(
         base_url = checked_url(spec.base_url or api.environment_url(spec.environment))
         yield Target(base_url, _auth(spec, environ, redactor, dry_run=dry_run, clock=clock))
         return
-    from runner.sandbox import running_sandbox  # only runs that use it pay for it
+    from runner.sandbox.sandbox import running_sandbox  # only runs that use it pay for it
 
     options = {**({"endpoints": endpoints} if endpoints else {}), **dict(sandbox_options or {})}
     with running_sandbox(**options) as sandbox:
@@ -109,7 +109,7 @@ def _auth(
 ):
     a = spec.auth
     if a is None:  # environment: sandbox without auth: the demo account
-        from runner.sandbox import DEMO
+        from runner.sandbox.demo import DEMO
 
         redactor.add(DEMO.secret)
         return PnAuthInfo3(
@@ -118,24 +118,28 @@ def _auth(
     if a.scheme == "oauth2":
         if dry_run:
             return Unsigned()
+        if not a.token_url or not a.client_id_env:  # the spec's rules require both
+            raise SegrunError("auth: oauth2 needs token_url and client_id_env")
         client_id = environ[a.client_id_env]
-        secret = environ[a.client_secret_env] if a.client_secret_env else None
+        secret_env = a.client_secret_env
+        secret = environ[secret_env] if secret_env else None
         redactor.add(client_id, *([secret] if secret else []))
         if secret:  # the Basic header the token request carries, as a server may echo it
             basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
             redactor.add(basic)
-        if secret:
-            _warn_if_short(a.client_secret_env, secret)
+        if secret_env and secret:
+            _warn_if_short(secret_env, secret)
         scope = api.facts()["auth"]["oauth2"]["scope"].format(
             clientId=spec.client_id, userId=a.user_id
         )
         return OAuth2ClientCredentials(
             a.token_url, client_id, secret, scope, redactor, cert=_client_cert(spec)
         )
-    secret = environ.get(a.secret_env) if a.secret_env else None  # un-keyed: none
-    if secret:
+    secret_env = a.secret_env
+    secret = environ.get(secret_env) if secret_env else None  # un-keyed: none
+    if secret_env and secret:
         redactor.add(secret)
-        _warn_if_short(a.secret_env, secret)
+        _warn_if_short(secret_env, secret)
     return PnAuthInfo3(a.scheme, spec.client_id, a.user_id, secret, clock, redactor=redactor)
 
 

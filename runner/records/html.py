@@ -213,8 +213,8 @@ def _svg(t: JobTimeline) -> str:
                 f'class="ok {lane}"><title>{_e(_band_text(lane, band, t.start))}</title></rect>'
             )
     for f in t.failures:
-        lane = _LANES.index(f.call) if f.call in _LANES else 0
-        y = lane * _LANE + 4
+        row = _LANES.index(f.call) if f.call in _LANES else 0
+        y = row * _LANE + 4
         left = x(f.start)
         if f.wait:
             wx = x(f.end)

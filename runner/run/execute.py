@@ -118,8 +118,7 @@ class JobRunner:
 
     def __post_init__(self) -> None:
         self._stats_lock = threading.Lock()
-        if self.sleep is None:
-            self.sleep = self.stop.sleep
+        self._sleep: Callable[[float], None] = self.sleep or self.stop.sleep
 
     # -- one job ----------------------------------------------------------------
     def plan_job(self, job: Job) -> PlannedJob:
@@ -218,10 +217,11 @@ class JobRunner:
         self, job: Job, resume: Checkpoint | None
     ) -> tuple[dt.datetime | None, list[str]]:
         if resume is not None:  # the same parameters as the interrupted run
-            sent = resume.last_datetime
-            return (timestamps.parse_wire(sent) if sent else None), []
-        if not job.incremental:
-            return job.last_datetime, []
+            was = resume.last_datetime
+            return (timestamps.parse_wire(was) if was else None), []
+        if not job.incremental:  # then a datetime or None: only "last_success" is text
+            given = job.last_datetime
+            return (given if isinstance(given, dt.datetime) else None), []
         if self.state is None:
             return None, ["last_success: no state file, so a full export"]
         mark = self.state.watermark(watermark_key(self.spec, job, self.state.path))
@@ -293,7 +293,7 @@ class JobRunner:
         checkpoint = Checkpoint(
             job.name,
             token,
-            last and timestamps.to_wire(last),
+            timestamps.to_wire(last) if last is not None else None,
             timestamps.to_wire(self.client.server_time(initiated_at)),
             self._durable.fingerprint(job),
         )
@@ -327,7 +327,7 @@ class JobRunner:
                     f"still {status} after the poll timeout of {job.poll_timeout:g}s",
                     kind="poll_timeout",
                 )
-            self.sleep(job.poll_interval)
+            self._sleep(job.poll_interval)
 
     def _retrieve_all(
         self,

@@ -39,7 +39,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from runner.http.client import Interrupted
 
@@ -173,6 +173,7 @@ class PageStream(Generic[T]):
                 self._send += self._page_size
                 self._busy += 1
             slowed: list[int] = [round_]  # its round; more entries: answered 429/503
+            value: object
             try:
                 ok, value = True, self._fetch(offset, functools.partial(self._throttled, slowed))
             except BaseException as e:  # noqa: BLE001 - handed to the caller, in order
@@ -180,7 +181,7 @@ class PageStream(Generic[T]):
             with self._cond:
                 self._busy -= 1
                 if ok and self._size is not None:
-                    self._largest = max(self._largest or 0, self._size(value))
+                    self._largest = max(self._largest or 0, self._size(cast(T, value)))
                 if generation == self._generation and not self._closed and offset >= self._need:
                     self._done[offset] = (ok, value)
                 # Additive increase: a window's answers add one page. Only answers to

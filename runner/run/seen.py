@@ -27,6 +27,7 @@ from array import array
 from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 from operator import lt
+from typing import cast
 
 from runner.apifacts.page import HugeNumber
 
@@ -77,7 +78,7 @@ class SeenIds:
             if self._ascends(ids):
                 self._count += len(ids)
                 if ids:
-                    self._last = ids[-1]
+                    self._last = cast(int, ids[-1])
                 return []
             self._ascending = False  # from here on, the table: of every id so far
             self._bits = _bits_for(max(self._expected, self._count))
@@ -118,7 +119,8 @@ class SeenIds:
         first = ids[0]
         if type(first) is not int or (self._last is not None and first <= self._last):
             return False
-        return set(map(type, ids)) == {int} and all(map(lt, ids, islice(ids, 1, None)))
+        ints = cast("Sequence[int]", ids)  # when the first test holds
+        return set(map(type, ids)) == {int} and all(map(lt, ints, islice(ints, 1, None)))
 
     def _add(self, ids: Iterable[object]) -> list[int]:
         # One loop with everything local: this runs once per record exported.
@@ -136,7 +138,7 @@ class SeenIds:
             key = (
                 profile_id
                 if kind is str
-                else profile_id.text
+                else cast(HugeNumber, profile_id).text
                 if kind is HugeNumber
                 else str(profile_id)
             )
