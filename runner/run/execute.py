@@ -168,11 +168,12 @@ class JobRunner:
                 result.notes.append(
                     f"resume: all {checkpoint.records} records were already on disk; finishing"
                 )
-                self._durable.finish(job, checkpoint, result, commit, tally, resumed=True)
+                self._durable.finish(job, checkpoint, result, commit, tally, resumed=True)  # 4-8
             else:
                 going = None
                 if checkpoint is not None:  # the same export, while its token is good
                     going = self._resume(job, policy, stats, checkpoint, result.notes)
+                # Initiate (step 1) and Status, unless the resumed token still answers
                 checkpoint, export, status = going or self._begin(job, policy, stats, last)
                 result.access_token = checkpoint.access_token
                 result.row_count = checkpoint.row_count = status["RowCount"]
@@ -183,12 +184,13 @@ class JobRunner:
                     raise JobFailure("output", too_many)
                 self.progress.total(job, status["RowCount"])
                 self.progress.advance(job, export.records)
-                total = self._retrieve_all(job, policy, stats, checkpoint, export)  # step 2
+                total = self._retrieve_all(job, policy, stats, checkpoint, export)  # 2: Retrieve
                 result.notes += reconcile(
                     export.records, checkpoint.row_count, total, job.reconcile
                 )
                 self._durable.complete(export, checkpoint, total)  # step 3
                 continued = resume is not None and checkpoint is resume
+                # Commit (step 4), then the export placed, the watermark, the report entry
                 self._durable.finish(job, checkpoint, result, commit, tally, resumed=continued)
         except JobFailure as failure:
             result.status = "interrupted" if failure.kind == "interrupted" else "failed"
