@@ -61,6 +61,8 @@ FailureKind = Literal[
     "interrupted",  # a stop was requested
     "disk",  # the machine refused a write or a read
     "too_deep",  # a record nested too deeply to decode again
+    "expectation",  # the export is not what `expect:` says it must be (kept aside, not placed)
+    "state",  # the state (watermarks) is missing or unusable where the job needs it
 ]
 FAILURE_KINDS: tuple[FailureKind, ...] = get_args(FailureKind)
 

@@ -98,7 +98,9 @@ def render_text(spec, planned: list[PlannedJob], endpoints_file: Path | None = N
         ]
         effective = job.effective_last_datetime or "none: every profile of the segment group"
         lines.append(f"  effective LastDateTime: {effective}")
-        lines += [f"  note: {note}" for note in job.notes]
+        lines += [
+            f"  {note}" if note.startswith("warning: ") else f"  note: {note}" for note in job.notes
+        ]
         for request in job.requests:
             mark = "" if request.get("endpoint_confirmed", True) else "  [UNCONFIRMED path]"
             lines.append(f"  {request['method']} {request['url']}{mark}")

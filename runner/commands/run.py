@@ -590,5 +590,6 @@ def command(
     _install_signal_handlers(stop)
     outcome = run_spec(spec, options, stop=stop)
     if not quiet:
-        click.echo(summary(outcome.report, str(outcome.run_dir)), nl=False)
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        click.echo(summary(outcome.report, str(outcome.run_dir), color=color), nl=False)
     raise SystemExit(outcome.report.exit_code)

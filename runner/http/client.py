@@ -306,6 +306,12 @@ class ApiClient:
         clock before any Date header was seen)."""
         return self.server_clock.now()
 
+    def watermark_time(self, moment: dt.datetime) -> dt.datetime:
+        """What a `last_success` watermark is taken from: never later than this machine's
+        clock nor the server's (runner/http/server_clock.py), so neither a fast clock nor a
+        proxy's `Date` from the future skips a record."""
+        return self.server_clock.watermark_time(moment)
+
     def server_time(self, moment: dt.datetime) -> dt.datetime:
         """The server's time at a moment of this client's clock: what a
         `last_success` watermark is taken from, so a fast clock skips nothing."""
@@ -607,8 +613,9 @@ class ApiClient:
             n.startswith("warning: clock") for n in stats.notes
         ):
             stats.notes.append(
-                f"warning: clock skew: {self.server_clock.describe()}; signing and the "
-                "last_success watermark use the server's time, but fix this machine's clock (NTP)"
+                f"warning: clock skew: {self.server_clock.describe()}; signing uses the "
+                "server's time and the last_success watermark the earlier of the two clocks; "
+                "check this machine's clock (NTP) and the server's Date"
             )
 
     def _path_hint(self, call: str, answer: Answer, params: Mapping) -> str:

@@ -47,6 +47,15 @@ ADVICE: dict[str, str] = {
         "if it keeps failing"
     ),
     "interrupted": "resume the run: it continues from the last page written",
+    "expectation": (
+        "look at the export kept aside (named in the error); if it is right after all, "
+        "`segrun accept RUN_DIR JOB` places it and moves the watermark as a success would; "
+        "else fix the cause and run again"
+    ),
+    "state": (
+        "the job's watermark is missing from the state: check --state or the spec's state "
+        "location (a fresh worker has none); `on_missing_watermark: full` exports everything"
+    ),
     "disk": "free disk space or fix the folder's permissions, then resume",
     "resume": "follow the message, then resume again",
     "invalid_answer": (

@@ -305,6 +305,7 @@ def _watermarks(job: JobResult, timeline: JobTimeline | None) -> tuple[str, str]
     before = after = "\u2014"
     incremental = False
     for note in job.notes:
+        note = note.removeprefix("warning: ")
         if not note.startswith("last_success:"):
             continue
         incremental = True

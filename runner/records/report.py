@@ -53,6 +53,10 @@ class JobResult:
     notes: list[str] = field(default_factory=list)
     #: hashes of what decided the export (runner/run/lifecycle.py), to notice a changed spec
     fingerprint: dict[str, str] | None = None
+    #: `expect:`'s verdicts ({"severity", "verdicts": [{expectation, met, detail}]})
+    expectations: dict | None = None
+    #: who placed this export although an expectation failed, and when (`segrun accept`)
+    accepted: dict | None = None
 
     def __post_init__(self) -> None:
         if self.status not in get_args(JobStatus):
@@ -92,6 +96,8 @@ _JOB_TYPES: dict[str, type | tuple[type, ...]] = {
     "error": _OPTIONAL_STR,
     "kind": _OPTIONAL_STR,
     "notes": list,
+    "expectations": (dict, type(None)),
+    "accepted": (dict, type(None)),
 }
 
 

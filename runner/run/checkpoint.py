@@ -43,6 +43,10 @@ class Checkpoint:
     row_count: int | None = None
     total: int | None = None  # TotalResults, once the last page is in
     sha256: str | None = None  # of the finished export, once COMPLETE
+    #: the export's expectations' verdicts (runner/run/expectations.py), once checked
+    expectations: dict | None = None
+    #: who placed an export whose expectations failed, and when (`segrun accept`)
+    accepted: dict | None = None
 
     def check(self) -> None:
         """Raise ValueError unless every field has the type and range segrun writes."""
@@ -70,6 +74,14 @@ class Checkpoint:
         timestamps.parse_wire(self.initiated_at)  # a TimestampError is a ValueError
         if self.last_datetime is not None:
             timestamps.parse_wire(self.last_datetime)
+        for name in ("expectations", "accepted"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, dict):
+                raise ValueError(f"{name} is not an object")
+        if self.accepted is not None and not all(
+            isinstance(v, str) for v in self.accepted.values()
+        ):
+            raise ValueError("accepted is not an object of strings")
         if not isinstance(self.fingerprint, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in self.fingerprint.items()
         ):

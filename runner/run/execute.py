@@ -124,7 +124,10 @@ class JobRunner:
     def plan_job(self, job: Job) -> PlannedJob:
         """The dry run of a job: the same flow, through a client whose transport
         keeps the first request (the Initiate) instead of sending it."""
-        last, told = self._last_datetime(job, None)
+        try:
+            last, told = self._last_datetime(job, None)
+        except JobFailure as failure:  # the run would fail this job before its Initiate
+            raise SegrunError(f"job {job.name}: {failure}") from None
         try:
             result = self.run_job(job)
         except NotSent as sent:
@@ -144,8 +147,6 @@ class JobRunner:
         policy = RetryPolicy(job.retry_attempts, job.retry_backoff, job.retry_max_backoff)
         export: JobExport | None = None
         checkpoint = resume
-        last, told = self._last_datetime(job, resume)
-        result.notes.extend(told)
         self.progress.start(job)
 
         def commit() -> None:
@@ -164,11 +165,13 @@ class JobRunner:
                 )
 
         try:
+            last, told = self._last_datetime(job, resume)
+            result.notes.extend(told)
             if checkpoint is not None and checkpoint.phase == COMPLETE:
                 result.notes.append(
                     f"resume: all {checkpoint.records} records were already on disk; finishing"
                 )
-                self._durable.finish(job, checkpoint, result, commit, tally, resumed=True)  # 4-8
+                self._durable.finish(job, checkpoint, result, commit, tally, resumed=True)  # 4-9
             else:
                 going = None
                 if checkpoint is not None:  # the same export, while its token is good
@@ -190,7 +193,7 @@ class JobRunner:
                 )
                 self._durable.complete(export, checkpoint, total)  # step 3
                 continued = resume is not None and checkpoint is resume
-                # Commit (step 4), then the export placed, the watermark, the report entry
+                # expectations (step 4), Commit (5), the export placed, the state, the report
                 self._durable.finish(job, checkpoint, result, commit, tally, resumed=continued)
         except JobFailure as failure:
             result.status = "interrupted" if failure.kind == "interrupted" else "failed"
@@ -229,7 +232,14 @@ class JobRunner:
         mark = self.state.watermark(watermark_key(self.spec, job, self.state.path))
         notes = list(self.state.notes)
         if mark is None:
-            return None, [*notes, "last_success: no stored watermark, so a full export"]
+            where = f"no watermark for this job in {self.state.path}"
+            if job.on_missing_watermark == "fail":
+                raise JobFailure(
+                    "state",
+                    f"last_success: {where}, and on_missing_watermark is fail: a lost or "
+                    "mistaken state must not become a silent full export",
+                )
+            return None, [*notes, f"warning: last_success: {where}, so a full export"]
         sent = last_datetime_for(mark)
         return sent, [
             *notes,
@@ -296,7 +306,7 @@ class JobRunner:
             job.name,
             token,
             timestamps.to_wire(last) if last is not None else None,
-            timestamps.to_wire(self.client.server_time(initiated_at)),
+            timestamps.to_wire(self.client.watermark_time(initiated_at)),
             self._durable.fingerprint(job),
         )
         self._durable.initiated(checkpoint)

@@ -13,13 +13,20 @@ a crash between any two of them. This is the one place that orders them.
                                            file's JSONL spool, fsynced), THEN
                                            checkpoint (records, TotalResults,
                                            sha256 of the export's bytes)
-    4 committed   Commit sent              (the server's side)                   COMPLETE
-    5 placed      the ready file renamed   rename + fsync of exports/ (CSV:      COMPLETE
+    4 checked     `expect:`'s verdicts     checkpoint (verdicts); a failed one   COMPLETE
+                                           stops the job here: the export stays
+                                           under its ready name, no Commit, no
+                                           watermark, until `segrun accept`
+                                           (checkpoint: who accepted, when)
+    5 committed   Commit sent              (the server's side; not by accept)    COMPLETE
+    6 placed      the ready file renamed   rename + fsync of exports/ (CSV:      COMPLETE
                   to the export's name     the spool removed after)
-    6 watermark   last_success only        state file replaced atomically        COMPLETE
-    7 reported    report.json says         report.json replaced atomically       COMPLETE
+    7 state       last_success: the        state file replaced atomically,       COMPLETE
+                  watermark; every job:    once for each (each idempotent)
+                  its result in its history
+    8 reported    report.json says         report.json replaced atomically       COMPLETE
                   "succeeded"
-    8 cleared     checkpoint removed       unlink + fsync of checkpoints/        (none)
+    9 cleared     checkpoint removed       unlink + fsync of checkpoints/        (none)
 
 The export file changes at steps 2 (the part file created, or cut back to the
 checkpoint by a resume, then appended to), 3 (redone by a resume that finds a
@@ -33,15 +40,18 @@ Crash in 2 or 3: the checkpoint names only fsynced pages; resume truncates the
 part file to them and continues the token from the next offset (when every
 page is already in, it fetches nothing), or, when the token is no longer
 good, re-initiates with the LastDateTime the checkpoint recorded.
-Crash after 3, before 8: resume finds COMPLETE and redoes 4 to 8 from the
-checkpoint alone, never fetching again: the export's bytes are checked against
-the recorded sha256 wherever they are (the ready file, the export's name, or a
-CSV written again from its spool, which gives the same bytes); a Commit
-refused then is only a note; placing, the watermark (the checkpoint's own
-value, so storing it twice is the same) and the report entry are idempotent.
-After 7: the report says "succeeded", and a job that succeeded is never run
+Crash after 3, before 9: resume finds COMPLETE and redoes 4 to 9 from the
+checkpoint alone, never fetching again: the verdicts the checkpoint holds are
+used as they are (else checked again from the same bytes: the same answer);
+the export's bytes are checked against the recorded sha256 wherever they are
+(the ready file, the export's name, or a CSV written again from its spool,
+which gives the same bytes); a Commit refused then is only a note; placing,
+the watermark (the checkpoint's own value, so storing it twice is the same;
+a result already in the history is not added again) and the report entry are
+idempotent.
+After 8: the report says "succeeded", and a job that succeeded is never run
 again in that run directory, whatever `--only` says; a lingering checkpoint
-(a crash between 7 and 8) is just removed.
+(a crash between 8 and 9) is just removed.
 
 Identity: the checkpoint carries a fingerprint of everything that decides what
 the export holds and where it goes. A resume whose spec no longer matches
@@ -59,14 +69,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.apifacts import timestamps
-from runner.errors import JobFailure
+from runner.errors import JobFailure, SegrunError
 from runner.http.client import CallFailed
 from runner.jobspec.model import Job, Spec
 from runner.records.report import JobResult
 from runner.run.checkpoint import COMPLETE, Checkpoint, Checkpoints
-from runner.run.outputs import JobExport
+from runner.run.expectations import Verdicts, check, earlier_from, needs_records
+from runner.run.outputs import JobExport, ready_path
 from runner.run.plan import initiate_body
-from runner.run.state import StateFile, watermark_fields, watermark_key
+from runner.run.state import StateFile, StateLocked, watermark_fields, watermark_key
 from runner.system import durable
 
 #: the fingerprint's parts, in the words a note uses when one differs
@@ -152,7 +163,7 @@ class Lifecycle:
     def keep(self, job: Job, earlier: JobResult) -> JobResult:
         """A job that succeeded in an earlier attempt at this run keeps its result."""
         if self.checkpoints.path(job.name).exists():
-            self.checkpoints.clear(job.name)  # a crash between steps 7 and 8
+            self.checkpoints.clear(job.name)  # a crash between steps 8 and 9
         if earlier.fingerprint and earlier.fingerprint != self.fingerprint(job):
             changed = ", ".join(differences(earlier.fingerprint, self.fingerprint(job)))
             note = (
@@ -222,50 +233,109 @@ class Lifecycle:
         checkpoint.phase = COMPLETE
         self.checkpoints.save(checkpoint)
 
-    # -- steps 4 to 8 ------------------------------------------------------------------
+    # -- steps 4 to 9 ------------------------------------------------------------------
     def finish(
         self,
         job: Job,
         checkpoint: Checkpoint,
         result: JobResult,
-        commit: Callable[[], None],
+        commit: Callable[[], None] | None,
         tally: Callable[[], None],
         *,
         resumed: bool,
     ) -> None:
         """From a COMPLETE checkpoint to a succeeded job, in order; every step
-        can be redone after a crash with the same outcome."""
+        can be redone after a crash with the same outcome. `commit` None: no
+        Commit is sent (`segrun accept`, long after the export's token)."""
         export = self.export_of(job)
         if resumed:
             wrong = export.differs_from(checkpoint)
             if wrong is not None:
                 raise _missing(job, wrong)
+        self.checked(job, checkpoint, export, result)  # 4
+        if commit is None:
+            result.notes.append("accepted: no Commit sent; the server's copy expires on its own")
+        elif resumed:
             try:
-                commit()  # 4
+                commit()  # 5
             except CallFailed as e:  # any refusal: the data is whole on disk already
                 result.notes.append(
                     f"resume: Commit of token {checkpoint.access_token} was refused ({e}); "
                     "the export was already complete on disk"
                 )
         else:
-            commit()  # 4
-        export.place()  # 5
+            commit()  # 5
+        export.place()  # 6
         result.sha256 = checkpoint.sha256
         result.output = str(export.final_path.relative_to(self.run_dir.resolve()))
         result.records, result.row_count = checkpoint.records, checkpoint.row_count
         result.access_token = checkpoint.access_token
         result.fingerprint = checkpoint.fingerprint
+        result.accepted = checkpoint.accepted
         result.status = "succeeded"
-        if self.state is not None and job.incremental:  # 6
-            fields = watermark_fields(self.spec, job, self.state.path)
-            self.state.store(
-                watermark_key(self.spec, job, self.state.path),
-                fields,
-                timestamps.parse_wire(checkpoint.initiated_at),
-            )
+        self._store_result(job, checkpoint, result)  # 7
         tally()  # the job's figures, final before its report entry
-        self.record(result)  # 7
-        self.checkpoints.clear(job.name)  # 8
+        self.record(result)  # 8
+        self.checkpoints.clear(job.name)  # 9
+
+    def checked(
+        self, job: Job, checkpoint: Checkpoint, export: JobExport, result: JobResult
+    ) -> None:
+        """Step 4: the export against `expect:`, its verdicts made durable in the
+        checkpoint; a failed one (severity error) fails the job before anything
+        downstream sees the export, unless a person accepted it."""
+        verdicts = Verdicts.from_json(checkpoint.expectations)
+        if verdicts is None:
+            verdicts = self._verdicts(job, checkpoint, export)
+            checkpoint.expectations = verdicts.to_json()
+            self.checkpoints.save(checkpoint)
+        if verdicts.verdicts:
+            result.expectations = verdicts.to_json()
+        for verdict in verdicts.unmet:
+            note = f"expectation not met: {verdict.expectation}: {verdict.detail}"
+            if not verdicts.fails_the_job and note not in result.notes:
+                result.notes.append(f"warning: {note}")
+        if verdicts.fails_the_job and checkpoint.accepted is None:
+            result.records, result.row_count = checkpoint.records, checkpoint.row_count
+            kept = ready_path(export.final_path, export.fmt)
+            raise JobFailure(
+                "expectation",
+                f"{verdicts.summary()}; the export is kept aside as "
+                f"{kept.relative_to(self.run_dir.resolve())}, not under its name",
+            )
+
+    def _verdicts(self, job: Job, checkpoint: Checkpoint, export: JobExport) -> Verdicts:
+        earlier = None
+        if job.expect.max_drop is not None and self.state is not None:
+            earlier = earlier_from(self.state.history(self._key(job)))
+        columns = job.output_columns if job.output_format != "jsonl" else ()
+        if not needs_records(job.expect, columns):
+            return check(job.expect, checkpoint.records, None, columns, earlier)
+        with open(export.part_path, "rb") as lines:  # the records as JSONL, whatever the format
+            return check(job.expect, checkpoint.records, lines, columns, earlier)
+
+    def _store_result(self, job: Job, checkpoint: Checkpoint, result: JobResult) -> None:
+        """Step 7: the watermark of a last_success job, and the job's result in its history
+        (what the next run's `expect.max_drop` compares with)."""
+        if self.state is None:
+            return
+        key = self._key(job)
+        if job.incremental:
+            fields = watermark_fields(self.spec, job, self.state.path)
+            self.state.store(key, fields, timestamps.parse_wire(checkpoint.initiated_at))
+        entry = {"records": checkpoint.records, "initiated": checkpoint.initiated_at}
+        try:
+            self.state.record_result(key, entry)
+        except (StateLocked, SegrunError, OSError) as e:
+            if job.incremental or job.expect.max_drop is not None:
+                raise  # its state is part of what the job promises
+            # a full job's history serves only later comparisons: a read-only or busy
+            # state folder must not fail an export that is already placed
+            result.notes.append(f"warning: its result was not added to the job's history ({e})")
+
+    def _key(self, job: Job) -> str:
+        assert self.state is not None
+        return watermark_key(self.spec, job, self.state.path)
 
     def stopped(self, export: JobExport, checkpoint: Checkpoint, result: JobResult) -> None:
         """A job stopped in step 2: the pages written so far made durable and

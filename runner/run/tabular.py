@@ -101,7 +101,8 @@ def write_csv(spool: Path, target: Path, columns: Columns) -> None:
     # backslashreplace: a lone surrogate is written as its escape, never a crash
     with open(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as dst:
         writer = csv.writer(dst)
-        writer.writerow(names)
+        if names:  # no columns known (no record, none pinned): an empty file, not a lone line break
+            writer.writerow(names)
         for row in rows:
             writer.writerow([text(v) for v in row])
         dst.flush()

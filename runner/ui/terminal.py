@@ -31,7 +31,11 @@ def verbose_observer(redactor: Redactor, stream: TextIO | None = None):
     return observe
 
 
-def summary(report: RunReport, run_dir: str) -> str:
+#: yellow, as the live display and diagnostics paint a warning
+_WARNING = "\x1b[1;33m{}\x1b[0m"
+
+
+def summary(report: RunReport, run_dir: str, *, color: bool = False) -> str:
     rows = [("job", "status", "records", "retries", "time", "output / error")]
     for job in report.jobs:
         detail = job.output or job.error or "; ".join(job.notes) or ""
@@ -50,12 +54,18 @@ def summary(report: RunReport, run_dir: str) -> str:
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:5])) + "  " + r[5] for r in rows
     ]
     # Warnings of jobs that succeeded would hide behind their output path: say them.
-    lines += [
+    warnings = [
         f"{job.name}: {note}"
         for job in report.jobs
         for note in job.notes
         if note.startswith("warning:")
     ]
+    warnings += [
+        f"{job.name}: warning: 0 records: the export holds no record"
+        for job in report.jobs
+        if job.status == "succeeded" and job.records == 0
+    ]
+    lines += [_WARNING.format(w) if color else w for w in warnings]
     counts = {s: report.count(s) for s in ("succeeded", "failed", "skipped", "interrupted")}
     told = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     lines += [

@@ -233,7 +233,7 @@ def test_a_watermark_belongs_to_its_target_and_its_spec(tmp_path):
         # the same spec aimed at another target: no watermark applies, a full export
         first.write_text(first.read_text().replace(one.base_url, two.base_url))
         plan = cli("plan", str(first))
-        assert "no stored watermark, so a full export" in plan.stdout, plan.stdout
+        assert "warning: last_success: no watermark for this job in" in plan.stdout, plan.stdout
         retarget = job(run(first, tmp_path, out=tmp_path / "r2"), "delta")
         assert retarget.records == 120
         # another spec in the same folder: its own watermarks

@@ -46,7 +46,10 @@ def test_records_modified_during_an_export_are_in_the_next_run(sandbox, tmp_path
     )
     delta = job(first, "delta")
     assert delta.status == "succeeded"
-    assert delta.notes == ["last_success: no stored watermark, so a full export"]
+    state_file = tmp_path / ".segrun" / "state.json"
+    assert delta.notes == [
+        f"warning: last_success: no watermark for this job in {state_file}, so a full export"
+    ]
     assert delta.records == 300
     state = json.loads((tmp_path / ".segrun" / "state.json").read_text())
     assert len(state["watermarks"]) == 2  # same segment group, different criteria: two keys
@@ -145,7 +148,8 @@ def test_hostile_names_never_leave_the_run_directory(sandbox, tmp_path, segrun):
 def test_plan_says_when_there_is_no_watermark(sandbox, tmp_path, segrun):
     spec = write_spec(tmp_path, sandbox.base_url, JOBS)
     out = segrun("plan", str(spec)).stdout
-    assert out.count("note: last_success: no stored watermark, so a full export") == 2
+    said = f"  warning: last_success: no watermark for this job in {tmp_path / '.segrun' / 'state.json'}"
+    assert out.count(said + ", so a full export") == 2
     assert "effective LastDateTime: none" in out
 
 
