@@ -16,7 +16,17 @@ from runner.errors import error_handler
 from runner.redaction.sink import current, keep_private
 
 #: each command NAME is `runner.commands.NAME.command`
-COMMANDS = ("validate", "plan", "run", "report", "state", "sandbox", "schema", "endpoints")
+COMMANDS = (
+    "validate",
+    "plan",
+    "run",
+    "accept",
+    "report",
+    "state",
+    "sandbox",
+    "schema",
+    "endpoints",
+)
 
 
 class _Group(click.Group):

@@ -337,6 +337,38 @@ class Lifecycle:
         assert self.state is not None
         return watermark_key(self.spec, job, self.state.path)
 
+    def accept(self, job: Job, earlier: JobResult, who: str, when: str) -> JobResult:
+        """`segrun accept`: a person looked at an export its expectations failed and takes
+        it: who and when made durable in the checkpoint first, then steps 5 to 9 as a
+        success (no Commit: its token is long gone). Redone after a crash, or again once
+        done, it gives the same result."""
+        if earlier.status == "succeeded":
+            return earlier  # accepted (or succeeded) already
+        checkpoint = self.checkpoints.load(job.name)
+        if checkpoint is None or checkpoint.phase != COMPLETE:
+            raise SegrunError(
+                f"job {job.name} has no complete export waiting in this run to accept "
+                f"(its report says {earlier.status}: {earlier.error or 'no error'})"
+            )
+        now = self.fingerprint(job)
+        if checkpoint.fingerprint != now:
+            changed = ", ".join(differences(checkpoint.fingerprint, now)) or "its identity"
+            raise SegrunError(
+                f"job {job.name}: the spec or the state changed since this export was made "
+                f"({changed}); accept it with the spec, --state and --endpoints of its run"
+            )
+        if checkpoint.accepted is None:
+            checkpoint.accepted = {"by": who, "at": when}
+            self.checkpoints.save(checkpoint)
+        result = JobResult(job.name, job.segment_group, "failed", notes=list(earlier.notes))
+        result.attempts, result.retries = earlier.attempts, earlier.retries
+        result.duration_s = earlier.duration_s
+        result.notes.append(
+            f"accepted by {who} at {when} after review: {earlier.error or 'expectations'}"
+        )
+        self.finish(job, checkpoint, result, None, lambda: None, resumed=True)
+        return result
+
     def stopped(self, export: JobExport, checkpoint: Checkpoint, result: JobResult) -> None:
         """A job stopped in step 2: the pages written so far made durable and
         checkpointed when the disk lets it (else the last good checkpoint stays),

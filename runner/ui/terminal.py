@@ -76,8 +76,12 @@ def summary(report: RunReport, run_dir: str, *, color: bool = False) -> str:
         f"  report:     {run_dir}/report.json (CI: junit.xml)",
         f"  open:       {run_dir}/report.html",
     ]
-    if report.status in ("failed", "interrupted"):
+    held = [job.name for job in report.jobs if job.kind == "expectation"]
+    if report.status in ("failed", "interrupted") and len(held) < report.count(
+        "failed"
+    ) + report.count("interrupted"):
         lines.append(f"  resume:     {resume_command(report.spec, run_dir)}")
+    lines += [f"  accept:     segrun accept {run_dir} {name}  (after review)" for name in held]
     helps: dict[str, list[str]] = {}  # each piece of advice once, naming its jobs
     for job in report.jobs:
         hint = advice_for(job.kind) if job.status == "failed" else None

@@ -1,0 +1,178 @@
+"""A wrong night fails loudly: each expectation not met fails its job (exit 1), keeps the
+watermark where it was and the export out of its final name; `segrun accept` then gives
+exactly what a success would have given (bytes, watermark, history, report)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from segrun_testing import assert_no_traceback
+
+HEAD = """\
+version: 1
+client_id: SanchezAssociates
+environment: sandbox
+defaults:
+  page_size: 100
+  poll: {interval: 200ms, timeout: 2m}
+jobs:
+  - name: vip
+    segment_group: VIP Customers
+    last_datetime: last_success
+"""
+COLUMNS = '    output: {format: csv, columns: {id: ProfileId, email: "Emails[0].EmailAddress"}}\n'
+SCHEMA = {
+    "type": "object",
+    "required": ["ProfileId"],
+    "properties": {"ProfileId": {"type": "string"}},
+}
+
+
+def spec_with(tmp_path: Path, job_lines: str) -> Path:
+    (tmp_path / "profile.schema.json").write_text(json.dumps(SCHEMA))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(HEAD + job_lines)
+    return spec
+
+
+def report(run_dir: Path) -> dict:
+    return json.loads((run_dir / "report.json").read_text())
+
+
+def state(tmp_path: Path) -> dict:
+    path = tmp_path / ".segrun" / "state.json"
+    return json.loads(path.read_text()) if path.exists() else {"watermarks": {}, "history": {}}
+
+
+def exports(run_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (run_dir / "exports").iterdir()}
+
+
+FAILING = {
+    "min_records": "    expect: {min_records: 1000000}\n",
+    "max_records": "    expect: {max_records: 3}\n",
+    "required_fields": '    expect: {required_fields: ["Emails[5].EmailAddress"]}\n',
+    "record_schema": "    expect: {record_schema: profile.schema.json}\n",
+    "empty_columns": "    output: {format: csv, columns: {id: ProfileID}}\n",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FAILING))
+def test_an_expectation_not_met_fails_the_job_and_accept_places_it_as_a_success(
+    segrun, tmp_path, kind
+):
+    # what a success gives, in a folder of its own (the sandbox's data is the same each run)
+    control = tmp_path / "control"
+    control.mkdir()
+    ok = segrun("run", str(spec_with(control, "")), "--out", str(control / "run"))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    spec = spec_with(tmp_path, FAILING[kind])
+    run_dir = tmp_path / "run"
+    failed = segrun("run", str(spec), "--out", str(run_dir))
+    assert_no_traceback(failed)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    job = report(run_dir)["jobs"][0]
+    assert job["status"] == "failed" and job["kind"] == "expectation", job
+    unmet = [v for v in job["expectations"]["verdicts"] if not v["met"]]
+    assert unmet and unmet[0]["expectation"].startswith(kind), unmet
+    assert "kept aside as exports/" in job["error"] and "segrun accept" in failed.stdout
+    final = "vip.csv" if "csv" in FAILING[kind] else "vip.jsonl"
+    assert final not in exports(run_dir)  # nothing downstream sees it under its name
+    assert state(tmp_path)["watermarks"] == {}  # the watermark did not move
+    assert state(tmp_path)["history"] == {}
+
+    accepted = segrun("accept", str(run_dir), "vip")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    after = report(run_dir)
+    job = after["jobs"][0]
+    assert after["status"] == "succeeded" and job["status"] == "succeeded"
+    assert job["accepted"]["by"] and job["accepted"]["at"]
+    assert set(exports(run_dir)) == {final}  # placed, its spool and ready file gone
+    if "expect" in FAILING[kind]:  # the same request: the same bytes as the success
+        assert exports(run_dir) == exports(control / "run")
+    marks = state(tmp_path)["watermarks"]
+    (mark,) = marks.values()
+    (history,) = state(tmp_path)["history"].values()
+    assert history == [{"records": job["records"], "initiated": mark["last_success"]}]
+    assert not (run_dir / "checkpoints" / "vip.json").exists()
+
+    again = segrun("accept", str(run_dir), "vip")  # idempotent
+    assert again.returncode == 0, again.stderr
+    assert report(run_dir)["jobs"][0] == job
+    assert state(tmp_path)["watermarks"] == marks
+
+
+def test_max_drop_compares_with_the_last_successful_export(segrun, tmp_path):
+    spec = spec_with(tmp_path, '    expect: {max_drop: "30%"}\n')
+    first = segrun("run", str(spec), "--out", str(tmp_path / "night1"))
+    assert first.returncode == 0, first.stdout + first.stderr
+    records = report(tmp_path / "night1")["jobs"][0]["records"]
+    assert records > 10
+    second = segrun("run", str(spec), "--out", str(tmp_path / "night2"))  # nothing changed since
+    assert second.returncode == 1, second.stdout
+    job = report(tmp_path / "night2")["jobs"][0]
+    assert job["kind"] == "expectation"
+    assert f"0 records, 100% fewer than {records:,} on " in job["error"]
+    watermark = state(tmp_path)["watermarks"]
+    accepted = segrun("accept", str(tmp_path / "night2"), "vip")
+    assert accepted.returncode == 0, accepted.stderr
+    assert state(tmp_path)["watermarks"] != watermark  # moved as a success moves it
+    assert [h["records"] for h in next(iter(state(tmp_path)["history"].values()))] == [records, 0]
+
+
+def test_warn_severity_reports_and_succeeds(segrun, tmp_path):
+    spec = spec_with(tmp_path, "    expect: {min_records: 1000000, severity: warn}\n")
+    result = segrun("run", str(spec), "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stdout
+    assert "warning: expectation not met: min_records" in result.stdout
+    assert report(tmp_path / "run")["jobs"][0]["status"] == "succeeded"
+
+
+def test_a_column_named_in_the_wrong_case_fails_and_names_the_field_it_meant(segrun, tmp_path):
+    """`ProfileID` for `ProfileId` (JMESPath is case-sensitive) used to give a CSV whose every
+    id was empty, with exit 0."""
+    spec = spec_with(tmp_path, "    output: {format: csv, columns: {id: ProfileID}}\n")
+    result = segrun("run", str(spec), "--out", str(tmp_path / "run"))
+    assert result.returncode == 1
+    assert "did you mean ProfileId?" in result.stdout
+
+
+def test_empty_columns_allow_turns_the_check_off(segrun, tmp_path):
+    spec = spec_with(
+        tmp_path,
+        "    output: {format: csv, columns: {id: ProfileID}}\n    expect: {empty_columns: allow}\n",
+    )
+    assert segrun("run", str(spec), "--out", str(tmp_path / "run")).returncode == 0
+
+
+def test_on_missing_watermark_fail_refuses_a_silent_full_export(segrun, tmp_path):
+    spec = spec_with(tmp_path, "    on_missing_watermark: fail\n")
+    result = segrun("run", str(spec), "--out", str(tmp_path / "run"))
+    assert result.returncode == 1, result.stdout
+    job = report(tmp_path / "run")["jobs"][0]
+    assert job["kind"] == "state" and str(tmp_path / ".segrun" / "state.json") in job["error"]
+    assert not (tmp_path / "run" / "exports" / "vip.jsonl").exists()
+    plan = segrun("plan", str(spec))
+    assert plan.returncode == 2 and "on_missing_watermark" in plan.stderr
+
+
+def test_a_full_export_for_a_missing_watermark_is_a_warning_in_summary_and_html(segrun, tmp_path):
+    spec = spec_with(tmp_path, "")
+    result = segrun("run", str(spec), "--out", str(tmp_path / "run"))
+    assert result.returncode == 0
+    said = f"vip: warning: last_success: no watermark for this job in {tmp_path / '.segrun' / 'state.json'}"
+    assert said in result.stdout
+    assert "no watermark for this job" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_an_empty_csv_export_holds_its_header_and_the_summary_warns(segrun, tmp_path):
+    spec = spec_with(tmp_path, COLUMNS)
+    assert segrun("run", str(spec), "--out", str(tmp_path / "one")).returncode == 0
+    result = segrun("run", str(spec), "--out", str(tmp_path / "two"))  # nothing changed since
+    assert result.returncode == 0, result.stdout
+    assert (tmp_path / "two" / "exports" / "vip.csv").read_bytes() == b"id,email\r\n"
+    assert "vip: warning: 0 records" in result.stdout
