@@ -20,6 +20,7 @@ from runner.records.report import JobResult, RunReport
 from runner.run.checkpoint import Checkpoints
 from runner.run.lifecycle import Lifecycle
 from runner.run.state import StateFile, hold_lock, state_path
+from runner.system import durable
 
 
 @click.command("accept", epilog=exitcodes.HELP)
@@ -56,6 +57,8 @@ def command(run_dir: Path, job: str, state: Path | None, endpoints_file: Path | 
     store = StateFile(state_path(spec.path, state))
     endpoints = endpoint_map.for_spec(spec, endpoints_file)
     with hold_lock(run_dir / ".lock", f"segrun accept {run_dir} {chosen.name}"):
+        for folder in (run_dir, run_dir / "checkpoints"):
+            durable.remove_stale_temporaries(folder)
 
         def record(result: JobResult) -> None:
             report.jobs = [result if r.name == result.name else r for r in report.jobs]

@@ -133,6 +133,8 @@ def run_spec(
         previous = _previous_report(run_dir, spec) if options.resume else None
         checkpoints = Checkpoints(run_dir)
         if options.resume:  # a checkpoint segrun did not write stops the run before a send
+            for folder in (run_dir, run_dir / "checkpoints"):
+                durable.remove_stale_temporaries(folder)
             for job in spec.jobs:
                 checkpoints.load(job.name)
         if any(job.incremental for job in jobs):

@@ -168,6 +168,20 @@ def is_stale_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")
 
 
+def remove_stale_temporaries(folder: Path) -> None:
+    """What crashed atomic writes left in `folder` (a checkpoint's may hold a token):
+    removed by the resume that supersedes them, under the folder's lock, so no write
+    of a live process is ever among them."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in names:
+        path = Path(folder) / name
+        if is_stale_temporary(name) and path.is_file() and not path.is_symlink():
+            unlink(path)
+
+
 def current_umask() -> int:
     """The process umask (reading it means setting it: put straight back)."""
     mask = os.umask(0o077)

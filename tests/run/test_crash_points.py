@@ -221,3 +221,138 @@ def test_sigkill_at_random_moments_with_last_success_jobs_and_faults(tmp_path):
         proc = start(resume=not fresh and run_dir.exists())
         assert proc.wait(timeout=300) == 0, proc.stderr.read()
         assert_as_if_uninterrupted(sandbox, spec, run_dir, started)
+
+
+HELD_JOBS = """
+    - name: held-csv
+      segment_group: Email Subscribers
+      last_datetime: last_success
+      output: {format: csv}
+      expect: {min_records: 1000000}
+    - name: held
+      segment_group: All Profiles
+      last_datetime: last_success
+      expect: {max_records: 3}
+"""
+
+
+def crashing(crash_at: int, log: Path, work) -> int:
+    """`work()` in a forked child that SIGKILLs itself at its `crash_at`-th durable
+    operation; what os.waitpid says (-9 for the crash, else the exit code)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            os.environ[durable.CRASH_ENV], os.environ[durable.LOG_ENV] = str(crash_at), str(log)
+            durable._count, durable._named = 0, {}
+            code = work()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def held_prepare(folder: Path, base_url: str) -> Path:
+    spec = prepare(folder, base_url)
+    spec.write_text(spec.read_text().split("jobs:")[0] + "jobs:" + HELD_JOBS)
+    return spec
+
+
+def accept_all(run_dir: Path) -> int:
+    from runner.commands.accept import command
+
+    for job in ("held-csv", "held"):
+        command.callback(run_dir=run_dir, job=job, state=None, endpoints_file=None)
+    return 0
+
+
+def settled(folder: Path) -> dict:
+    """What a finished accept leaves, less the moments that differ between two runs."""
+    run_dir = folder / "run"
+    report = json.loads((run_dir / "report.json").read_text())
+    stable = ("name", "status", "kind", "error", "records", "row_count", "output", "sha256")
+    jobs = [{k: job.get(k) for k in (*stable, "expectations")} for job in report["jobs"]]
+    state = json.loads((folder / ".segrun" / "state.json").read_text())
+    return {
+        "status": report["status"],
+        "jobs": jobs,
+        "exports": {p.name: p.read_bytes() for p in (run_dir / "exports").iterdir()},
+        "checkpoints": sorted(p.name for p in (run_dir / "checkpoints").glob("*")),
+        "watermarks": sorted(e["job"] for e in state["watermarks"].values()),
+        "history": sorted(len(h) for h in state.get("history", {}).values()),
+    }
+
+
+def test_a_crash_at_every_durable_operation_of_a_held_run_and_of_accept(tmp_path):
+    """A run whose expectations fail, crashed at each durable operation and resumed, holds
+    its exports aside exactly as an uncrashed one; `segrun accept` crashed at each of its
+    own and run again places them exactly as an uncrashed accept."""
+    with running_sandbox(profiles=60, seed=13) as sandbox:
+        reference = tmp_path / "reference"
+        spec = held_prepare(reference, sandbox.base_url)
+        assert run(spec, reference, out=reference / "run").report.exit_code == 1
+        held = settled(reference)
+        assert held["watermarks"] == ["delta", "delta-csv"]  # the earlier ones, unmoved
+        assert not any(name.endswith((".csv", ".jsonl")) for name in held["exports"])
+        for n in range(1, 200):  # the held run, crashed at its n-th durable operation
+            folder = tmp_path / f"run-crash-{n}"
+            spec = held_prepare(folder, sandbox.base_url)
+            crashed = crashing(
+                n,
+                folder / "durable.log",
+                lambda spec=spec, folder=folder: (
+                    run_spec(
+                        str(spec), RunOptions(out=folder / "run", quiet=True), environ={}
+                    ).report.exit_code
+                ),
+            )
+            if crashed == 1:
+                break
+            assert crashed == -signal.SIGKILL, crashed
+            outcome = run(spec, folder, out=None, resume=folder / "run")
+            assert outcome.report.exit_code == 1
+            assert settled(folder) == held, n
+            shutil.rmtree(folder)
+        else:
+            raise AssertionError("the held run never finished uncrashed")
+        pristine = reference  # a held run, copied for each accept below
+        accepted_at = copied(pristine, tmp_path / "accepted")
+        assert accept_all(accepted_at / "run") == 0
+        accepted = settled(accepted_at)
+        assert accepted["status"] == "succeeded" and accepted["checkpoints"] == []
+        assert set(accepted["exports"]) == {"held-csv.csv", "held.jsonl"}
+        assert accepted["watermarks"] == ["delta", "delta-csv", "held", "held-csv"]
+        walked = []
+        for n in range(1, 200):  # accept, crashed at its n-th durable operation
+            folder = copied(pristine, tmp_path / f"accept-crash-{n}")
+            log = folder / "durable.log"
+            crashed = crashing(n, log, lambda folder=folder: accept_all(folder / "run"))
+            if crashed == 0:
+                break
+            assert crashed == -signal.SIGKILL, crashed
+            walked.append(log.read_text().splitlines()[-1])
+            assert accept_all(folder / "run") == 0  # the same command again, uncrashed
+            assert settled(folder) == accepted, n
+            shutil.rmtree(folder)
+        else:
+            raise AssertionError("accept never finished uncrashed")
+    joined = "\n".join(walked)
+    for step in (
+        "write held.json",
+        "rename held.jsonl.part -> held.jsonl",
+        "rename held-csv.csv.csv-tmp -> held-csv.csv",
+        "write state.json",
+        "write report.json",
+        "unlink held.json",
+    ):
+        assert step in joined, step
+
+
+def copied(run_folder: Path, to: Path) -> Path:
+    """A spec's folder (spec, state, run) copied elsewhere, its report naming the copy's spec."""
+    shutil.copytree(run_folder, to, symlinks=True)
+    report = to / "run" / "report.json"
+    data = json.loads(report.read_text())
+    data["spec"] = str(to / "spec.yaml")
+    report.write_text(json.dumps(data))
+    return to
