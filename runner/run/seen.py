@@ -134,14 +134,7 @@ class SeenIds:
             # str's hash is salted per process; an int's is the int itself, so a
             # server could pick distinct ids that share every fingerprint bit and
             # make each one a suspicion (a reread of the part file): hash its text.
-            kind = type(profile_id)
-            key = (
-                profile_id
-                if kind is str
-                else cast(HugeNumber, profile_id).text
-                if kind is HugeNumber
-                else str(profile_id)
-            )
+            key = profile_id if type(profile_id) is str else _number_text(profile_id)
             product = (hash(key) * _MIX) & _MASK64
             mark = (product & _LOW32) | 1  # 0 marks an empty slot
             slot = product >> shift
@@ -168,6 +161,25 @@ class SeenIds:
         self._add(self.reread())
 
 
+_NUMBERS = frozenset({int, float, HugeNumber})
+
+
+def _number_text(value: object) -> str:
+    """One text for every spelling of a JSON number: 1 and 1.0 are one id to a JSON
+    reader (a warehouse loading the export as numbers), and so are 0 and -0.0, or 1e22
+    and 10000000000000000000000; `true` is no number, and "1" is text."""
+    kind = type(value)
+    if kind is float:
+        number = cast(float, value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    if kind is HugeNumber:
+        return cast(HugeNumber, value).text
+    return str(value)
+
+
 def _same(a: object, b: object) -> bool:
-    """The same id to a reader: equal and of one type (1, 1.0 and True are three ids)."""
+    """The same id to a reader: equal JSON numbers (1 and 1.0), or equal and of one type
+    (1 and "1" and true are three ids)."""
+    if type(a) in _NUMBERS and type(b) in _NUMBERS:
+        return _number_text(a) == _number_text(b)
     return a == b and type(a) is type(b)
