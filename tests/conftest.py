@@ -1,13 +1,16 @@
-"""Fixtures shared by every test folder: running the real `segrun` command."""
+"""Fixtures shared by every test folder: the real `segrun` command, and the fake
+export server."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 
-from segrun_testing import segrun_argv
+from tests.support.fake_server import FakeServer, serving
+from tests.support.processes import segrun_argv
 
 
 @pytest.fixture
@@ -34,3 +37,10 @@ def segrun():
         )
 
     return run
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeServer]:
+    """The scripted fake export server on 127.0.0.1 (tests/support/fake_server.py)."""
+    with serving() as server:
+        yield server

@@ -58,7 +58,9 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
                 source = node.module or ""
             for alias in node.names:  # `from runner import x` may name a module
                 candidate = f"{source}.{alias.name}"
-                is_module = (RUNNER.parent / candidate.replace(".", "/")).with_suffix(".py").exists()
+                is_module = (
+                    (RUNNER.parent / candidate.replace(".", "/")).with_suffix(".py").exists()
+                )
                 is_package = (RUNNER.parent / candidate.replace(".", "/")).is_dir()
                 found.append((node.lineno, candidate if is_module or is_package else source))
     return [(line, name) for line, name in found if name == "runner" or name.startswith("runner.")]

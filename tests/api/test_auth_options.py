@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-from segrun_testing import assert_no_traceback
+from tests.support.processes import assert_no_traceback
 
 HEAD = "version: 1\nclient_id: X\nenvironment: production\n"
 

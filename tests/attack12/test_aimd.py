@@ -8,8 +8,9 @@ from __future__ import annotations
 import threading
 import time
 
-from attack12_helpers import one_job, run, write_spec
-from raw_server import envelope, running_raw
+from tests.support.fake_server import envelope, serving_pages
+from tests.support.runs import run
+from tests.support.specs import one_job, write_spec
 
 N, SIZE, ALLOWED = 200, 10, 4
 
@@ -44,7 +45,7 @@ def test_a_server_that_takes_4_at_once_is_met_by_a_shrinking_window(tmp_path):
     throttled page at once in its worker: 12 pages kept knocking and ran out of
     attempts)."""
     page, state = _limited()
-    with running_raw(page, N) as (base_url, _):
+    with serving_pages(page, N) as (base_url, _):
         spec = write_spec(tmp_path, base_url, one_job(SIZE, 16))
         outcome = run(spec, tmp_path)
     result = outcome.report.jobs[0]

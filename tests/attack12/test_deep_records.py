@@ -12,10 +12,9 @@ import json
 import os
 import subprocess
 
-from attack12_helpers import one_job, write_spec
-from raw_server import envelope, running_raw
-
-from segrun_testing import segrun_argv
+from tests.support.fake_server import envelope, serving_pages
+from tests.support.processes import segrun_argv
+from tests.support.specs import one_job, write_spec
 
 DEPTHS = range(972, 992, 4)  # around the limit, wherever the stacks are exactly
 
@@ -30,7 +29,7 @@ def _run(tmp_path, depth: int, repeat: bool, extra: str) -> tuple[int, str, dict
 
     folder = tmp_path / str(depth)
     folder.mkdir()
-    with running_raw(page, 3) as (base_url, _):
+    with serving_pages(page, 3) as (base_url, _):
         spec = write_spec(folder, base_url, one_job(2, 4, extra))
         env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
         done = subprocess.run(

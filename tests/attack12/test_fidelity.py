@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from attack12_helpers import one_job, run, write_spec
-from raw_server import envelope, running_raw
+
+from tests.support.fake_server import envelope, serving_pages
+from tests.support.runs import run
+from tests.support.specs import one_job, write_spec
 
 
 def _serve(records: list[bytes], encode=lambda b: b):
@@ -23,7 +25,7 @@ def _serve(records: list[bytes], encode=lambda b: b):
 
 def _export(tmp_path, records, encode=lambda b: b, concurrency=1):
     page, total = _serve(records, encode)
-    with running_raw(page, total) as (base_url, _):
+    with serving_pages(page, total) as (base_url, _):
         spec = write_spec(tmp_path, base_url, one_job(2, concurrency))
         outcome = run(spec, tmp_path)
     result = outcome.report.jobs[0]

@@ -7,8 +7,10 @@ import random
 import time
 
 import pytest
-from attack12_helpers import one_job, run, write_spec
-from raw_server import envelope, running_raw
+
+from tests.support.fake_server import envelope, serving_pages
+from tests.support.runs import run
+from tests.support.specs import one_job, write_spec
 
 N = 300
 
@@ -45,7 +47,7 @@ def _short_pages(seed: int, fail_every: int = 0):
 @pytest.mark.parametrize("concurrency", [3, 32])
 @pytest.mark.parametrize("seed", [1])
 def test_short_pages_of_random_length_among_pages_in_flight(tmp_path, concurrency, seed):
-    with running_raw(_short_pages(seed, fail_every=5), N) as (base_url, _):
+    with serving_pages(_short_pages(seed, fail_every=5), N) as (base_url, _):
         spec = write_spec(tmp_path, base_url, one_job(10, concurrency))
         outcome = run(spec, tmp_path)
     result = outcome.report.jobs[0]
@@ -82,7 +84,7 @@ def _lie_ahead(kind: str, at: int):
 @pytest.mark.parametrize("kind", ["total", "count", "offset", "garbage", "repeat"])
 def test_a_lie_on_a_page_ahead_fails_the_job_after_every_page_before_it(tmp_path, kind):
     at = 51  # the 6th page of 10
-    with running_raw(_lie_ahead(kind, at), N) as (base_url, _):
+    with serving_pages(_lie_ahead(kind, at), N) as (base_url, _):
         spec = write_spec(tmp_path, base_url, one_job(10, 8))
         outcome = run(spec, tmp_path)
     result = outcome.report.jobs[0]

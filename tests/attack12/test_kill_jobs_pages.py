@@ -8,10 +8,9 @@ import random
 import subprocess
 import time
 
-from attack12_helpers import write_spec
-from raw_server import envelope, running_raw
-
-from segrun_testing import segrun_argv, until_run_made
+from tests.support.fake_server import envelope, serving_pages
+from tests.support.processes import segrun_argv, until_run_made
+from tests.support.specs import write_spec
 
 N = 1000
 
@@ -39,7 +38,7 @@ JOBS = "".join(
 def test_sigkill_with_jobs_and_pages_in_flight_then_resume(tmp_path):
     rng = random.Random(12)
     env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
-    with running_raw(_page, N) as (base_url, _):
+    with serving_pages(_page, N) as (base_url, _):
         spec = write_spec(tmp_path, base_url, JOBS)
         run_dir = tmp_path / "run"
         argv = [*segrun_argv(), "run", "-q", str(spec), "--jobs", "3"]

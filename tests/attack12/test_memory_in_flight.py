@@ -5,8 +5,8 @@ page_size 10,000 and concurrency 32. Now pages held are bounded in bytes too."""
 
 from __future__ import annotations
 
-from attack12_helpers import export_peak_mb
-from raw_server import envelope
+from tests.support.fake_server import envelope
+from tests.support.runs import export_peak_mb
 
 SIZE, PAGES, PAD = 1000, 40, b"x" * 12_000  # 12 MB pages, under the 16 MB cap
 

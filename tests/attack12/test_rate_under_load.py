@@ -11,10 +11,10 @@ import threading
 import time
 
 import pytest
-from attack12_helpers import one_job, write_spec
-from raw_server import envelope, running_raw
 
-from segrun_testing import segrun_argv
+from tests.support.fake_server import envelope, serving_pages
+from tests.support.processes import segrun_argv
+from tests.support.specs import one_job, write_spec
 
 N, SIZE, RATE = 24, 1, 4
 BIG = b'{"ProfileId":"%d","a":[' + b"0," * 6_000_000 + b"0]}"
@@ -50,7 +50,7 @@ def test_rate_limit_holds_at_the_server_while_workers_scan_huge_records(tmp_path
         records = [BIG % n for n in range(offset, last + 1)]
         return 200, envelope(records, offset, limit, N, last < N), {}
 
-    with running_raw(page, N) as (base_url, _):
+    with serving_pages(page, N) as (base_url, _):
         spec = write_spec(
             tmp_path,
             base_url,

@@ -9,10 +9,10 @@ import os
 import subprocess
 
 import pytest
-from attack12_helpers import one_job, write_spec
-from raw_server import envelope, running_raw
 
-from segrun_testing import segrun_argv
+from tests.support.fake_server import envelope, serving_pages
+from tests.support.processes import segrun_argv
+from tests.support.specs import one_job, write_spec
 
 M = (1 << 61) - 1  # hash(n) == hash(n + M) for every int n >= 0
 HALF = 20_000
@@ -34,7 +34,7 @@ def test_distinct_ids_sharing_a_hash_do_not_stall_the_export(tmp_path):
     second half each share hash() with one of the first: the export of 40,000
     small records (about a second) never finishes in 20 s (3 s when the ids do not share a hash)."""
     assert len({_id(n) for n in range(1, TOTAL + 1)}) == TOTAL
-    with running_raw(_page, TOTAL) as (base_url, _):
+    with serving_pages(_page, TOTAL) as (base_url, _):
         spec = write_spec(tmp_path, base_url, one_job(1000))
         env = {k: v for k, v in os.environ.items() if k != "SEGRUN_DEBUG"}
         try:

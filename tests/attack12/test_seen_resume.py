@@ -8,17 +8,19 @@ import os
 import subprocess
 
 import pytest
-from attack12_helpers import one_job, write_spec
-from raw_server import envelope, running_raw
 
-from segrun_testing import segrun_argv
+from tests.support.fake_server import envelope, serving_pages
+from tests.support.processes import segrun_argv
+from tests.support.specs import one_job, write_spec
 
 TOTAL = 40
 FAIL_AT = 21  # offset whose page is refused (400): the job fails with 20 records durable
+#: whether the pages from FAIL_AT on are refused; a resume may be served the rest
+refusing = {"pages": True}
 
 
 def _page(offset: int, limit: int):
-    if offset >= FAIL_AT and os.environ.get("A12_FAIL", "1") == "1":
+    if offset >= FAIL_AT and refusing["pages"]:
         return 400, b'{"Message": "no"}', {}
     last = min(offset + limit - 1, TOTAL)
     records = [b'{"ProfileId":%d}' % n for n in range(offset, last + 1)]
@@ -58,7 +60,7 @@ def test_resume_of_an_export_past_two_million_records_does_not_crash(tmp_path):
     than 2,097,152 records (what a run segrun wrote leaves, shown here by writing the
     same part file and checkpoint directly) hit 'SeenIds outgrew its table and has no
     way to reread its ids' -> exit 70 (fixed: the resume's table rereads the ids added)."""
-    with running_raw(_page, TOTAL) as (base_url, _):
+    with serving_pages(_page, TOTAL) as (base_url, _):
         spec, run_dir, checkpoint = _failed_run(tmp_path, base_url)
         n = 2_100_000
         lines = b"".join(b'{"ProfileId":%d}\n' % i for i in range(1, n + 1))
@@ -73,7 +75,7 @@ def test_a_part_file_with_more_lines_than_its_checkpoint_is_refused_not_a_crash(
     (edited, or another file put in its place) must be 'does not match its checkpoint;
     re-initiated', never exit 70: the table sized for the checkpoint's count overflows
     first, and its RuntimeError is not caught."""
-    with running_raw(_page, TOTAL) as (base_url, _):
+    with serving_pages(_page, TOTAL) as (base_url, _):
         spec, run_dir, checkpoint = _failed_run(tmp_path, base_url)
         size = checkpoint["part_bytes"]
         part = run_dir / "exports" / "one.jsonl.part"
@@ -93,7 +95,7 @@ M = (1 << 61) - 1  # hash(n) == hash(n + M): distinct ids, one fingerprint
 
 
 def _colliding_page(offset: int, limit: int):
-    if offset >= FAIL_AT and os.environ.get("A12_FAIL", "1") == "1":
+    if offset >= FAIL_AT and refusing["pages"]:
         return 400, b'{"Message": "no"}', {}
     last = min(offset + limit - 1, TOTAL)
     ids = [n if n <= 10 else n - 10 + M for n in range(offset, last + 1)]
@@ -105,17 +107,17 @@ def test_resume_does_not_call_distinct_ids_that_share_a_fingerprint_a_repeat(tmp
     """Records 11-20 have ids 1+M..10+M: distinct from 1..10, but the same hash. The
     run confirms each suspicion against the records and goes on; a resume reading
     the part file back fails the job: 'repeats ProfileId 2305843009213693952'."""
-    with running_raw(_colliding_page, TOTAL) as (base_url, raw):
+    with serving_pages(_colliding_page, TOTAL) as (base_url, raw):
         spec = write_spec(tmp_path, base_url, one_job(10))
         run_dir = tmp_path / "run"
         first = _segrun("run", str(spec), "--out", str(run_dir), "--quiet")
         assert first.returncode == 1, first.stderr
         report = json.loads((run_dir / "report.json").read_text())
         assert "400" in report["jobs"][0]["error"], report["jobs"][0]["error"]  # not a repeat
-        os.environ["A12_FAIL"] = "0"  # the server now serves the rest
+        refusing["pages"] = False  # the server now serves the rest
         try:
             again = _segrun("run", str(spec), "--resume", str(run_dir), "--quiet")
         finally:
-            del os.environ["A12_FAIL"]
+            refusing["pages"] = True
     report = json.loads((run_dir / "report.json").read_text())
     assert again.returncode == 0, report["jobs"][0]["error"]

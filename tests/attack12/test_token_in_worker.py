@@ -15,10 +15,10 @@ import threading
 import time
 
 import pytest
-from attack12_helpers import write_spec
-from raw_server import envelope, running_raw
 
-from segrun_testing import segrun_argv
+from tests.support.fake_server import envelope, serving_pages
+from tests.support.processes import segrun_argv
+from tests.support.specs import write_spec
 
 
 class _Trickle(socketserver.BaseRequestHandler):
@@ -49,7 +49,7 @@ def _page(offset: int, limit: int):
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_one_ctrl_c_stops_a_run_waiting_on_a_trickling_token_endpoint(tmp_path, jobs):
-    with _trickling_token_server() as token_url, running_raw(_page, 1) as (base_url, _):
+    with _trickling_token_server() as token_url, serving_pages(_page, 1) as (base_url, _):
         top = textwrap.dedent(f"""\
             auth:
               scheme: oauth2

@@ -12,15 +12,9 @@ exported."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack12"))
-
-from attack12_helpers import export_by_cli  # noqa: E402
-from raw_server import envelope  # noqa: E402
-
-from runner.apifacts.page import record_id, scan  # noqa: E402
+from runner.apifacts.page import record_id, scan
+from tests.support.fake_server import envelope
+from tests.support.runs import export_by_cli
 
 RECORD = b'{"ProfileId":"\xed\xa0\x80\\udc00"}'
 

@@ -7,13 +7,8 @@ not a JSON scalar, HugeNumber included, so a server that sends the very same
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack12"))
-
-from attack12_helpers import export_by_cli  # noqa: E402
-from raw_server import envelope  # noqa: E402
+from tests.support.fake_server import envelope
+from tests.support.runs import export_by_cli
 
 HUGE = b"7" * 5000
 TOTAL = 4

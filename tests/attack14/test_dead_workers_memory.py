@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
-from a14_helpers import children, initiate, page, sandbox
+
+from tests.support.processes import child_pids
+from tests.support.sandbox_calls import cli_sandbox, initiate, retrieve
 
 pytestmark = [
     pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc"),
@@ -38,15 +40,15 @@ def _hwm_mb(pid: int) -> int:
 def _growth(workers: int) -> int:
     """Peak RSS growth of the server answering 32 pages of 10,000 at once, every
     page worker killed first."""
-    with sandbox("--page-workers", str(workers), "--profiles", "320000") as (proc, url):
+    with cli_sandbox("--page-workers", str(workers), "--profiles", "320000") as (proc, url):
         token = initiate(url)
-        for worker in children(proc.pid):
+        for worker in child_pids(proc.pid):
             os.kill(worker, signal.SIGKILL)
         time.sleep(0.2)
         before = _hwm_mb(proc.pid)
         with cf.ThreadPoolExecutor(32) as pool:
             answers = list(
-                pool.map(lambda i: page(url, token, 1 + 10_000 * i, 10_000, 120), range(32))
+                pool.map(lambda i: retrieve(url, token, 1 + 10_000 * i, 10_000, 120), range(32))
             )
         assert {a.status_code for a in answers} == {200}
         return _hwm_mb(proc.pid) - before

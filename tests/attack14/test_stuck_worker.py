@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from a14_helpers import children, initiate, page, sandbox
+
+from tests.support.processes import child_pids
+from tests.support.sandbox_calls import cli_sandbox, initiate, retrieve
 
 needs_proc = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
 
@@ -27,12 +29,12 @@ PATIENCE = 6.0
 
 @needs_proc
 def test_a_stuck_worker_hangs_the_page_forever() -> None:
-    with sandbox("--page-workers", "1", "--profiles", "2000") as (proc, url):
+    with cli_sandbox("--page-workers", "1", "--profiles", "2000") as (proc, url):
         token = initiate(url)
-        (worker,) = children(proc.pid)
+        (worker,) = child_pids(proc.pid)
         os.kill(worker, signal.SIGSTOP)
         try:
-            answer = page(url, token, 1, 500, timeout=PATIENCE)
+            answer = retrieve(url, token, 1, 500, timeout=PATIENCE)
         except requests.exceptions.ReadTimeout:
             pytest.fail(
                 f"a page was not answered in {PATIENCE} s: the server waits forever "
@@ -43,14 +45,14 @@ def test_a_stuck_worker_hangs_the_page_forever() -> None:
 
 @needs_proc
 def test_one_stuck_worker_of_two_loses_a_request_among_32_in_flight() -> None:
-    with sandbox("--page-workers", "2", "--profiles", "8000") as (proc, url):
+    with cli_sandbox("--page-workers", "2", "--profiles", "8000") as (proc, url):
         token = initiate(url)
-        stuck = children(proc.pid)[0]
+        stuck = child_pids(proc.pid)[0]
         os.kill(stuck, signal.SIGSTOP)
 
         def one(i: int) -> str:
             try:
-                return str(page(url, token, 1 + 250 * i, 250, timeout=PATIENCE).status_code)
+                return str(retrieve(url, token, 1 + 250 * i, 250, timeout=PATIENCE).status_code)
             except requests.exceptions.ReadTimeout:
                 return "hung"
 

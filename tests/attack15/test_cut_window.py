@@ -7,17 +7,12 @@ before a single request of the new round was answered."""
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack12"))
-
-from a15_helpers import Counting  # noqa: E402
-from attack12_helpers import one_job, run, write_spec  # noqa: E402
-from raw_server import running_raw  # noqa: E402
+from tests.support.fake_server import Counting, serving_pages
+from tests.support.runs import run
+from tests.support.specs import one_job, write_spec
 
 N, SIZE, WINDOW, SLOW, SLOWER = 150, 10, 8, 0.3, 1.0
 THROTTLED = 1 + 8 * SIZE  # page 9: the last of the first full window
@@ -49,7 +44,7 @@ def test_right_after_a_cut_the_server_sees_at_most_half_the_window(tmp_path):
                     state["new_answered"] = True
 
     counting = Counting(N, answer)
-    with running_raw(counting, N) as (base_url, _):
+    with serving_pages(counting, N) as (base_url, _):
         spec = write_spec(tmp_path, base_url, one_job(SIZE, WINDOW))
         outcome = run(spec, tmp_path)
     assert outcome.report.jobs[0].status == "succeeded"

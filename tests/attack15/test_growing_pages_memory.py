@@ -5,15 +5,10 @@ has every request of the window answered big at once: concurrency x the page cap
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack12"))
-
-from attack12_helpers import export_peak_mb  # noqa: E402
-from raw_server import envelope  # noqa: E402
+from tests.support.fake_server import envelope
+from tests.support.runs import export_peak_mb
 
 SIZE, PAGES, PAD = 1000, 40, b"x" * 12_000  # 12 MB pages, under the 16 MB cap
 

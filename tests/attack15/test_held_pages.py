@@ -3,16 +3,11 @@ one early page answered very slowly, every later page at once."""
 
 from __future__ import annotations
 
-import sys
 import threading
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack12"))
-
-from a15_helpers import Counting  # noqa: E402
-from attack12_helpers import one_job, run, write_spec  # noqa: E402
-from raw_server import running_raw  # noqa: E402
+from tests.support.fake_server import Counting, serving_pages
+from tests.support.runs import run
+from tests.support.specs import one_job, write_spec
 
 N, SIZE, WINDOW = 400, 10, 4
 
@@ -31,7 +26,7 @@ def test_a_slow_early_page_holds_at_most_two_windows(tmp_path):
         return counting.plain(offset, limit)
 
     counting = Counting(N, answer)
-    with running_raw(counting, N) as (base_url, _):
+    with serving_pages(counting, N) as (base_url, _):
         spec = write_spec(tmp_path, base_url, one_job(SIZE, WINDOW))
         outcome = run(spec, tmp_path)
         release.set()

@@ -8,16 +8,12 @@ the budget counts ~11 MB of them. Slow (two full exports): SEGRUN_SLOW_TESTS=1."
 from __future__ import annotations
 
 import os
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack12"))
-
-from attack12_helpers import export_peak_mb  # noqa: E402
-from raw_server import envelope  # noqa: E402
+from tests.support.fake_server import envelope
+from tests.support.runs import export_peak_mb
 
 SIZE, PAGES, SLOW = 10_000, 80, 3.0
 MIB = 1024 * 1024

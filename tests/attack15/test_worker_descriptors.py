@@ -10,15 +10,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attack14"))
-
-from a14_helpers import children, start  # noqa: E402
+from tests.support.processes import child_pids
+from tests.support.sandbox_calls import start_cli_sandbox
 
 needs_proc = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
 
@@ -30,8 +28,8 @@ def _descriptors(pid: int) -> dict[int, str]:
 
 @needs_proc
 def test_a_stopped_worker_holds_no_port_and_no_output_of_a_killed_sandbox() -> None:
-    proc, url = start("--page-workers", "2", "--profiles", "50")
-    workers = children(proc.pid)
+    proc, url = start_cli_sandbox("--page-workers", "2", "--profiles", "50")
+    workers = child_pids(proc.pid)
     try:
         assert len(workers) == 2
         for pid in workers:

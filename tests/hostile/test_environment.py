@@ -16,9 +16,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hostile_server import LONG_SECRET, run_segrun, spec_text
 
-from segrun_testing import segrun_argv
+from tests.support.fake_server import LONG_SECRET
+from tests.support.processes import run_segrun, segrun_argv
+from tests.support.specs import spec_text
 
 
 @contextlib.contextmanager
@@ -50,21 +51,21 @@ def segrun(*args: str, cwd: Path | None = None, env: dict | None = None):
     )
 
 
-def test_a_read_only_out_folder(tmp_path, hostile):
+def test_a_read_only_out_folder(tmp_path, fake_server):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(spec_text(hostile.url("fine")))
+    spec.write_text(spec_text(fake_server.url("fine")))
     with tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
         done = segrun(
             "run", str(spec), "--out", str(ro / "run"), "--state", str(tmp_path / "s.json")
         )
     assert done.returncode == 2, done.stderr
     assert "read-only" in one_line_error(done.stderr)
-    assert not hostile.requests  # nothing was sent
+    assert not fake_server.requests  # nothing was sent
 
 
-def test_out_under_a_file(tmp_path, hostile):
+def test_out_under_a_file(tmp_path, fake_server):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(spec_text(hostile.url("fine")))
+    spec.write_text(spec_text(fake_server.url("fine")))
     (tmp_path / "afile").write_text("x")
     done = segrun(
         "run",
@@ -76,27 +77,29 @@ def test_out_under_a_file(tmp_path, hostile):
     )
     assert done.returncode == 2, done.stderr
     assert "not a folder" in one_line_error(done.stderr)
-    assert not hostile.requests
+    assert not fake_server.requests
 
 
-def test_a_read_only_state_folder(tmp_path, hostile):
+def test_a_read_only_state_folder(tmp_path, fake_server):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(spec_text(hostile.url("fine")))  # its job is last_success: the state is locked
+    spec.write_text(
+        spec_text(fake_server.url("fine"))
+    )  # its job is last_success: the state is locked
     with tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
         done = segrun(
             "run", str(spec), "--out", str(tmp_path / "run"), "--state", str(ro / "state.json")
         )
     assert done.returncode == 2, done.stderr
     assert "read-only" in one_line_error(done.stderr)
-    assert not hostile.requests
+    assert not fake_server.requests
 
 
-def test_a_full_disk_fails_the_run_and_the_report_says_so(tmp_path, hostile):
+def test_a_full_disk_fails_the_run_and_the_report_says_so(tmp_path, fake_server):
     jobs = "- name: people\n  segment_group: VIP Customers\n"
     with tmpfs(tmp_path / "small", "size=256k") as small:
         outcome = run_segrun(
             tmp_path,
-            spec_text(hostile.url("big-page"), jobs=jobs),
+            spec_text(fake_server.url("big-page"), jobs=jobs),
             LONG_SECRET,
             "--out",
             str(small / "run"),
@@ -121,9 +124,9 @@ def test_a_full_disk_fails_the_run_and_the_report_says_so(tmp_path, hostile):
     ],
     ids=lambda t: repr(t)[:30],
 )
-def test_a_corrupted_report_on_resume(tmp_path, hostile, text):
+def test_a_corrupted_report_on_resume(tmp_path, fake_server, text):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(spec_text(hostile.url("fine")))
+    spec.write_text(spec_text(fake_server.url("fine")))
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     data = text if isinstance(text, bytes) else text.encode()
@@ -131,7 +134,7 @@ def test_a_corrupted_report_on_resume(tmp_path, hostile, text):
     done = segrun("run", str(spec), "--resume", str(run_dir), "--state", str(tmp_path / "s.json"))
     assert done.returncode == 2, done.stderr
     assert "report.json" in one_line_error(done.stderr)
-    assert not hostile.requests
+    assert not fake_server.requests
 
 
 @pytest.mark.parametrize(
@@ -145,9 +148,9 @@ def test_a_corrupted_report_on_resume(tmp_path, hostile, text):
     ],
     ids=lambda t: t[:30],
 )
-def test_a_corrupted_checkpoint_on_resume_is_refused_before_a_send(tmp_path, hostile, text):
+def test_a_corrupted_checkpoint_on_resume_is_refused_before_a_send(tmp_path, fake_server, text):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(spec_text(hostile.url("fine")))
+    spec.write_text(spec_text(fake_server.url("fine")))
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
     report = {
@@ -179,12 +182,12 @@ def test_a_corrupted_checkpoint_on_resume_is_refused_before_a_send(tmp_path, hos
     ],
     ids=lambda t: t[:20],
 )
-def test_a_corrupted_state_file(tmp_path, hostile, text):
+def test_a_corrupted_state_file(tmp_path, fake_server, text):
     from runner.jobspec.loading import load_for_run
     from runner.run.state import FORMAT, watermark_key
 
     spec = tmp_path / "spec.yaml"
-    spec.write_text(spec_text(hostile.url("fine")))
+    spec.write_text(spec_text(fake_server.url("fine")))
     loaded = load_for_run(str(spec), {"HOSTILE_SECRET": LONG_SECRET})
     state = tmp_path / "state.json"
     key = watermark_key(loaded, loaded.jobs[0], state)
@@ -202,7 +205,7 @@ def test_a_corrupted_state_file(tmp_path, hostile, text):
         done = segrun(*command, "--state", str(state))
         assert done.returncode == 2, done.stderr
         assert str(state) in one_line_error(done.stderr)
-    assert not hostile.requests
+    assert not fake_server.requests
 
 
 @pytest.mark.parametrize(

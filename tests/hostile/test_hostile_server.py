@@ -16,24 +16,19 @@ import stat
 
 import pytest
 import requests
-from hostile_server import (
-    FOUR_CHAR_SECRET,
-    LONG_SECRET,
-    OAUTH_CLIENT_ID,
-    OAUTH_TOKEN,
-    leaks,
-    run_segrun,
-    spec_text,
-)
 
 from runner.http.client import MAX_RETRY_AFTER, retry_after
+from tests.support.fake_server import FOUR_CHAR_SECRET, LONG_SECRET, OAUTH_CLIENT_ID, OAUTH_TOKEN
+from tests.support.leaks import leaks
+from tests.support.processes import run_segrun
+from tests.support.specs import spec_text
 
 SECRETS = [LONG_SECRET, FOUR_CHAR_SECRET, "\u00a7", LONG_SECRET[:12] + "\n"]
 
 
-def assert_nothing_leaked(outcome, secrets, hostile) -> None:
+def assert_nothing_leaked(outcome, secrets, fake_server) -> None:
     signatures = [
-        a.rpartition("Signature=")[2] for a in hostile.authorizations if "Signature=" in a
+        a.rpartition("Signature=")[2] for a in fake_server.authorizations if "Signature=" in a
     ]
     everything = [*secrets, *signatures]
     where = [outcome.run_dir, outcome.state_dir]
@@ -47,64 +42,66 @@ def report(outcome) -> dict:
 
 @pytest.mark.parametrize("secret", SECRETS, ids=["long", "four-chars", "one-char", "newline"])
 @pytest.mark.parametrize("scenario", ["echo", "echo-retry"])
-def test_echoed_credentials_are_found_nowhere(tmp_path, hostile, secret, scenario):
-    hostile.secrets = [secret]
-    outcome = run_segrun(tmp_path, spec_text(hostile.url(scenario)), secret, "-v")
+def test_echoed_credentials_are_found_nowhere(tmp_path, fake_server, secret, scenario):
+    fake_server.secrets = [secret]
+    outcome = run_segrun(tmp_path, spec_text(fake_server.url(scenario)), secret, "-v")
     assert outcome.code == 1, outcome.stderr
-    assert hostile.authorizations  # the server did get (and echo) signatures
-    assert_well_behaved(outcome, hostile, [secret])
+    assert fake_server.authorizations  # the server did get (and echo) signatures
+    assert_well_behaved(outcome, fake_server, [secret])
     assert report(outcome)["status"] == "failed"
     assert report(outcome)["finished"]
 
 
-def test_echoes_on_a_successful_run_are_found_nowhere(tmp_path, hostile):
-    hostile.secrets = [LONG_SECRET]
-    outcome = run_segrun(tmp_path, spec_text(hostile.url("echo-ok")), LONG_SECRET, "-v")
+def test_echoes_on_a_successful_run_are_found_nowhere(tmp_path, fake_server):
+    fake_server.secrets = [LONG_SECRET]
+    outcome = run_segrun(tmp_path, spec_text(fake_server.url("echo-ok")), LONG_SECRET, "-v")
     assert outcome.code == 0, outcome.stderr
-    assert_nothing_leaked(outcome, [LONG_SECRET], hostile)
+    assert_nothing_leaked(outcome, [LONG_SECRET], fake_server)
     assert (outcome.state_dir / "state.json").exists()
 
 
-def test_a_short_secret_is_warned_about(tmp_path, hostile):
-    hostile.secrets = [FOUR_CHAR_SECRET]
-    outcome = run_segrun(tmp_path, spec_text(hostile.url("echo")), FOUR_CHAR_SECRET)
+def test_a_short_secret_is_warned_about(tmp_path, fake_server):
+    fake_server.secrets = [FOUR_CHAR_SECRET]
+    outcome = run_segrun(tmp_path, spec_text(fake_server.url("echo")), FOUR_CHAR_SECRET)
     assert "shorter than 8 characters" in outcome.stderr
-    assert_well_behaved(outcome, hostile, [FOUR_CHAR_SECRET])
+    assert_well_behaved(outcome, fake_server, [FOUR_CHAR_SECRET])
 
 
-def test_an_oauth_token_with_a_trailing_newline_neither_crashes_nor_leaks(tmp_path, hostile):
-    hostile.oauth_token = OAUTH_TOKEN
-    hostile.secrets = [LONG_SECRET, OAUTH_CLIENT_ID]
-    outcome = run_segrun(tmp_path, spec_text(hostile.url("oauth"), oauth=True), LONG_SECRET, "-v")
+def test_an_oauth_token_with_a_trailing_newline_neither_crashes_nor_leaks(tmp_path, fake_server):
+    fake_server.oauth_token = OAUTH_TOKEN
+    fake_server.secrets = [LONG_SECRET, OAUTH_CLIENT_ID]
+    outcome = run_segrun(
+        tmp_path, spec_text(fake_server.url("oauth"), oauth=True), LONG_SECRET, "-v"
+    )
     assert outcome.code == 1, outcome.stderr  # the API's 401, not a crash
-    assert any(a.startswith("Bearer ") for a in hostile.authorizations)  # the token was used
+    assert any(a.startswith("Bearer ") for a in fake_server.authorizations)  # the token was used
     assert_well_behaved(
-        outcome, hostile, [OAUTH_TOKEN, OAUTH_TOKEN + "\n", LONG_SECRET, OAUTH_CLIENT_ID]
+        outcome, fake_server, [OAUTH_TOKEN, OAUTH_TOKEN + "\n", LONG_SECRET, OAUTH_CLIENT_ID]
     )
     assert "401" in report(outcome)["jobs"][0]["error"]
 
 
-def test_an_oauth_token_with_control_characters_fails_the_job_cleanly(tmp_path, hostile):
-    hostile.oauth_token = OAUTH_TOKEN
-    outcome = run_segrun(tmp_path, spec_text(hostile.url("oauth-bad"), oauth=True), LONG_SECRET)
+def test_an_oauth_token_with_control_characters_fails_the_job_cleanly(tmp_path, fake_server):
+    fake_server.oauth_token = OAUTH_TOKEN
+    outcome = run_segrun(tmp_path, spec_text(fake_server.url("oauth-bad"), oauth=True), LONG_SECRET)
     assert outcome.code == 1, outcome.stderr
     assert "cannot be sent in a header" in report(outcome)["jobs"][0]["error"]
-    assert_well_behaved(outcome, hostile, [OAUTH_TOKEN, LONG_SECRET])
+    assert_well_behaved(outcome, fake_server, [OAUTH_TOKEN, LONG_SECRET])
 
 
-def test_a_trickling_answer_is_cut_at_the_request_deadline(tmp_path, hostile):
+def test_a_trickling_answer_is_cut_at_the_request_deadline(tmp_path, fake_server):
     outcome = run_segrun(
-        tmp_path, spec_text(hostile.url("trickle")), LONG_SECRET, "--request-timeout", "3"
+        tmp_path, spec_text(fake_server.url("trickle")), LONG_SECRET, "--request-timeout", "3"
     )
     assert outcome.code == 1, outcome.stderr
     job = report(outcome)["jobs"][0]
     assert "within the request deadline of 3s" in job["error"], job
     assert outcome.seconds < 60
-    assert_well_behaved(outcome, hostile)
+    assert_well_behaved(outcome, fake_server)
 
 
 @pytest.mark.parametrize("where", ["pages in flight", "jobs in flight", "main thread"])
-def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_deadline(tmp_path, hostile, where):
+def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_deadline(tmp_path, fake_server, where):
     """No socket read times out, so only the request deadline ends it: the alarm
     in the main thread, a timer that shuts the connection in a worker thread."""
     jobs = "- name: people\n  segment_group: VIP Customers\n"
@@ -115,56 +112,56 @@ def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_deadline(tmp_path, hos
         jobs += "- name: others\n  segment_group: VIP Customers\n"
         args += ["--jobs", "2"]
     outcome = run_segrun(
-        tmp_path, spec_text(hostile.url("trickle-headers"), jobs=jobs), LONG_SECRET, *args
+        tmp_path, spec_text(fake_server.url("trickle-headers"), jobs=jobs), LONG_SECRET, *args
     )
     assert outcome.code == 1, outcome.stderr
     for job in report(outcome)["jobs"]:
         assert "within the request deadline of 3s" in job["error"], job
     assert outcome.seconds < 45
-    assert_well_behaved(outcome, hostile)
+    assert_well_behaved(outcome, fake_server)
 
 
-def test_one_stop_signal_ends_pages_in_flight_stuck_on_the_server(tmp_path, hostile):
+def test_one_stop_signal_ends_pages_in_flight_stuck_on_the_server(tmp_path, fake_server):
     jobs = "- name: people\n  segment_group: VIP Customers\n  concurrency: 4\n"
     outcome = run_segrun(
         tmp_path,
-        spec_text(hostile.url("trickle-headers"), jobs=jobs),
+        spec_text(fake_server.url("trickle-headers"), jobs=jobs),
         LONG_SECRET,
         signal_after=(3.0, signal.SIGINT),
     )
     assert outcome.code == 130, (outcome.stderr, report(outcome)["jobs"][0]["error"])
     assert outcome.seconds < 3.0 + 10  # a few seconds after the signal, not the deadline
     assert report(outcome)["status"] == "interrupted"
-    assert_well_behaved(outcome, hostile)
+    assert_well_behaved(outcome, fake_server)
 
 
 @pytest.mark.parametrize("scenario", ["trickle", "silent"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_one_stop_signal_ends_a_run_stuck_on_the_server(tmp_path, hostile, scenario, signum):
+def test_one_stop_signal_ends_a_run_stuck_on_the_server(tmp_path, fake_server, scenario, signum):
     outcome = run_segrun(
-        tmp_path, spec_text(hostile.url(scenario)), LONG_SECRET, signal_after=(3.0, signum)
+        tmp_path, spec_text(fake_server.url(scenario)), LONG_SECRET, signal_after=(3.0, signum)
     )
     assert outcome.code == 130, outcome.stderr
     assert outcome.seconds < 3.0 + 10  # a few seconds after the signal, not the server's 60
     assert report(outcome)["status"] == "interrupted"
     assert report(outcome)["finished"]
-    assert_well_behaved(outcome, hostile)
+    assert_well_behaved(outcome, fake_server)
 
 
 @pytest.mark.parametrize("scenario", ["huge", "huge-chunked", "huge-declared"])
-def test_a_500_mb_answer_is_refused_in_bounded_memory(tmp_path, hostile, scenario):
-    outcome = run_segrun(tmp_path, spec_text(hostile.url(scenario)), LONG_SECRET)
+def test_a_500_mb_answer_is_refused_in_bounded_memory(tmp_path, fake_server, scenario):
+    outcome = run_segrun(tmp_path, spec_text(fake_server.url(scenario)), LONG_SECRET)
     assert outcome.code == 1, outcome.stderr
     job = report(outcome)["jobs"][0]
     assert "over the cap" in job["error"], job
-    assert_well_behaved(outcome, hostile)  # peak memory under 250 MiB among the rest
+    assert_well_behaved(outcome, fake_server)  # peak memory under 250 MiB among the rest
 
 
 @pytest.mark.parametrize("scenario", ["deep", "deep-error"])
-def test_json_nested_200000_deep_fails_the_job_naming_the_call(tmp_path, hostile, scenario):
-    outcome = run_segrun(tmp_path, spec_text(hostile.url(scenario)), LONG_SECRET)
+def test_json_nested_200000_deep_fails_the_job_naming_the_call(tmp_path, fake_server, scenario):
+    outcome = run_segrun(tmp_path, spec_text(fake_server.url(scenario)), LONG_SECRET)
     assert outcome.code == 1, outcome.stderr
-    assert_well_behaved(outcome, hostile)
+    assert_well_behaved(outcome, fake_server)
     error = report(outcome)["jobs"][0]["error"]
     if scenario == "deep":
         assert error.startswith("Status:") and "nested too deeply" in error, error
@@ -189,30 +186,32 @@ ODD_RETRY_AFTER = [
 ]
 
 
-def test_odd_retry_after_values_are_survived(tmp_path, hostile):
-    hostile.retry_after = list(ODD_RETRY_AFTER)
+def test_odd_retry_after_values_are_survived(tmp_path, fake_server):
+    fake_server.retry_after = list(ODD_RETRY_AFTER)
     jobs = (
         "- name: people\n  segment_group: VIP Customers\n"
         "  retry: {attempts: 20, backoff: 0s, max_backoff: 0s}\n"
     )
-    outcome = run_segrun(tmp_path, spec_text(hostile.url("retry-after"), jobs=jobs), LONG_SECRET)
+    outcome = run_segrun(
+        tmp_path, spec_text(fake_server.url("retry-after"), jobs=jobs), LONG_SECRET
+    )
     assert outcome.code == 0, outcome.stderr + outcome.stdout
     assert report(outcome)["jobs"][0]["retries"] == len(ODD_RETRY_AFTER)
     assert outcome.seconds < 60
-    assert_well_behaved(outcome, hostile)
+    assert_well_behaved(outcome, fake_server)
 
 
-def test_a_retry_after_of_ages_is_clamped_and_a_signal_ends_the_wait(tmp_path, hostile):
-    hostile.retry_after = ["9" * 40]
+def test_a_retry_after_of_ages_is_clamped_and_a_signal_ends_the_wait(tmp_path, fake_server):
+    fake_server.retry_after = ["9" * 40]
     outcome = run_segrun(
         tmp_path,
-        spec_text(hostile.url("retry-after")),
+        spec_text(fake_server.url("retry-after")),
         LONG_SECRET,
         signal_after=(3.0, signal.SIGTERM),
     )
     assert outcome.code == 130, outcome.stderr
     assert outcome.seconds < 15
-    assert_well_behaved(outcome, hostile)
+    assert_well_behaved(outcome, fake_server)
 
 
 @pytest.mark.parametrize(
@@ -236,10 +235,10 @@ def test_retry_after_parses_to_a_bounded_wait(value, expected):
     assert retry_after(response, dt.datetime(2026, 11, 29, tzinfo=dt.timezone.utc)) == expected
 
 
-def test_files_are_the_owners_only_and_transcripts_keep_no_records(tmp_path, hostile):
-    outcome = run_segrun(tmp_path, spec_text(hostile.url("fine")), LONG_SECRET)
+def test_files_are_the_owners_only_and_transcripts_keep_no_records(tmp_path, fake_server):
+    outcome = run_segrun(tmp_path, spec_text(fake_server.url("fine")), LONG_SECRET)
     assert outcome.code == 0, outcome.stderr
-    assert_well_behaved(outcome, hostile)
+    assert_well_behaved(outcome, fake_server)
     for folder in (outcome.run_dir, outcome.state_dir):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
         for path in folder.rglob("*"):
@@ -255,11 +254,11 @@ def test_files_are_the_owners_only_and_transcripts_keep_no_records(tmp_path, hos
 
 
 def test_transcript_bodies_full_keeps_the_records_and_share_with_group_opens_them(
-    tmp_path, hostile
+    tmp_path, fake_server
 ):
     outcome = run_segrun(
         tmp_path,
-        spec_text(hostile.url("fine")),
+        spec_text(fake_server.url("fine")),
         LONG_SECRET,
         "--transcript-bodies",
         "full",
@@ -271,10 +270,10 @@ def test_transcript_bodies_full_keeps_the_records_and_share_with_group_opens_the
     assert stat.S_IMODE((outcome.run_dir / "report.json").stat().st_mode) == 0o640
 
 
-def assert_well_behaved(outcome, hostile, secrets=(LONG_SECRET,)) -> None:
+def assert_well_behaved(outcome, fake_server, secrets=(LONG_SECRET,)) -> None:
     """What every run against the hostile server must show, whatever it was fed:
     no traceback, no internal error, bounded memory, and no credential anywhere."""
     assert "Traceback" not in outcome.stderr + outcome.stdout, outcome.stderr
     assert "internal error" not in outcome.stderr, outcome.stderr
     assert outcome.peak_rss_mib < 250, outcome.peak_rss_mib
-    assert_nothing_leaked(outcome, list(secrets), hostile)
+    assert_nothing_leaked(outcome, list(secrets), fake_server)

@@ -12,8 +12,7 @@ import requests
 
 from runner.records.transcript import Transcript
 from runner.redaction.redact import REDACTED, URL_REDACTED, Redactor
-
-from .conftest import SECRET, TOKEN, attempt
+from tests.support.recording import SECRET, TOKEN, attempt
 
 CLIENT_SECRET = "cs_" + "7" * 61
 

@@ -10,6 +10,7 @@ import re
 import time
 import tracemalloc
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -18,8 +19,7 @@ from requests_toolbelt.utils.dump import dump_response
 from runner.records.har import HEADER, TranscriptError
 from runner.records.transcript import Transcript
 from runner.redaction.redact import Redactor
-
-from .conftest import attempt
+from tests.support.recording import attempt
 
 
 def load(path: Path) -> dict:
@@ -96,7 +96,7 @@ def test_failed_attempt_is_an_entry_with_status_0(
     assert entry["_attempt"] == 2
     assert entry["request"]["url"] == server + path
     text = transcript.text_path.read_text()
-    assert f"< GET {path} HTTP/1.1" in text
+    assert f"< GET {urlsplit(server).path}{path} HTTP/1.1" in text
     assert f"> [no response] {error_name}:" in text
 
 

@@ -4,7 +4,9 @@ malformed reaches the export."""
 from __future__ import annotations
 
 import pytest
-from run_helpers import job, read_jsonl, run, write_spec
+
+from tests.support.runs import job, read_jsonl, run
+from tests.support.specs import write_spec
 
 SPEC = """
     - name: victim

@@ -9,9 +9,9 @@ import datetime as dt
 import json
 import re
 
-from run_helpers import job, read_jsonl, run, write_spec
-
 from runner.apifacts.timestamps import parse_wire, utc_now
+from tests.support.runs import job, read_jsonl, run
+from tests.support.specs import write_spec
 
 JOBS = """
     - name: delta

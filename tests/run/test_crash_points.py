@@ -20,8 +20,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from run_helpers import read_jsonl, run, write_spec
-
 from runner.apifacts import timestamps
 from runner.commands.run import RunOptions, run_spec
 from runner.jobspec.loading import load_for_run
@@ -29,7 +27,9 @@ from runner.records.report import RunReport
 from runner.run.state import FORMAT, last_datetime_for, watermark_fields, watermark_key
 from runner.sandbox import FaultPlan, running_sandbox
 from runner.system import durable
-from segrun_testing import segrun_argv
+from tests.support.processes import segrun_argv
+from tests.support.runs import read_jsonl, run
+from tests.support.specs import write_spec
 
 JOBS = """
     - name: full

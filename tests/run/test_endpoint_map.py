@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from run_helpers import read_jsonl
 
 from runner.apifacts import api
 from runner.jobspec.endpoint_map import load_file
 from runner.sandbox import DEMO, running_sandbox
-from segrun_testing import assert_no_traceback
+from tests.support.processes import assert_no_traceback, segrun_argv
+from tests.support.runs import read_jsonl
 
 # A map unlike the inferred one in every path, as a user's corrected file would be.
 CONFIRMED = {
@@ -185,7 +185,7 @@ def test_run_endpoints_option_and_segrun_sandbox_endpoints(segrun, tmp_path):
     path.write_text(yaml.safe_dump(CONFIRMED))
     server = subprocess.Popen(
         [
-            *__import__("segrun_testing").segrun_argv(),
+            *segrun_argv(),
             "sandbox",
             "--endpoints",
             str(path),

@@ -12,8 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from liar_server import running_liar
-from run_helpers import job, read_jsonl, run, write_spec
 
 from runner.commands.run import RunOptions, _run_directory
 from runner.jobspec.loading import load_for_run
@@ -21,7 +19,10 @@ from runner.records.report import RunReport
 from runner.run.execute import Progress, StopFlag
 from runner.sandbox import running_sandbox
 from runner.system import durable
-from segrun_testing import segrun_argv
+from tests.support.fake_server import lying_pages, record, serving_pages
+from tests.support.processes import segrun_argv
+from tests.support.runs import job, read_jsonl, run
+from tests.support.specs import write_spec
 
 DELTA = """
     - name: delta
@@ -302,7 +303,7 @@ def test_an_older_state_file_is_ignored_with_a_note(tmp_path):
     ],
 )
 def test_a_server_that_lies_about_the_records_fails_the_job_naming_the_call(tmp_path, mode, words):
-    with running_liar(mode, total=25) as (base_url, liar):
+    with serving_pages(lying_pages(mode, total=25), rowcount=25) as (base_url, liar):
         spec = write_spec(
             tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n"
         )
@@ -310,13 +311,13 @@ def test_a_server_that_lies_about_the_records_fails_the_job_naming_the_call(tmp_
         result = job(outcome, "lie")
         assert result.status == "failed"
         assert result.error.startswith("Retrieve at offset") and words in result.error, result.error
-        assert liar.retrieves <= 4 and liar.commits == 0
+        assert len(liar.retrieves) <= 4 and liar.commits == 0
         assert not (tmp_path / "run" / "exports" / "lie.jsonl").exists()
         assert outcome.report.exit_code == 1
 
 
 def test_a_repeat_within_one_page_is_caught_too(tmp_path):
-    with running_liar("repeat_in_page", total=25) as (base_url, _):
+    with serving_pages(lying_pages("repeat_in_page", total=25), rowcount=25) as (base_url, _):
         spec = write_spec(
             tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n"
         )
@@ -328,7 +329,7 @@ def test_a_repeat_within_one_page_is_caught_too(tmp_path):
 
 
 def test_text_with_no_utf8_form_is_written_through(tmp_path):
-    with running_liar("surrogates", total=12) as (base_url, _):
+    with serving_pages(lying_pages("surrogates", total=12), rowcount=12) as (base_url, _):
         spec = write_spec(
             tmp_path,
             base_url,
@@ -515,24 +516,20 @@ def test_a_job_removed_from_the_spec_keeps_its_entry_and_is_never_exported_over(
 
 
 def test_float_profile_ids_repeated_are_caught(tmp_path):
-    import liar_server
+    def float_id(n: int, **extra) -> dict:
+        return {**record(n, **extra), "ProfileId": float(n)}
 
-    original = liar_server.record
-    liar_server.record = lambda n, **extra: {**original(n, **extra), "ProfileId": float(n)}
-    try:
-        with running_liar("same_records", total=25) as (base_url, _):
-            spec = write_spec(
-                tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n"
-            )
-            result = job(run(spec, tmp_path), "lie")
-    finally:
-        liar_server.record = original
+    pages = lying_pages("same_records", total=25, record=float_id)
+    with serving_pages(pages, rowcount=25) as (base_url, _):
+        spec = write_spec(
+            tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n"
+        )
+        result = job(run(spec, tmp_path), "lie")
     assert result.status == "failed" and "ProfileId 1.0 at record 11" in result.error
 
 
 def test_strict_reconcile_stops_a_server_that_sends_past_rowcount(tmp_path):
-    with running_liar("hasmore_forever", total=25) as (base_url, liar):
-        liar.rowcount = 12
+    with serving_pages(lying_pages("hasmore_forever", total=25), rowcount=12) as (base_url, liar):
         spec = write_spec(
             tmp_path,
             base_url,
@@ -540,7 +537,7 @@ def test_strict_reconcile_stops_a_server_that_sends_past_rowcount(tmp_path):
         )
         result = job(run(spec, tmp_path), "lie")
     assert result.status == "failed" and "more than RowCount 12 (reconcile: strict)" in result.error
-    assert liar.retrieves == 2
+    assert len(liar.retrieves) == 2
 
 
 def test_two_specs_cannot_share_an_identity_through_a_file_name(tmp_path):

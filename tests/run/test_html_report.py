@@ -12,13 +12,14 @@ import zlib
 from pathlib import Path
 
 import pytest
-from run_helpers import run, write_spec
 
 from runner.commands.run import RunOptions, run_spec
 from runner.records.html import render
 from runner.records.report import JobResult, RunReport
 from runner.records.timeline import read_timelines
 from runner.run.execute import Progress, StopFlag
+from tests.support.runs import run
+from tests.support.specs import write_spec
 
 JOBS = """
 - name: steady

@@ -18,11 +18,11 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from run_helpers import read_jsonl, run, write_spec
-
 from runner.records.report import RunReport
 from runner.sandbox import Sandbox
-from segrun_testing import assert_no_traceback, segrun_argv
+from tests.support.processes import assert_no_traceback, segrun_argv
+from tests.support.runs import read_jsonl, run
+from tests.support.specs import write_spec
 
 JOBS = """
 - name: vip

@@ -12,10 +12,10 @@ import termios
 import time
 
 import pyte
-from run_helpers import write_spec
 
 from runner.sandbox import running_sandbox
-from segrun_testing import segrun_argv
+from tests.support.processes import segrun_argv
+from tests.support.specs import write_spec
 
 COLUMNS = 60
 #: the emulator is wider than the terminal the program is told of, so a line

@@ -11,13 +11,14 @@ import threading
 import time
 
 import pytest
-from run_helpers import job, read_jsonl, run, write_spec
-from test_crash_points import crash_run
 
 from runner.records.report import RunReport
 from runner.run.inflight import PageStream
 from runner.sandbox import FaultPlan, running_sandbox
-from segrun_testing import segrun_argv, until_run_made
+from tests.support.fake_server import lying_pages, serving_pages
+from tests.support.processes import segrun_argv, until_run_made
+from tests.support.runs import crash_run, job, read_jsonl, run
+from tests.support.specs import write_spec
 
 JOBS = """
     - name: ahead
@@ -304,10 +305,7 @@ def test_an_export_past_its_rowcount_still_catches_a_repeat(tmp_path, mode):
     """The seen-ids table is sized by RowCount; 9,000 records where Status said
     2 outgrow it (rebuilt from the part file), and a repeat of record 1 at the
     very end is still caught."""
-    from liar_server import running_liar
-
-    with running_liar(mode, total=9000) as (base_url, liar):
-        liar.rowcount = 2
+    with serving_pages(lying_pages(mode, total=9000), rowcount=2) as (base_url, _):
         spec = write_spec(
             tmp_path,
             base_url,

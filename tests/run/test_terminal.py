@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import io
 
-from run_helpers import run, write_spec
-
 from runner.run.execute import Progress
 from runner.ui.live import LiveDisplay, progress_for
+from tests.support.runs import run
+from tests.support.specs import write_spec
 
 
 class Terminal(io.StringIO):

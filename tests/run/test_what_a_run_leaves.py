@@ -8,11 +8,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-from run_helpers import read_jsonl, run, write_spec
-
 from runner.records.report import RunReport
 from runner.sandbox import DEMO, Sandbox
-from segrun_testing import ROOT, assert_no_traceback, segrun_argv
+from tests.support import ROOT
+from tests.support.processes import assert_no_traceback, segrun_argv
+from tests.support.runs import read_jsonl, run
+from tests.support.specs import write_spec
 
 SCHEMAS = ROOT / "tests" / "records" / "schemas"
 

@@ -15,7 +15,7 @@ from runner.apifacts import api, auth
 from runner.apifacts.api import endpoints
 from runner.apifacts.files import spec_path
 from runner.sandbox import DEMO, Sandbox, running_sandbox
-from tests.sandbox.conftest import Client
+from tests.support.sandbox_calls import Client
 
 schemathesis = pytest.importorskip("schemathesis")
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from segrun_testing import child_pids, process_alive, segrun_argv, start_cli_sandbox
+from tests.support.processes import child_pids, process_alive, segrun_argv
+from tests.support.sandbox_calls import start_cli_sandbox
 
 SEGRUN = [sys.executable, "-m", "runner"]
 

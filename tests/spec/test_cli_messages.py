@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from segrun_testing import assert_no_traceback
+from tests.support.processes import assert_no_traceback
 
 AUTH_SPEC = """\
 version: 1

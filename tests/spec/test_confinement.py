@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from segrun_testing import assert_no_traceback, segrun_argv
+from tests.support.processes import assert_no_traceback, segrun_argv
 
 MARKER = "segrun-confinement-marker-5f3a"
 HEAD = "version: 1\nclient_id: SanchezAssociates\njobs:\n  - segment_group: G\n"

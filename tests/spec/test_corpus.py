@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner.jobspec.check import check_file
-from segrun_testing import assert_no_traceback
+from tests.support.processes import assert_no_traceback
 
 CORPUS = Path(__file__).parent / "corpus" / "invalid"
 FILES = sorted(CORPUS.glob("*.yaml"))

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from runner.records.hints import runtime_hint
-from segrun_testing import segrun_argv
+from tests.support.processes import segrun_argv
 
 HEAD = "version: 1\nclient_id: SanchezAssociates\njobs:\n"
 

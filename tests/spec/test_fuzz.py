@@ -12,10 +12,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
-import spec_fuzzer
 
 from runner.jobspec.check import check_file
-from segrun_testing import assert_no_traceback
+from tests.support import spec_fuzzer
+from tests.support.processes import assert_no_traceback
 
 IN_PROCESS_INPUTS = 100
 CLI_INPUTS = 2

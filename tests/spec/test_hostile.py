@@ -7,7 +7,7 @@ import tracemalloc
 import pytest
 
 from runner.jobspec.loader import MAX_DEPTH, LoadProblem, load_bytes, load_text
-from segrun_testing import assert_no_traceback
+from tests.support.processes import assert_no_traceback
 
 BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
     f"{p}: &{p} [{','.join(['*' + c] * 9)}]\n" for p, c in zip("bcdefghi", "abcdefgh", strict=True)

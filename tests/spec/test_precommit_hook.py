@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from segrun_testing import ROOT
+from tests.support import ROOT
 
 VALID = "version: 1\nclient_id: SanchezAssociates\njobs:\n  - segment_group: VIP Customers\n"
 INVALID = "version: 1\nclient_id: SanchezAssociates\njobs:\n  - segment_group: VIP Customers\n    page_size: 0\n"

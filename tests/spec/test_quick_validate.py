@@ -19,7 +19,7 @@ from runner.cli import COMMANDS
 from runner.jobspec.check import check_file
 from runner.jobspec.rules import SpecValidator, _surely_valid, value_problem
 from runner.jobspec.schema import spec_schema
-from segrun_testing import ROOT
+from tests.support import ROOT
 
 #: runs the CLI in a fresh interpreter, then lists the modules it had loaded
 PROBE = textwrap.dedent(

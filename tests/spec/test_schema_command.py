@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from runner.jobspec.loader import load_text
-from segrun_testing import ROOT
+from tests.support import ROOT
 
 COMMITTED = ROOT / "specs" / "jobspec.schema.json"
 SPEC_EXAMPLES = ["quickstart.yaml", "incremental.yaml", "alternate-ids.yaml"]
