@@ -51,9 +51,7 @@ def _rewrite(run_dir, checkpoint, lines: bytes, records: int):
     (run_dir / "checkpoints" / "one.json").write_text(json.dumps(checkpoint))
 
 
-@pytest.mark.skipif(
-    not os.environ.get("SEGRUN_SLOW_TESTS"), reason="2.1M records, ~25 s: set SEGRUN_SLOW_TESTS=1"
-)
+@pytest.mark.slow  # 2.1M records, ~25 s
 def test_resume_of_an_export_past_two_million_records_does_not_crash(tmp_path):
     """SeenIds is sized min(max(RowCount, records), MAX_EXPECTED=2,000,000) on resume and
     gets its `reread` only after the part file was read: a resumed export holding more

@@ -24,9 +24,7 @@ from tests.support.sandbox_calls import cli_sandbox, initiate, retrieve
 
 pytestmark = [
     pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc"),
-    pytest.mark.skipif(
-        os.environ.get("SEGRUN_SLOW_TESTS") != "1", reason="slow: set SEGRUN_SLOW_TESTS=1"
-    ),
+    pytest.mark.slow,
 ]
 
 

@@ -3,11 +3,10 @@ the budget measures a page by len(page.body), but a held Page also keeps a Profi
 object and a msgspec.Raw per record (runner/apifacts/page.py), several times the body for
 small records. With one early page slow and 2 windows of 10,000-record pages held
 at concurrency 32, segrun holds ~75 MB more than one page at a time does, while
-the budget counts ~11 MB of them. Slow (two full exports): SEGRUN_SLOW_TESTS=1."""
+the budget counts ~11 MB of them. Slow: two full exports."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -28,7 +27,7 @@ def _page(offset: int, limit: int):
     return 200, envelope(records, offset, limit, total, last < total), {}
 
 
-@pytest.mark.skipif(not os.environ.get("SEGRUN_SLOW_TESTS"), reason="SEGRUN_SLOW_TESTS=1")
+@pytest.mark.slow
 def test_pages_held_cost_no_more_than_the_byte_budget(tmp_path):
     alone = export_peak_mb(tmp_path, _page, SIZE * PAGES, SIZE, 1)
     held = export_peak_mb(tmp_path, _page, SIZE * PAGES, SIZE, 32)

@@ -5,12 +5,11 @@ write other bytes. These tests hold the two to the same answer on random
 records, on the same records broken a byte at a time, and on the cases where
 the two decoders are known to differ.
 
-`SEGRUN_SLOW_TESTS=1` runs 20 times the examples."""
+The slow variants (`-m slow`) try 20 times the examples."""
 
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +17,8 @@ from hypothesis import strategies as st
 
 from runner.apifacts.page import HugeNumber, PageNotJSON, _judged, _plain, record_id, scan
 
-EXAMPLES = 4000 if os.environ.get("SEGRUN_SLOW_TESTS") else 200
+EXAMPLES = 200
+SLOW_EXAMPLES = 20 * EXAMPLES
 
 scalars = st.one_of(
     st.none(),
@@ -142,15 +142,11 @@ NOISE = [
 ]
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(records, st.integers(0, 5), st.none() | values)
-def test_both_readers_agree_on_random_pages(items, style, extra):
+def random_page(items, style, extra) -> None:
     agree(page_of(items, style, extra))
 
 
-@settings(max_examples=EXAMPLES * 2, deadline=None, suppress_health_check=list(HealthCheck))
-@given(records, st.integers(0, 5), st.none() | values, st.data())
-def test_both_readers_agree_on_broken_pages(items, style, extra, data):
+def broken_page(items, style, extra, data) -> None:
     content = bytearray(page_of(items, style, extra))
     for _ in range(data.draw(st.integers(1, 3))):
         at = data.draw(st.integers(0, len(content)))
@@ -158,6 +154,40 @@ def test_both_readers_agree_on_broken_pages(items, style, extra, data):
         cut = data.draw(st.integers(0, 2))
         content[at : at + cut] = noise
     agree(bytes(content))
+
+
+RANDOM_PAGES = given(records, st.integers(0, 5), st.none() | values)
+BROKEN_PAGES = given(records, st.integers(0, 5), st.none() | values, st.data())
+
+
+def examples(n: int):
+    return settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@examples(EXAMPLES)
+@RANDOM_PAGES
+def test_both_readers_agree_on_random_pages(items, style, extra):
+    random_page(items, style, extra)
+
+
+@examples(EXAMPLES * 2)
+@BROKEN_PAGES
+def test_both_readers_agree_on_broken_pages(items, style, extra, data):
+    broken_page(items, style, extra, data)
+
+
+@pytest.mark.slow
+@examples(SLOW_EXAMPLES)
+@RANDOM_PAGES
+def test_both_readers_agree_on_many_more_random_pages(items, style, extra):
+    random_page(items, style, extra)
+
+
+@pytest.mark.slow
+@examples(SLOW_EXAMPLES * 2)
+@BROKEN_PAGES
+def test_both_readers_agree_on_many_more_broken_pages(items, style, extra, data):
+    broken_page(items, style, extra, data)
 
 
 @pytest.mark.parametrize(
