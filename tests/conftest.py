@@ -1,5 +1,6 @@
-"""Fixtures shared by every test folder: the real `segrun` command, and the fake
-export server."""
+"""Fixtures shared by every test folder: the real `segrun` command, a sandbox, and
+the fake export server. The sandbox's own tests (tests/sandbox) override `sandbox`
+with one of their own, shared by a module."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from runner.sandbox import Sandbox, running_sandbox
 from tests.support.fake_server import FakeServer, serving
 from tests.support.processes import segrun_argv
 
@@ -37,6 +39,13 @@ def segrun():
         )
 
     return run
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """A sandbox on 127.0.0.1 of 300 profiles, for one test."""
+    with running_sandbox(profiles=300, seed=11) as sb:
+        yield sb
 
 
 @pytest.fixture

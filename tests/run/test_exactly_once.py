@@ -426,7 +426,7 @@ def test_a_damaged_partial_export_is_fetched_again_not_trusted(tmp_path):
         )
 
 
-# -- found by attacking the lifecycle (each failed before its fix) ----------------------------
+# -- more seams of the lifecycle ------------------------------------------------------------
 
 
 def test_an_export_named_like_another_jobs_part_file_is_refused_by_validate(tmp_path):
@@ -602,6 +602,6 @@ def test_a_state_entry_segrun_did_not_write_is_exit_2_for_run_plan_and_state(tmp
         )
     )
     for command in (["run", "-q"], ["plan"], ["state", "show"]):
-        result = cli(*command, str(spec))
+        result = cli(*command, str(spec), cwd=tmp_path)
         assert result.returncode == 2, (command, result.stderr)
         assert str(state) in result.stderr and "internal error" not in result.stderr

@@ -1,15 +1,21 @@
 """One attempt as segrun's HTTP client makes it (send, read the body, record), for the
-tests of the transcripts and of the redactor inside them."""
+tests of the transcripts and of the redactor inside them, and their fixtures (each
+conftest.py imports those it needs): the fake server's URL, a session, a redactor
+knowing SECRET, a transcript of full bodies and `send`, an attempt recorded there."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import pytest
 import requests
 
 from runner.records.transcript import Transcript
-from tests.support.fake_server import RECORDER_TOKEN
+from runner.redaction.redact import Redactor
+from tests.support.fake_server import RECORDER_TOKEN, serving
 
 #: the secret the recorder's redactor knows, and the token the server issues
 SECRET = "s3cr3t-HMAC-key/with+odd=chars"
@@ -49,3 +55,38 @@ def attempt(
         attempt=attempt_no,
     )
     return None if error else response
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[str]:
+    """The fake server's "by-path" scenario: /status, /page?n=N, /token, /echo..."""
+    with serving() as fake:
+        yield fake.url("by-path").rstrip("/")
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    with requests.Session() as s:
+        yield s
+
+
+@pytest.fixture
+def redactor() -> Redactor:
+    return Redactor([SECRET])
+
+
+@pytest.fixture
+def transcript(tmp_path: Path, redactor: Redactor) -> Iterator[Transcript]:
+    with Transcript(tmp_path, redactor, bodies="full") as t:
+        yield t
+
+
+Send = Callable[..., "requests.Response | None"]
+
+
+@pytest.fixture
+def send(session: requests.Session, transcript: Transcript) -> Send:
+    def _send(method: str, url: str, **kwargs: object) -> requests.Response | None:
+        return attempt(session, transcript, method, url, **kwargs)
+
+    return _send

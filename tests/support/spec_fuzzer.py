@@ -1,10 +1,10 @@
 """A mutation fuzzer over the example specs: `validate`, `plan` and `run --dry-run`
 must end with exit 0 or 2, print no traceback and return promptly, whatever the spec.
 
-The tests run a bounded number of inputs (tests/spec/test_fuzz.py). The long run,
+The tests run a bounded number of inputs (tests/jobspec/test_fuzz.py). The long run,
 not part of the default suite:
 
-    python tests/spec/spec_fuzzer.py --inputs 100000 [--seed N] [--seconds 900]
+    python tests/support/spec_fuzzer.py --inputs 100000 [--seed N] [--seconds 900]
 
 prints every input that ended otherwise (saved under --keep, default
 /tmp/segrun-fuzz) and a count at the end.
