@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support import MEASURED
 from tests.support.fake_server import LONG_SECRET
 from tests.support.processes import assert_well_behaved, run_segrun
 from tests.support.specs import spec_text
 
 
+@MEASURED
 @pytest.mark.parametrize("scenario", ["huge", "huge-chunked", "huge-declared"])
 def test_a_500_mb_answer_is_refused_in_bounded_memory(tmp_path, fake_server, scenario):
     outcome = run_segrun(tmp_path, spec_text(fake_server.url(scenario)), LONG_SECRET)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from runner.http.client import Interrupted
 from runner.http.pacing import MARGIN, RateBudget
 from runner.run.execute import StopFlag
+from tests.support import MEASURED
 from tests.support.fake_server import envelope, serving_pages
 from tests.support.processes import segrun_argv, segrun_environ
 from tests.support.specs import one_job, write_spec
@@ -118,6 +119,7 @@ def most_in_one_second(times: list[float]) -> int:
     return best
 
 
+@MEASURED
 @pytest.mark.slow  # ~17 s, and intermittent: it depends on scheduling
 def test_rate_limit_holds_at_the_server_while_workers_scan_huge_records(tmp_path):
     """The budget counts starts, and a start reaches the server later when the client's

@@ -19,6 +19,7 @@ from requests_toolbelt.utils.dump import dump_response
 from runner.records.har import HEADER, TranscriptError
 from runner.records.transcript import Transcript
 from runner.redaction.redact import Redactor
+from tests.support import MEASURED
 from tests.support.recording import attempt
 
 
@@ -237,6 +238,7 @@ def test_memory_stays_flat_over_many_pages(tmp_path, session, server):
     assert t.har_path.stat().st_size > 200 * 65536
 
 
+@MEASURED
 def test_record_is_cheap_next_to_parsing_the_page(tmp_path, session, server):
     response = session.get(f"{server}/page", params={"n": "1000"})
     started = dt.datetime.now(dt.timezone.utc)

@@ -91,7 +91,8 @@ def _run(tmp_path, depth: int, repeat: bool, extra: str) -> tuple[int, str, dict
     return done.returncode, done.stderr, report
 
 
-def test_a_deep_record_accepted_by_a_page_in_flight_never_ends_the_run_exit_2(tmp_path):
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_a_deep_record_accepted_by_a_page_in_flight_never_ends_the_run_exit_2(tmp_path, depth):
     """A record nested near Python's recursion limit: the C decoder shares that limit
     with the Python frames below it, so how deep a record the page scan accepts
     depends on the stack of the thread that scans it. A page in flight is scanned in
@@ -99,17 +100,16 @@ def test_a_deep_record_accepted_by_a_page_in_flight_never_ends_the_run_exit_2(tm
     stack (the CSV sheet from the spool, the part file read to confirm a repeated
     ProfileId), where RecursionError once ended the whole run: 'input nested too
     deeply to process', exit 2, no job in report.json. That job fails, alone."""
-    for depth in DEPTHS:
-        code, err, report = _run(tmp_path, depth, False, "  output: {format: csv}\n")
-        assert code in (0, 1), (depth, code, err)
-        assert [j["name"] for j in report["jobs"]] == ["one"], (depth, err)
+    code, err, report = _run(tmp_path, depth, False, "  output: {format: csv}\n")
+    assert code in (0, 1), (depth, code, err)
+    assert [j["name"] for j in report["jobs"]] == ["one"], (depth, err)
 
 
-def test_a_repeat_after_a_deep_record_fails_the_job_not_the_run(tmp_path):
-    for depth in DEPTHS:
-        code, err, report = _run(tmp_path, depth, True, "")
-        assert code == 1, (depth, code, err)
-        assert [j["name"] for j in report["jobs"]] == ["one"], (depth, err)
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_a_repeat_after_a_deep_record_fails_the_job_not_the_run(tmp_path, depth):
+    code, err, report = _run(tmp_path, depth, True, "")
+    assert code == 1, (depth, code, err)
+    assert [j["name"] for j in report["jobs"]] == ["one"], (depth, err)
 
 
 @pytest.mark.parametrize("value", ['["Complete"]', '{"a": 1}'])

@@ -17,6 +17,7 @@ import pytest
 from runner.records.report import RunReport
 from runner.run.inflight import PageStream
 from runner.sandbox import FaultPlan, running_sandbox
+from tests.support import MEASURED
 from tests.support.fake_server import Counting, envelope, lying_pages, serving_pages
 from tests.support.processes import segrun_argv, segrun_environ, until_run_made
 from tests.support.runs import crash_run, export_peak_mb, job, read_jsonl, run
@@ -592,6 +593,7 @@ def _big_pages(offset: int, limit: int):
     return 200, envelope(records, offset, limit, total, last < total), {}
 
 
+@MEASURED
 def test_big_pages_among_32_in_flight_keep_memory_bounded(tmp_path):
     """Each page is capped on its own (max(16 MB, 16 KB x page_size)); with nothing
     to cap the pages held at once, a server sending big (allowed) pages once drove
@@ -609,6 +611,7 @@ def _growing_pages(offset: int, limit: int):
     return 200, envelope(records, offset, limit, total, last < total), {}
 
 
+@MEASURED
 @pytest.mark.xfail(
     strict=True,
     reason=(
@@ -639,6 +642,7 @@ def _small_records_with_a_slow_second_page(offset: int, limit: int):
     return 200, envelope(records, offset, limit, total, last < total), {}
 
 
+@MEASURED
 @pytest.mark.slow
 def test_pages_held_cost_no_more_than_the_byte_budget(tmp_path):
     """The budget measures a page by len(page.body), but a held page also keeps a

@@ -19,6 +19,10 @@ from tests.support.sandbox_calls import Client
 
 schemathesis = pytest.importorskip("schemathesis")
 
+#: the contract's cases and the check that they reached every call share one
+#: sandbox: on one worker, in order
+pytestmark = pytest.mark.xdist_group("openapi-contract")
+
 OPENAPI = yaml.safe_load(spec_path("openapi.yaml").read_text(encoding="utf-8"))
 
 

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from tests.support import MEASURED
 from tests.support.processes import child_pids, process_alive, segrun_argv
 from tests.support.sandbox_calls import cli_sandbox, initiate, retrieve, start_cli_sandbox
 
@@ -257,6 +258,7 @@ def _growth(workers: int) -> int:
         return _hwm_mb(proc.pid) - before
 
 
+@MEASURED
 @needs_proc
 @pytest.mark.slow
 def test_a_server_whose_workers_died_builds_no_more_pages_at_once_than_one_without() -> None:

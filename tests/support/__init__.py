@@ -9,5 +9,12 @@ Imported as `tests.support`: the repository's root is on sys.path (pytest's
 
 from pathlib import Path
 
+import pytest
+
 #: the repository's root
 ROOT = Path(__file__).resolve().parents[2]
+
+#: a test that measures memory or time (a peak RSS, arrivals at a server in any
+#: second): the tests so marked run one after another on one worker, so no
+#: measurement is taken beside another's peak of memory or of CPU
+MEASURED = pytest.mark.xdist_group("measured")
