@@ -15,6 +15,14 @@ from tests.support.fake_server import FakeServer, serving
 from tests.support.processes import segrun_argv
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers a core. About half of the suite's time is waiting (on
+    request deadlines, trickles, stop signals, kills at random moments, a slow page),
+    which a second worker a core fills: 4 minutes instead of 5 and a half here."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 2 * (cores or 1)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test marked xdist_group must run with its group, one after another on one
