@@ -216,17 +216,18 @@ class Handler(BaseHTTPRequestHandler):
                 self.server.commits += 1
             return self._send(200, b"", content_type=json_utf8)
         if call == "status":
-            body = {"Status": "Complete", "RowCount": self.server.rowcount}
-            return self._send(200, body, content_type=json_utf8)
+            status = {"Status": "Complete", "RowCount": self.server.rowcount}
+            return self._send(200, status, content_type=json_utf8)
         if call != "retrieve":
             return self._send(200, b'{"AccessToken": 4242}', content_type=json_utf8)
+        assert self.server.pages is not None, "serving_pages(...) gives the pages a script"
         query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
         offset, limit = int(query["offset"]), int(query["limit"])
         with self.server.lock:
             self.server.retrieves.append((offset, limit))
-        status, body, headers = self.server.pages(offset, limit)
-        headers = {"Content-Type": json_utf8, **headers}
-        self._send(status, body, headers=headers.items(), content_type=None)
+        code, page, extra = self.server.pages(offset, limit)
+        headers = {"Content-Type": json_utf8, **extra}
+        self._send(code, page, headers=headers.items(), content_type=None)
 
     def s_answer(self, call: str) -> None:
         """`server.answer_call` answered with `server.answer` (status, body, type); a

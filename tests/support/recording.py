@@ -9,6 +9,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -32,7 +33,7 @@ def attempt(
     call: str | None = "retrieve",
     attempt_no: int = 1,
     timeout: float = 5,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> requests.Response | None:
     """What segrun's HTTP client does per attempt: send, read the body, record."""
     request = session.prepare_request(requests.Request(method, url, **kwargs))
@@ -86,7 +87,7 @@ Send = Callable[..., "requests.Response | None"]
 
 @pytest.fixture
 def send(session: requests.Session, transcript: Transcript) -> Send:
-    def _send(method: str, url: str, **kwargs: object) -> requests.Response | None:
+    def _send(method: str, url: str, **kwargs: Any) -> requests.Response | None:
         return attempt(session, transcript, method, url, **kwargs)
 
     return _send
