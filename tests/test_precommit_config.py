@@ -15,7 +15,7 @@ import subprocess
 import pytest
 import yaml
 
-from segrun_testing import ROOT
+from tests.support import ROOT
 
 CONFIG = ROOT / ".pre-commit-config.yaml"
 HOOK = "segrun-validate-examples"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from segrun_testing import assert_no_traceback
+from tests.support.processes import assert_no_traceback
 
 INCREMENTAL = """\
 version: 1

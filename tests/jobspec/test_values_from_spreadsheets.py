@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from segrun_testing import assert_no_traceback, segrun_argv
+from tests.support.processes import assert_no_traceback, segrun_argv
 
 SPEC = """\
 version: 1

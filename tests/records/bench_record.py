@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-import threading
 import timeit
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import requests
 
 from runner.records.transcript import Transcript
 from runner.redaction.redact import Redactor
-from tests.records.conftest import SECRET, Handler
+from tests.support.fake_server import serving
+from tests.support.recording import SECRET
 
 
 def main() -> None:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/page?n=1000"
+    with serving() as server:
+        measure(server.url("by-path") + "page?n=1000")
+
+
+def measure(url: str) -> None:
     with requests.Session() as session:
         response = session.get(url)
     size = len(response.content)
@@ -65,7 +66,6 @@ def main() -> None:
             f"{label:26} {per * 1e6:8.0f} us  ({per / json_s:.0%} of json(), "
             f"{per / bare_s:.0%} of a bare page)"
         )
-    httpd.shutdown()
 
 
 if __name__ == "__main__":

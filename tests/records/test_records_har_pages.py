@@ -9,8 +9,7 @@ from pathlib import Path
 
 from runner.records.transcript import Transcript
 from runner.redaction.redact import Redactor
-
-from .conftest import attempt
+from tests.support.recording import attempt
 
 
 def _valid(validator, path: Path) -> dict:

@@ -10,6 +10,7 @@ import re
 import time
 import tracemalloc
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -18,8 +19,8 @@ from requests_toolbelt.utils.dump import dump_response
 from runner.records.har import HEADER, TranscriptError
 from runner.records.transcript import Transcript
 from runner.redaction.redact import Redactor
-
-from .conftest import attempt
+from tests.support import MEASURED
+from tests.support.recording import attempt
 
 
 def load(path: Path) -> dict:
@@ -96,7 +97,7 @@ def test_failed_attempt_is_an_entry_with_status_0(
     assert entry["_attempt"] == 2
     assert entry["request"]["url"] == server + path
     text = transcript.text_path.read_text()
-    assert f"< GET {path} HTTP/1.1" in text
+    assert f"< GET {urlsplit(server).path}{path} HTTP/1.1" in text
     assert f"> [no response] {error_name}:" in text
 
 
@@ -237,6 +238,7 @@ def test_memory_stays_flat_over_many_pages(tmp_path, session, server):
     assert t.har_path.stat().st_size > 200 * 65536
 
 
+@MEASURED
 def test_record_is_cheap_next_to_parsing_the_page(tmp_path, session, server):
     response = session.get(f"{server}/page", params={"n": "1000"})
     started = dt.datetime.now(dt.timezone.utc)

@@ -9,9 +9,9 @@ import queue
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from run_helpers import job, run, write_spec
-
 from runner.sandbox import DEMO
+from tests.support.runs import job, run
+from tests.support.specs import write_spec
 
 
 class Receiver:
@@ -108,7 +108,7 @@ def test_callback_url_must_be_https_or_loopback(segrun, tmp_path):
 
 
 def test_the_sandbox_refuses_a_malformed_callback_url(sandbox):
-    from tests.sandbox.conftest import Client
+    from tests.support.sandbox_calls import Client
 
     client = Client(sandbox)
     r = client.initiate("All Profiles", {"CallbackURL": "ftp://x"})

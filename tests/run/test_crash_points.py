@@ -20,8 +20,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from run_helpers import read_jsonl, run, write_spec
-
 from runner.apifacts import timestamps
 from runner.commands.run import RunOptions, run_spec
 from runner.jobspec.loading import load_for_run
@@ -29,7 +27,9 @@ from runner.records.report import RunReport
 from runner.run.state import FORMAT, last_datetime_for, watermark_fields, watermark_key
 from runner.sandbox import FaultPlan, running_sandbox
 from runner.system import durable
-from segrun_testing import segrun_argv
+from tests.support.processes import segrun_argv
+from tests.support.runs import crash_run, read_jsonl, run
+from tests.support.specs import write_spec
 
 JOBS = """
     - name: full
@@ -104,24 +104,6 @@ def assert_as_if_uninterrupted(sandbox, spec: Path, run_dir: Path, started: dt.d
     for entry in state.values():  # moved on to this run's Initiate: never later than it
         mark = timestamps.parse_wire(entry["last_success"])
         assert started - dt.timedelta(seconds=1) <= mark <= dt.datetime.now(dt.timezone.utc)
-
-
-def crash_run(spec: Path, run_dir: Path, crash_at: int, log: Path) -> int:
-    """`segrun run` in a forked child (the imports are already paid for: ~40 of these
-    per walk), crashing at its `crash_at`-th durable operation. Returns what
-    os.waitpid says: -9 for the crash, 0 when the run finished first."""
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 3
-        try:
-            os.environ[durable.CRASH_ENV], os.environ[durable.LOG_ENV] = str(crash_at), str(log)
-            durable._count, durable._named = 0, {}
-            outcome = run_spec(str(spec), RunOptions(out=run_dir, quiet=True), environ={})
-            code = outcome.report.exit_code
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
 def test_a_crash_at_every_durable_operation_then_resume(tmp_path):

@@ -12,8 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from liar_server import running_liar
-from run_helpers import job, read_jsonl, run, write_spec
 
 from runner.commands.run import RunOptions, _run_directory
 from runner.jobspec.loading import load_for_run
@@ -21,7 +19,10 @@ from runner.records.report import RunReport
 from runner.run.execute import Progress, StopFlag
 from runner.sandbox import running_sandbox
 from runner.system import durable
-from segrun_testing import segrun_argv
+from tests.support.fake_server import envelope, lying_pages, record, serving_pages
+from tests.support.processes import segrun_argv
+from tests.support.runs import job, read_jsonl, run
+from tests.support.specs import write_spec
 
 DELTA = """
     - name: delta
@@ -302,7 +303,7 @@ def test_an_older_state_file_is_ignored_with_a_note(tmp_path):
     ],
 )
 def test_a_server_that_lies_about_the_records_fails_the_job_naming_the_call(tmp_path, mode, words):
-    with running_liar(mode, total=25) as (base_url, liar):
+    with serving_pages(lying_pages(mode, total=25), rowcount=25) as (base_url, liar):
         spec = write_spec(
             tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n"
         )
@@ -310,13 +311,13 @@ def test_a_server_that_lies_about_the_records_fails_the_job_naming_the_call(tmp_
         result = job(outcome, "lie")
         assert result.status == "failed"
         assert result.error.startswith("Retrieve at offset") and words in result.error, result.error
-        assert liar.retrieves <= 4 and liar.commits == 0
+        assert len(liar.retrieves) <= 4 and liar.commits == 0
         assert not (tmp_path / "run" / "exports" / "lie.jsonl").exists()
         assert outcome.report.exit_code == 1
 
 
 def test_a_repeat_within_one_page_is_caught_too(tmp_path):
-    with running_liar("repeat_in_page", total=25) as (base_url, _):
+    with serving_pages(lying_pages("repeat_in_page", total=25), rowcount=25) as (base_url, _):
         spec = write_spec(
             tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n"
         )
@@ -328,7 +329,7 @@ def test_a_repeat_within_one_page_is_caught_too(tmp_path):
 
 
 def test_text_with_no_utf8_form_is_written_through(tmp_path):
-    with running_liar("surrogates", total=12) as (base_url, _):
+    with serving_pages(lying_pages("surrogates", total=12), rowcount=12) as (base_url, _):
         spec = write_spec(
             tmp_path,
             base_url,
@@ -425,7 +426,7 @@ def test_a_damaged_partial_export_is_fetched_again_not_trusted(tmp_path):
         )
 
 
-# -- found by attacking the lifecycle (each failed before its fix) ----------------------------
+# -- more seams of the lifecycle ------------------------------------------------------------
 
 
 def test_an_export_named_like_another_jobs_part_file_is_refused_by_validate(tmp_path):
@@ -515,24 +516,20 @@ def test_a_job_removed_from_the_spec_keeps_its_entry_and_is_never_exported_over(
 
 
 def test_float_profile_ids_repeated_are_caught(tmp_path):
-    import liar_server
+    def float_id(n: int, **extra) -> dict:
+        return {**record(n, **extra), "ProfileId": float(n)}
 
-    original = liar_server.record
-    liar_server.record = lambda n, **extra: {**original(n, **extra), "ProfileId": float(n)}
-    try:
-        with running_liar("same_records", total=25) as (base_url, _):
-            spec = write_spec(
-                tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n"
-            )
-            result = job(run(spec, tmp_path), "lie")
-    finally:
-        liar_server.record = original
+    pages = lying_pages("same_records", total=25, record=float_id)
+    with serving_pages(pages, rowcount=25) as (base_url, _):
+        spec = write_spec(
+            tmp_path, base_url, "- name: lie\n  segment_group: VIP Customers\n  page_size: 10\n"
+        )
+        result = job(run(spec, tmp_path), "lie")
     assert result.status == "failed" and "ProfileId 1.0 at record 11" in result.error
 
 
 def test_strict_reconcile_stops_a_server_that_sends_past_rowcount(tmp_path):
-    with running_liar("hasmore_forever", total=25) as (base_url, liar):
-        liar.rowcount = 12
+    with serving_pages(lying_pages("hasmore_forever", total=25), rowcount=12) as (base_url, liar):
         spec = write_spec(
             tmp_path,
             base_url,
@@ -540,7 +537,7 @@ def test_strict_reconcile_stops_a_server_that_sends_past_rowcount(tmp_path):
         )
         result = job(run(spec, tmp_path), "lie")
     assert result.status == "failed" and "more than RowCount 12 (reconcile: strict)" in result.error
-    assert liar.retrieves == 2
+    assert len(liar.retrieves) == 2
 
 
 def test_two_specs_cannot_share_an_identity_through_a_file_name(tmp_path):
@@ -605,6 +602,40 @@ def test_a_state_entry_segrun_did_not_write_is_exit_2_for_run_plan_and_state(tmp
         )
     )
     for command in (["run", "-q"], ["plan"], ["state", "show"]):
-        result = cli(*command, str(spec))
+        result = cli(*command, str(spec), cwd=tmp_path)
         assert result.returncode == 2, (command, result.stderr)
         assert str(state) in result.stderr and "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        (b"1", b"1.0"),
+        (b"0", b"-0.0"),
+        (b"1e22", b"10000000000000000000000"),
+        (b"12", b"1.2e1"),
+    ],
+)
+def test_profile_ids_equal_as_json_numbers_are_one_id(tmp_path, first, again):
+    """A reader that loads the export as numbers sees one id twice: the export fails."""
+
+    def page(offset: int, limit: int):
+        records = [b'{"ProfileId": %s, "n": 1}' % first, b'{"ProfileId": %s, "n": 2}' % again]
+        return 200, envelope(records, offset, limit, 2, False), {}
+
+    with serving_pages(page, rowcount=2) as (base_url, _):
+        spec = write_spec(tmp_path, base_url, "- name: ids\n  segment_group: VIP Customers\n")
+        result = job(run(spec, tmp_path), "ids")
+    assert result.status == "failed" and "at record 2" in result.error, result.error
+
+
+@pytest.mark.parametrize(("first", "again"), [(b"1", b'"1"'), (b"1", b"true"), (b"0", b"false")])
+def test_a_number_and_its_text_or_a_boolean_stay_two_ids(tmp_path, first, again):
+    def page(offset: int, limit: int):
+        records = [b'{"ProfileId": %s}' % first, b'{"ProfileId": %s}' % again]
+        return 200, envelope(records, offset, limit, 2, False), {}
+
+    with serving_pages(page, rowcount=2) as (base_url, _):
+        spec = write_spec(tmp_path, base_url, "- name: ids\n  segment_group: VIP Customers\n")
+        result = job(run(spec, tmp_path), "ids")
+    assert result.status == "succeeded", result.error

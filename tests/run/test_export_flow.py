@@ -8,7 +8,6 @@ import json
 
 import pytest
 import requests
-from run_helpers import job, read_jsonl, run, write_spec
 
 from runner.apifacts.api import endpoints
 from runner.apifacts.timestamps import effective, parse_spec_datetime, to_wire
@@ -17,6 +16,8 @@ from runner.http.signing import PnAuthInfo3
 from runner.records.hints import advice_for
 from runner.records.report import RunReport
 from runner.sandbox import DEMO, Sandbox, running_sandbox
+from tests.support.runs import job, read_jsonl, run
+from tests.support.specs import write_spec
 
 
 def test_jsonl_holds_exactly_the_sandbox_ground_truth(sandbox, tmp_path):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import textwrap
 
-from run_helpers import job, read_jsonl, run, write_spec
-
 from runner.apifacts import timestamps
 from runner.apifacts.timestamps import effective, parse_wire
 from runner.run.execute import Progress
 from runner.run.state import hold_lock
+from tests.support.runs import job, read_jsonl, run
+from tests.support.specs import write_spec
 
 JOBS = """
     - name: delta

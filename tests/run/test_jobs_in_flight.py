@@ -18,11 +18,12 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from run_helpers import read_jsonl, run, write_spec
-
 from runner.records.report import RunReport
 from runner.sandbox import Sandbox
-from segrun_testing import assert_no_traceback, segrun_argv
+from tests.support import MEASURED
+from tests.support.processes import assert_no_traceback, segrun_argv
+from tests.support.runs import read_jsonl, run
+from tests.support.specs import write_spec
 
 JOBS = """
 - name: vip
@@ -221,6 +222,7 @@ RATED = """
 """
 
 
+@MEASURED
 def test_rate_limit_is_never_exceeded_at_the_server(tmp_path):
     with recording_sandbox(profiles=120, seed=3) as sandbox:
         spec = write_spec(

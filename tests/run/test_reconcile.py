@@ -4,9 +4,9 @@ profiles), unless the spec asks for `reconcile: strict`."""
 
 from __future__ import annotations
 
-from run_helpers import job, read_jsonl, run, write_spec
-
 from runner.ui.terminal import summary
+from tests.support.runs import job, read_jsonl, run
+from tests.support.specs import write_spec
 
 JOBS = """
     - name: victim

@@ -8,9 +8,10 @@ import json
 import jmespath
 import openpyxl
 import pytest
-from run_helpers import job, read_jsonl, run, write_spec
 
 from runner.run.tabular import XLSX_MAX_RECORDS, _xlsx_text, flatten, too_many_rows, write_xlsx
+from tests.support.runs import job, read_jsonl, run
+from tests.support.specs import write_spec
 
 COLUMNS = {
     "id": "ProfileId",

@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from run_helpers import job, read_jsonl, run, write_spec
 
 from runner.records.report import RunReport
 from runner.sandbox import FaultPlan, running_sandbox
-from segrun_testing import segrun_argv
+from tests.support.processes import segrun_argv
+from tests.support.runs import job, read_jsonl, run
+from tests.support.specs import write_spec
 
 GROUPS = ["All Profiles", "Email Subscribers", "Loyalty Members", "VIP Customers"]
 

@@ -8,7 +8,7 @@ import pytest
 
 from runner.apifacts import api, auth
 from runner.sandbox import DEMO
-from tests.sandbox.conftest import Client
+from tests.support.sandbox_calls import Client
 
 MESSAGES = api.facts()["auth"]["messages"]
 REALM = api.facts()["auth"]["realm"]

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import requests
 
 from runner.apifacts.api import endpoints
@@ -60,3 +61,10 @@ def test_bad_data_file_is_exit_2(tmp_path) -> None:
     bad.write_text("segment_groups: [{name: x, criteria: {bogus: 1}}]\n")
     done = _run("--data", str(bad))
     assert done.returncode == 2 and "criteria.bogus" in done.stderr
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536", "x"])
+def test_sandbox_with_an_impossible_port_is_exit_2(segrun, port):
+    done = segrun("sandbox", "--port", port)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "--port" in done.stderr

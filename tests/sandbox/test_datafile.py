@@ -8,7 +8,7 @@ import pytest
 
 from runner.sandbox import DEMO, SandboxDataError, load_data, running_sandbox
 from runner.sandbox.datafile import parse_data
-from tests.sandbox.conftest import Client
+from tests.support.sandbox_calls import Client
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sandbox.yaml"
 

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from runner.sandbox import FaultPlan, FaultSyntaxError, running_sandbox
-from tests.sandbox.conftest import Client
+from tests.support.sandbox_calls import Client
 
 
 def test_scripted_answers_in_order_then_normal(client: Client) -> None:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from runner.sandbox import running_sandbox
-from tests.sandbox.conftest import Client
+from tests.support.sandbox_calls import Client
 
 
 def test_full_export_matches_the_oracle_in_stable_order(client: Client) -> None:

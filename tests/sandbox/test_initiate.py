@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runner.sandbox import DEMO
-from tests.sandbox.conftest import Client
+from tests.support.sandbox_calls import Client
 
 BAD_BODIES = [
     (b"{not json", "not valid JSON"),

@@ -22,7 +22,7 @@ from runner.apifacts.api import endpoints
 from runner.sandbox import DEMO, running_sandbox
 from runner.sandbox.latency import Latency, LatencyError, parse_latency
 from runner.sandbox.peaks import Peaks
-from tests.sandbox.conftest import Client
+from tests.support.sandbox_calls import Client
 
 SEGRUN = [sys.executable, "-m", "runner"]
 

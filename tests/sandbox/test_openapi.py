@@ -15,9 +15,13 @@ from runner.apifacts import api, auth
 from runner.apifacts.api import endpoints
 from runner.apifacts.files import spec_path
 from runner.sandbox import DEMO, Sandbox, running_sandbox
-from tests.sandbox.conftest import Client
+from tests.support.sandbox_calls import Client
 
 schemathesis = pytest.importorskip("schemathesis")
+
+#: the contract's cases and the check that they reached every call share one
+#: sandbox: on one worker, in order
+pytestmark = pytest.mark.xdist_group("openapi-contract")
 
 OPENAPI = yaml.safe_load(spec_path("openapi.yaml").read_text(encoding="utf-8"))
 

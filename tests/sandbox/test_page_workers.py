@@ -1,24 +1,30 @@
-"""`segrun sandbox` builds pages in worker processes (runner/sandbox/workers.py).
-Promises attacked here: a worker's page is byte for byte the server's own, touched
-dates included; however the server ends (Ctrl-C, SIGTERM, SIGKILL), no worker
-outlives it; a worker that dies costs no request, and no page differs."""
+"""`segrun sandbox` builds pages in worker processes (runner/sandbox/workers.py,
+runner/sandbox/forked.py). A worker's page is byte for byte the server's own,
+touched dates included; however the server ends (Ctrl-C, SIGTERM, SIGKILL), no
+worker outlives it; a worker that dies or stops answering costs no request, holds
+nothing of the server's, and no page differs."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextlib
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 
-from segrun_testing import child_pids, process_alive, segrun_argv, start_cli_sandbox
-
-SEGRUN = [sys.executable, "-m", "runner"]
+from tests.support import MEASURED
+from tests.support.processes import child_pids, process_alive, segrun_argv
+from tests.support.sandbox_calls import cli_sandbox, initiate, retrieve, start_cli_sandbox
 
 
 def test_a_workers_page_is_the_servers_page_with_touches() -> None:
@@ -143,3 +149,127 @@ def test_out_of_descriptors_means_fewer_workers_not_a_crash() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok")
+
+
+# -- a worker that stops answering -----------------------------------------------------------
+#: a page of 500 records takes milliseconds; a server that falls back after any
+#: sane bound answers well within this
+PATIENCE = 6.0
+
+
+@needs_proc
+def test_a_stuck_worker_is_killed_and_its_page_built_elsewhere() -> None:
+    """A worker alive but not answering (stopped with SIGSTOP here; in life: a
+    debugger, a frozen cgroup, a swapped-out or wedged child) was once never given
+    up on: the request that drew it waited on its pipe for ever."""
+    with cli_sandbox("--page-workers", "1", "--profiles", "2000") as (proc, url):
+        token = initiate(url)
+        (worker,) = child_pids(proc.pid)
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            answer = retrieve(url, token, 1, 500, timeout=PATIENCE)
+        except requests.exceptions.ReadTimeout:
+            pytest.fail(
+                f"a page was not answered in {PATIENCE} s: the server waits forever "
+                "on a page worker that stopped answering, and never builds it itself"
+            )
+        assert answer.status_code == 200
+
+
+@needs_proc
+def test_one_stuck_worker_of_two_costs_none_of_32_requests_in_flight() -> None:
+    with cli_sandbox("--page-workers", "2", "--profiles", "8000") as (proc, url):
+        token = initiate(url)
+        stuck = child_pids(proc.pid)[0]
+        os.kill(stuck, signal.SIGSTOP)
+
+        def one(i: int) -> str:
+            try:
+                return str(retrieve(url, token, 1 + 250 * i, 250, timeout=PATIENCE).status_code)
+            except requests.exceptions.ReadTimeout:
+                return "hung"
+
+        with cf.ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(one, range(32)))
+        assert answers.count("hung") == 0, (
+            f"{answers.count('hung')} of 32 requests never answered: each drew the stuck "
+            "worker's pipe and waits on it with no deadline"
+        )
+
+
+def _descriptors(pid: int) -> dict[int, str]:
+    folder = Path(f"/proc/{pid}/fd")
+    return {int(fd.name): os.readlink(fd) for fd in folder.iterdir()}
+
+
+@needs_proc
+def test_a_stopped_worker_holds_no_port_and_no_output_of_a_killed_sandbox() -> None:
+    """A forked child keeps only its own pipe: standard streams point at /dev/null and
+    every other descriptor is closed, so a worker, even one stopped and outliving a
+    SIGKILLed sandbox, holds neither the listening socket nor the sandbox's output."""
+    proc, url = start_cli_sandbox("--page-workers", "2", "--profiles", "50")
+    workers = child_pids(proc.pid)
+    try:
+        assert len(workers) == 2
+        for pid in workers:
+            fds = _descriptors(pid)
+            assert all(fds[fd] == os.devnull for fd in (0, 1, 2)), fds
+            rest = {fd: t for fd, t in fds.items() if fd > 2}
+            assert len(rest) == 1 and next(iter(rest.values())).startswith("socket:"), fds
+            os.kill(pid, signal.SIGSTOP)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=20)  # end-of-file: no worker holds the pipes
+        port = urlsplit(url).port
+        with socket.socket() as again:
+            again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            again.bind(("127.0.0.1", port))  # a worker holding the listener: EADDRINUSE
+            again.listen()
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired, ProcessLookupError):
+            proc.kill()
+            proc.communicate(timeout=5)
+
+
+# -- the server's memory once its workers are dead -------------------------------------------
+def _hwm_mb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    raise AssertionError("no VmHWM")
+
+
+def _growth(workers: int) -> int:
+    """Peak RSS growth of the server answering 32 pages of 10,000 at once, every
+    page worker killed first."""
+    with cli_sandbox("--page-workers", str(workers), "--profiles", "320000") as (proc, url):
+        token = initiate(url)
+        for worker in child_pids(proc.pid):
+            os.kill(worker, signal.SIGKILL)
+        time.sleep(0.2)
+        before = _hwm_mb(proc.pid)
+        with cf.ThreadPoolExecutor(32) as pool:
+            answers = list(
+                pool.map(lambda i: retrieve(url, token, 1 + 10_000 * i, 10_000, 120), range(32))
+            )
+        assert {a.status_code for a in answers} == {200}
+        return _hwm_mb(proc.pid) - before
+
+
+@MEASURED
+@needs_proc
+@pytest.mark.slow
+def test_a_server_whose_workers_died_builds_no_more_pages_at_once_than_one_without() -> None:
+    """A dead worker's page is built by the server, as without workers; but the
+    server's page builders were bounded by max(BUILDERS, workers.count), fixed when
+    the workers start, so once 16 workers were dead the server built 16 pages at
+    once where without workers it builds 2: 32 readers of 10,000-record pages drove
+    its peak RSS from ~100 MB to ~240 MB."""
+    alone = _growth(0)
+    orphaned = _growth(16)
+    assert orphaned < 1.5 * alone + 16, (
+        f"after its workers died the server grew {orphaned} MB answering 32 readers, "
+        f"{alone} MB without workers: it builds up to 16 pages at once, not 2"
+    )

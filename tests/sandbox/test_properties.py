@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from runner.apifacts.timestamps import effective, parse_wire, to_wire
 from runner.sandbox import DEMO, Sandbox
-from tests.sandbox.conftest import Client
+from tests.support.sandbox_calls import Client
 
 UTC = dt.timezone.utc
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)

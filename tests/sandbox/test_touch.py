@@ -7,7 +7,7 @@ import datetime as dt
 import requests
 
 from runner.sandbox import running_sandbox
-from tests.sandbox.conftest import Client
+from tests.support.sandbox_calls import Client
 
 UTC = dt.timezone.utc
 

@@ -1,0 +1,172 @@
+"""Secrets never reach a file: planted everywhere over real HTTP, then searched for."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from urllib.parse import quote, quote_plus
+
+import pytest
+import requests
+
+from runner.records.transcript import Transcript
+from runner.redaction.redact import REDACTED, URL_REDACTED, Redactor
+from tests.support.recording import SECRET, TOKEN, attempt
+
+CLIENT_SECRET = "cs_" + "7" * 61
+
+
+def spellings(secret: str) -> list[bytes]:
+    raw = secret.encode()
+    return [
+        raw,
+        quote(secret, safe="").encode(),
+        quote_plus(secret, safe="").encode(),
+        base64.b64encode(raw),
+        base64.urlsafe_b64encode(raw),
+    ]
+
+
+def test_planted_secrets_occur_in_neither_transcript(tmp_path, session, server):
+    redactor = Redactor([SECRET, CLIENT_SECRET])
+    with Transcript(tmp_path, redactor, bodies="full") as t:
+        # OAuth token call: client secret in the form body and a Basic header;
+        # the issued token is not yet known to the redactor.
+        attempt(
+            session,
+            t,
+            "POST",
+            f"{server}/token",
+            data={"grant_type": "client_credentials", "client_secret": CLIENT_SECRET},
+            auth=("client-id", CLIENT_SECRET),
+            call="token",
+        )
+        redactor.add(TOKEN)  # what the client does once the token is known
+        attempt(
+            session,
+            t,
+            "POST",
+            f"{server}/echo",
+            params={"key": SECRET, "access_token": TOKEN},
+            headers={"Authorization": f"Bearer {TOKEN}", "X-Debug": f"hmac={SECRET}"},
+            json={"Note": SECRET, "client_secret": CLIENT_SECRET},
+            call="initiate",
+        )
+        # The secret in a URL path, echoed back in the body and a response header.
+        attempt(
+            session,
+            t,
+            "GET",
+            f"{server}/echo/{quote(SECRET, safe='')}",
+            headers={"Authorization": f"PNAUTHINFO3-HMAC-SHA256 Credential=u/{SECRET}"},
+        )
+        # A failed attempt whose error text carries the URL.
+        attempt(session, t, "GET", f"{server}/drop", params={"key": SECRET})
+        # Base64 of the secret in a body.
+        attempt(session, t, "POST", f"{server}/echo", data=base64.b64encode(SECRET.encode()))
+
+    for path in (t.har_path, t.text_path):
+        data = path.read_bytes()
+        for secret in (SECRET, CLIENT_SECRET, TOKEN, "refresh-" + TOKEN):
+            for form in spellings(secret):
+                assert form not in data, (path.name, secret, form)
+        assert REDACTED.encode() in data
+        assert b"Basic " not in data
+
+    har = json.loads(t.har_path.read_text())
+    token_entry, echo_entry, *_ = har["log"]["entries"]
+    issued = json.loads(token_entry["response"]["content"]["text"])
+    assert issued == {
+        "access_token": REDACTED,
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "refresh_token": REDACTED,
+    }
+    headers = {h["name"]: h["value"] for h in echo_entry["request"]["headers"]}
+    assert headers["Authorization"] == REDACTED
+    assert headers["X-Debug"] == f"hmac={REDACTED}"
+    assert {"name": "access_token", "value": REDACTED} in echo_entry["request"]["queryString"]
+    assert echo_entry["request"]["url"].endswith(f"?key={URL_REDACTED}&access_token={URL_REDACTED}")
+    assert har["log"]["entries"][3]["_error"].startswith("ConnectionError")
+
+
+def test_secret_straddling_the_body_cap_is_still_removed(tmp_path, session, server):
+    secret = "straddling-secret-value"
+    body = "x" * 990 + secret
+    with Transcript(tmp_path, Redactor([secret]), body_cap=1000, bodies="full") as t:
+        attempt(session, t, "POST", f"{server}/echo", data=body)
+    data = t.har_path.read_bytes() + t.text_path.read_bytes()
+    assert secret[:10].encode() not in data
+
+
+def test_token_cut_by_the_cap_leaves_no_half_token(tmp_path, session, server):
+    with Transcript(tmp_path, Redactor(), body_cap=25, bodies="full") as t:
+        attempt(session, t, "POST", f"{server}/token")
+    content = json.loads(t.har_path.read_text())["log"]["entries"][0]["response"]["content"]
+    assert content["text"].startswith('{"access_token": "<redac')
+    assert TOKEN[:4] not in content["text"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"access_token":"abc"}', f'{{"access_token":"{REDACTED}"}}'),
+        ('{"Access_Token" : "a\\"b"}', f'{{"Access_Token" : "{REDACTED}"}}'),
+        ('{"id_token": "x", "n": 1}', f'{{"id_token": "{REDACTED}", "n": 1}}'),
+        ("grant_type=x&client_secret=abc&z=1", f"grant_type=x&client_secret={REDACTED}&z=1"),
+        ("client_secret=abc", f"client_secret={REDACTED}"),
+        (
+            '{"url": "/t?access_token=abc", "n": 1}',
+            f'{{"url": "/t?access_token={REDACTED}", "n": 1}}',
+        ),
+        ('{"AccessToken": 12345}', '{"AccessToken": 12345}'),  # the export token is no secret
+        ("nothing to see", "nothing to see"),
+    ],
+)
+def test_body_fields(text, expected):
+    assert Redactor().body(text) == expected
+
+
+def test_short_secrets_are_scanned_too_and_headers_still_redacted():
+    r = Redactor(["abc"])
+    assert r.scan("abcdef abc") == f"{REDACTED}def {REDACTED}"
+    assert r.header("authorization", "abc") == REDACTED
+    assert r.header("Proxy-Authorization", "Basic xyz") == REDACTED
+    assert r.header("Accept", "abc") == REDACTED
+    assert r.header("Accept", "xyz") == "xyz"
+
+
+def test_secrets_can_be_added_later_and_none_is_ignored():
+    r = Redactor()
+    assert r.scan("token-123456") == "token-123456"
+    r.add("token-123456", None, "")
+    assert r.scan("a token-123456 b") == f"a {REDACTED} b"
+    assert r.url("http://h/p?t=token-123456&access_token=zz") == (
+        f"http://h/p?t={URL_REDACTED}&access_token={URL_REDACTED}"
+    )
+
+
+def test_url_encoded_and_base64_forms_are_redacted():
+    secret = "a/b+c=d e&f"
+    r = Redactor([secret])
+    for form in spellings(secret):
+        assert r.scan(f"[{form.decode()}]") == f"[{REDACTED}]"
+
+
+def test_transcript_sees_tokens_added_after_it_was_opened(tmp_path, server):
+    redactor = Redactor()
+    with Transcript(tmp_path, redactor, bodies="full") as t:
+        request = requests.Request("GET", f"{server}/x", headers={"X-T": "late-token-1"}).prepare()
+        redactor.add("late-token-1")
+        t.record(
+            request,
+            None,
+            error=requests.ConnectionError("late-token-1 refused"),
+            started=dt.datetime.now(dt.timezone.utc),
+            elapsed_s=0.0,
+            job="j",
+            call="c",
+            attempt=1,
+        )
+    assert b"late-token-1" not in t.har_path.read_bytes() + t.text_path.read_bytes()
