@@ -10,6 +10,8 @@ maximum resident set size.
 - segrun: `segrun run -q`, pages of 1,000 and of 10,000.
 - (`--bare`) a requests loop decoding each page and encoding each record:
   what a hand-written script does, and what segrun did before issue 12.
+- (`--expect`) segrun with `expect: {required_fields, record_schema}` on, pages
+  of 1,000: the cost of checking every record before the export is placed.
 
 After timing, segrun's JSONL is compared byte for byte with the records in
 the raw client's pages: each JSONL line must be the server's own text.
@@ -18,6 +20,7 @@ Targets (issue 12): segrun at most 1.5x the raw client's wall time at 1M
 records; peak under 64 MB at page sizes 1,000 and 10,000, flat from 100k to 1M.
 
     python bench/export.py [--records 1000000 100000] [--pages 1000 10000] [--repeat 3] [--bare]
+                           [--expect]
 """
 
 from __future__ import annotations
@@ -183,17 +186,44 @@ def sha256(path: Path) -> str:
     return sha256_of(path)
 
 
-def write_spec(folder: Path, base_url: str, page: int, concurrency: int = 1) -> Path:
-    spec = folder / f"bench-{page}.yaml"
+#: a record schema of the kind a data team writes: the fields it loads, typed
+RECORD_SCHEMA = {
+    "type": "object",
+    "required": ["ProfileId", "IsActive", "Emails"],
+    "properties": {
+        "ProfileId": {"type": "integer"},
+        "IsActive": {"type": "boolean"},
+        "CustomerName": {"type": "object"},
+        "Emails": {
+            "type": "array",
+            "items": {"type": "object", "required": ["EmailAddress"]},
+        },
+    },
+}
+EXPECT = (
+    '    expect: {required_fields: [ProfileId, "CustomerName.LastName"], '
+    "record_schema: profile.schema.json}\n"
+)
+
+
+def write_spec(
+    folder: Path, base_url: str, page: int, concurrency: int = 1, expect: bool = False
+) -> Path:
+    spec = folder / f"bench-{page}{'-expect' if expect else ''}.yaml"
+    if expect:
+        (folder / "profile.schema.json").write_text(json.dumps(RECORD_SCHEMA))
     spec.write_text(
         f"version: 1\nclient_id: SanchezAssociates\nenvironment: sandbox\nbase_url: {base_url}\n"
         f"jobs:\n  - name: everyone\n    segment_group: {SEGMENT_GROUP}\n    page_size: {page}\n"
         f"    concurrency: {concurrency}\n    poll: {{interval: 50ms, timeout: 10m}}\n"
+        + (EXPECT if expect else "")
     )
     return spec
 
 
-def bench(records: int, pages: list[int], repeat: int, folder: Path, bare: bool) -> dict:
+def bench(
+    records: int, pages: list[int], repeat: int, folder: Path, bare: bool, expect: bool = False
+) -> dict:
     sandbox, base_url = start_sandbox(records)
     me = [sys.executable, __file__]
     try:
@@ -224,6 +254,17 @@ def bench(records: int, pages: list[int], repeat: int, folder: Path, bare: bool)
                         folder / "run-1000" / "exports" / "everyone.jsonl"
                     ):
                         raise SystemExit(f"pages of {page} exported other bytes")
+            if expect:
+                out = folder / "run-expect"
+                shutil.rmtree(out, ignore_errors=True)
+                spec = write_spec(folder, base_url, 1000, expect=True)
+                rows.setdefault("segrun, pages of 1,000, expect on", []).append(
+                    measure([*segrun_argv(), "run", "-q", str(spec), "--out", str(out)])
+                )
+                if i == 0 and sha256(out / "exports" / "everyone.jsonl") != sha256(
+                    folder / "run-1000" / "exports" / "everyone.jsonl"
+                ):
+                    raise SystemExit("with expect on, segrun exported other bytes")
         return {
             name: (statistics.median(t for t, _ in runs), max(m for _, m in runs))
             for name, runs in rows.items()
@@ -244,24 +285,27 @@ def main() -> None:
     parser.add_argument("--pages", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--bare", action="store_true", help="add the requests-loop row")
+    parser.add_argument(
+        "--expect", action="store_true", help="add segrun with required_fields and record_schema"
+    )
     args = parser.parse_args()
     print(
         f"median of {args.repeat} interleaved runs each; sandbox in its own process, "
         "--processing-seconds 0\n"
     )
-    print(f"{'records':>10}  {'client':<24} {'wall':>7} {'x raw':>6} {'peak':>9}")
+    print(f"{'records':>10}  {'client':<34} {'wall':>7} {'x raw':>6} {'peak':>9}")
     worst, peaks = 0.0, {}
     with tempfile.TemporaryDirectory() as tmp:
         for records in args.records:
-            result = bench(records, args.pages, args.repeat, Path(tmp), args.bare)
+            result = bench(records, args.pages, args.repeat, Path(tmp), args.bare, args.expect)
             raw_wall = result["raw client"][0]
             for name, (wall, peak) in result.items():
                 ratio = wall / raw_wall
                 print(
-                    f"{records:>10,}  {name:<24} {wall:>6.1f}s {ratio:>6.2f} {peak:>6.0f}MiB",
+                    f"{records:>10,}  {name:<34} {wall:>6.1f}s {ratio:>6.2f} {peak:>6.0f}MiB",
                     flush=True,
                 )
-                if name.startswith("segrun"):
+                if name.startswith("segrun") and not name.endswith("expect on"):
                     peaks.setdefault(name, []).append(peak)
                     if records == max(args.records):
                         worst = max(worst, ratio)
@@ -278,6 +322,8 @@ def main() -> None:
         f"records {flat:.0f} MiB"
     )
     print("JSONL: the server's records byte for byte (checked)")
+    if args.expect:
+        print("expect on: the same bytes exported; its row is not part of the targets above")
 
 
 if __name__ == "__main__":

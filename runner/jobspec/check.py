@@ -21,10 +21,10 @@ from cerberus import errors as ce
 
 from runner.apifacts import api
 from runner.apifacts.timestamps import utc_now
-from runner.jobspec import envsubst
+from runner.jobspec import envsubst, record_schema
 from runner.jobspec.diagnostic_help import explain, read_source
 from runner.jobspec.diagnostics import ERROR, WARNING, Diagnostic, sort_key
-from runner.jobspec.inputs import InputRefused, confined_path, read_regular_file
+from runner.jobspec.inputs import InputRefused
 from runner.jobspec.loader import MAX_BYTES, LoadProblem, Mark, SpecList, SpecMap, load_file
 from runner.jobspec.model import Spec, build_spec
 from runner.jobspec.names import job_name, output_path
@@ -581,10 +581,6 @@ def _read_values_files(
     return found
 
 
-#: a record schema is a small document; a larger file is a mistake
-RECORD_SCHEMA_MAX_BYTES = 1 << 20
-
-
 def _read_record_schemas(
     document: dict, spec_dir: Path, locator: _Locator, spec_file: str, diagnostics: list
 ) -> dict[int, dict]:
@@ -599,7 +595,7 @@ def _read_record_schemas(
             continue
         where = ("jobs", index, "expect", "record_schema")
         try:
-            found[index] = load_record_schema(written, spec_dir)
+            found[index] = record_schema.load(written, spec_dir)
         except InputRefused as e:
             mark, shown = locator.find(where)
             diagnostics.append(
@@ -614,27 +610,6 @@ def _read_record_schemas(
                 )
             )
     return found
-
-
-def load_record_schema(written: str, spec_dir: Path) -> dict:
-    """A JSON Schema document, or InputRefused saying why in words."""
-    import json
-
-    from jsonschema import SchemaError
-    from jsonschema.validators import validator_for
-
-    data = read_regular_file(confined_path(written, spec_dir), RECORD_SCHEMA_MAX_BYTES)
-    try:
-        schema = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise InputRefused(f"is not JSON: {str(e)[:200]}") from None
-    if not isinstance(schema, dict):
-        raise InputRefused("is not a JSON Schema (its top level must be an object)")
-    try:
-        validator_for(schema).check_schema(schema)
-    except SchemaError as e:
-        raise InputRefused(f"is not a valid JSON Schema: {e.message[:200]}") from None
-    return schema
 
 
 def _max_values_bytes() -> int:
