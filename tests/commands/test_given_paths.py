@@ -70,3 +70,21 @@ def test_an_out_folder_whose_parent_exists_is_made(segrun, spec, tmp_path):
     result = segrun("run", str(spec), "--out", str(out), "--state", str(tmp_path / "s.json"))
     assert result.returncode == 0, result.stderr
     assert (out / "report.json").is_file()
+
+
+def test_state_show_json_prints_each_watermark_and_its_history(segrun, spec, tmp_path):
+    state = tmp_path / "state.json"
+    for night in ("one", "two"):
+        done = segrun("run", str(spec), "--out", str(tmp_path / night), "--state", str(state))
+        assert done.returncode == 0, done.stderr
+    shown = segrun("state", "show", str(spec), "--state", str(state), "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    document = json.loads(shown.stdout)
+    (row,) = document["jobs"]
+    assert row["job"] == "changes" and row["incremental"] is True
+    stored = json.loads(state.read_text())
+    (mark,) = stored["watermarks"].values()
+    assert row["watermark"] == mark["last_success"]
+    assert [h["records"] for h in row["history"]] == [records(tmp_path / "one"), 0]
+    assert row["history"][-1]["initiated"] == row["watermark"]
+    assert document["state"] == str(state)

@@ -76,3 +76,38 @@ def test_a_right_clock_gets_no_note(sandbox, tmp_path):
     delta = job(outcome, "delta")
     assert delta.status == "succeeded"
     assert not [n for n in delta.notes if n.startswith(("warning: clock", "re-signed"))]
+
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+def test_a_server_date_a_day_ahead_never_moves_the_watermark_past_this_clock(sandbox, tmp_path):
+    """A server (or a proxy) whose Date is a day ahead of this machine, which is right:
+    the watermark is the earlier clock's, so the next day's changes are not skipped."""
+
+    def behind() -> dt.datetime:  # this machine's clock; the sandbox's Date is a day ahead
+        return utc_now() - ONE_DAY
+
+    spec = write_spec(tmp_path, sandbox.base_url, JOBS)
+    before = behind()
+    outcome = run(spec, tmp_path, clock=behind)
+    after = behind()
+    delta = job(outcome, "delta")
+    assert delta.status == "succeeded", delta.error
+    skew = next(n for n in delta.notes if n.startswith("warning: clock skew"))
+    assert "either clock, or a proxy that rewrites Date, may be wrong" in skew
+    state = json.loads((tmp_path / ".segrun" / "state.json").read_text())
+    (mark,) = [parse_wire(v["last_success"]) for v in state["watermarks"].values()]
+    assert before - dt.timedelta(seconds=3) <= mark <= after, (before, mark, after)
+
+
+def test_a_date_from_the_year_9999_is_not_a_watermark():
+    from runner.http.server_clock import ServerClock
+
+    now = utc_now()
+    clock = ServerClock(lambda: now)
+    clock.observe("Fri, 31 Dec 9999 23:59:59 GMT", now, now)
+    assert clock.watermark_time(now) == now
+    clock = ServerClock(lambda: now)
+    clock.observe("Mon, 07 Dec 2026 10:00:00 GMT", now, now)  # a server behind: its time
+    assert clock.watermark_time(now) <= now

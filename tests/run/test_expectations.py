@@ -176,3 +176,28 @@ def test_an_empty_csv_export_holds_its_header_and_the_summary_warns(segrun, tmp_
     assert result.returncode == 0, result.stdout
     assert (tmp_path / "two" / "exports" / "vip.csv").read_bytes() == b"id,email\r\n"
     assert "vip: warning: 0 records" in result.stdout
+
+
+def test_expectations_in_defaults_apply_to_every_job_and_merge_with_a_jobs_own(segrun, tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        HEAD.replace("  poll:", "  expect: {min_records: 1, max_records: 1000000}\n  poll:")
+        + "    expect: {max_records: 2}\n"
+        + "  - name: all\n    segment_group: All Profiles\n"
+    )
+    result = segrun("run", str(spec), "--out", str(tmp_path / "run"))
+    assert result.returncode == 1, result.stdout
+    vip, everyone = report(tmp_path / "run")["jobs"]
+    assert vip["kind"] == "expectation" and "max_records" in vip["error"]
+    names = {v["expectation"] for v in vip["expectations"]["verdicts"]}
+    assert names == {"min_records", "max_records"}  # min from defaults, max its own
+    assert everyone["status"] == "succeeded"
+
+
+def test_a_time_without_a_zone_is_a_validate_warning_with_both_spellings(segrun, tmp_path):
+    spec = spec_with(tmp_path, "")
+    spec.write_text(spec.read_text().replace("last_success", "2026-12-01T00:00:00"))
+    result = segrun("validate", "--format", "text", str(spec))
+    assert result.returncode == 0
+    assert "2026-12-01T00:00:00 names no zone, so it is read as UTC" in result.stdout
+    assert "2026-12-01T00:00:00Z" in result.stdout and "2026-12-01T00:00:00+01:00" in result.stdout
