@@ -11,7 +11,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from export import PAGE, SEGMENT_GROUP, measure, segrun_argv, start_sandbox
+from export import SEGMENT_GROUP, measure, segrun_argv, start_sandbox
+
+PAGE = 1000
 
 COLUMNS = (
     "      id: ProfileId\n      name: CustomerName\n"
