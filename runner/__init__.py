@@ -1,3 +1,3 @@
 """segrun: run MyPreferences segment-group exports from YAML job specs."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

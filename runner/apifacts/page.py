@@ -178,7 +178,7 @@ def _plain(content: bytes) -> Page | None:
     ProfileId and skips the rest, checking it is JSON, at about a fifth of the
     cost of decoding it (issue 12: most of a run's CPU). Anything else, None:
     Python's decoder then judges the page, so what the quick path accepts is
-    exactly what that one does (tests/run/test_page_paths.py holds the two to
+    exactly what that one does (tests/apifacts/test_page_readers.py holds the two to
     the same answers)."""
     # A line break, a BOM or a UTF-16 page goes the long way (breaks become
     # spaces there); msgspec does not check the UTF-8 of strings it skips.

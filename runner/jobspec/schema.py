@@ -88,5 +88,5 @@ def trusted_spec_schema() -> UnvalidatedSchema:
     """`spec_schema()` as cerberus takes it without checking it against
     cerberus' own rules again: that check costs a new process about 0.1 s, a
     third of validating a small spec, for a schema that only changes with
-    segrun. tests/spec/test_quick_validate.py makes the check once instead."""
+    segrun. tests/commands/test_validate.py makes the check once instead."""
     return UnvalidatedSchema(_expanded_spec_schema())

@@ -15,8 +15,8 @@ Two costs of glibc's malloc defaults pull against each other here:
 So: one arena for every thread (a page freed by one worker is reused by the
 next, whichever it is); blocks of up to 2 MiB, pages of about 3,000 records,
 reused from it; bigger ones mapped and unmapped on their own; and at most
-8 MiB of free memory kept at the top of the heap. tests/attack12's
-test_memory_in_flight and bench/export.py's peaks hold the bounds; bench/latency.py
+8 MiB of free memory kept at the top of the heap. The memory tests of
+tests/run/test_inflight.py and bench/export.py's peaks hold the bounds; bench/latency.py
 shows the time.
 """
 
