@@ -5,7 +5,8 @@ design; this server says whatever a test scripts.
 One server plays every scenario at once; the first segment of a request's path picks
 it (`server.url("echo")` is `http://127.0.0.1:PORT/echo/`), so a spec's base_url and
 its token_url may play two different ones. Every request is logged: its method and
-path, the Authorization it carried, the offset and limit of a Retrieve. The scenarios
+path, when it arrived and which call it was, the Authorization it carried, the offset
+and limit of a Retrieve. The scenarios
 that leak echo the server's `secrets`, and every credential they receive, back into
 messages, reason phrases and headers, so a test can check they are found nowhere
 afterwards.
@@ -70,8 +71,15 @@ class FakeServer(ThreadingHTTPServer):
         self.answer_call = "status"
         self.answer: tuple[int, bytes, str] = (200, b"{}", "application/json")
         self.trickle_pause = TRICKLE_PAUSE
+        #: "oauth-rate": how long the tokens it issues last, the tokens issued, and how
+        #: many requests it refused for a bearer token it never issued
+        self.expires_in = 3600.0
+        self.issued: set[str] = set()
+        self.refused = 0
         # what the server saw
         self.requests: list[tuple[str, str]] = []
+        #: when each request arrived (time.monotonic()), and which call it was
+        self.arrivals: list[tuple[float, str]] = []
         self.authorizations: list[str] = []
         self.retrieves: list[tuple[int, int]] = []
         self.commits = 0
@@ -181,11 +189,12 @@ class Handler(BaseHTTPRequestHandler):
         self._body = self.rfile.read(length) if length else b""
         path = self.path.split("?")[0]
         scenario, _, rest = path.lstrip("/").partition("/")
+        call = call_of(method, rest)
         with self.server.lock:
+            self.server.arrivals.append((time.monotonic(), call))
             self.server.requests.append((method, path))
             if self.headers.get("Authorization"):
                 self.server.authorizations.append(self.headers["Authorization"])
-        call = call_of(method, rest)
         getattr(self, "s_" + scenario.replace("-", "_"))(call)
 
     # -- the flow that works, so a scenario can break one call only --------------------
@@ -440,6 +449,36 @@ class Handler(BaseHTTPRequestHandler):
             return self._normal(call)
         body = '{{"access_token": "{}", "expires_in": 1{}}}'.format(OAUTH_TOKEN, "0" * 400)
         self._send(200, body.encode())
+
+    def s_oauth_rate(self, call: str) -> None:
+        """A token endpoint issuing tokens `tok-NNNN-...` that last `server.expires_in`
+        seconds, and the export flow of `server.rowcount` records, which refuses (401)
+        any bearer token the endpoint did not issue and counts it in `server.refused`."""
+        server = self.server
+        if call == "token":
+            with server.lock:
+                token = f"tok-{len(server.issued):04d}-" + "t" * 24
+                server.issued.add(token)
+            return self._send(200, {"access_token": token, "expires_in": server.expires_in})
+        bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        with server.lock:
+            known = bearer in server.issued
+            server.refused += not known
+        if not known:
+            return self._send(401, {"Message": "Authorization has been denied for this request."})
+        if call == "initiate":
+            self._send(200, {"AccessToken": 4242})
+        elif call == "status":
+            self._send(200, {"Status": "Complete", "RowCount": server.rowcount})
+        elif call == "commit":
+            self._send(200, {})
+        else:
+            query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            offset, limit = int(query["offset"]), int(query["limit"])
+            last = min(offset + limit - 1, server.rowcount)
+            records = [{"ProfileId": n} for n in range(offset, last + 1)]
+            more = last < server.rowcount
+            self._send(200, page_body(records, offset, limit, server.rowcount, more))
 
     # -- stalls ------------------------------------------------------------------------------
     def s_trickle(self, call: str) -> None:
