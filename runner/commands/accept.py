@@ -11,7 +11,7 @@ import click
 
 from runner import exitcodes
 from runner.apifacts import timestamps
-from runner.errors import SegrunError
+from runner.errors import JobFailure, SegrunError
 from runner.jobspec import endpoint_map
 from runner.jobspec.loading import load_for_run, select_jobs
 from runner.records.html import write_html_report_quietly
@@ -29,7 +29,7 @@ from runner.system import durable
 @click.option(
     "--state",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The state file the run used [default: .segrun/state.json beside its spec].",
+    help="The state file the run used [default: the one its report names].",
 )
 @click.option(
     "--endpoints",
@@ -44,19 +44,23 @@ def command(run_dir: Path, job: str, state: Path | None, endpoints_file: Path | 
     it and when. Nothing is sent (no Commit: the server's copy expires on its own).
     Running it again changes nothing."""
     report_path = run_dir / "report.json"
-    try:
-        report = RunReport.load(report_path)
-    except FileNotFoundError:
-        raise SegrunError(f"{run_dir}: no report.json: not a segrun run directory") from None
-    spec = load_for_run(report.spec)
-    (chosen,) = select_jobs(spec, (job,), given_as="JOB")
-    results = {r.name: r for r in report.jobs}
-    earlier = results.get(chosen.name)
-    if earlier is None:
-        raise SegrunError(f"job {chosen.name} did not run in {run_dir}")
-    store = StateFile(state_path(spec.path, state))
-    endpoints = endpoint_map.for_spec(spec, endpoints_file)
-    with hold_lock(run_dir / ".lock", f"segrun accept {run_dir} {chosen.name}"):
+    with hold_lock(run_dir / ".lock", f"segrun accept {run_dir} {job}"):
+        # read under the lock: two accepts at once must not write over each other
+        report = _report(report_path)
+        spec = load_for_run(report.spec)
+        (chosen,) = select_jobs(spec, (job,), given_as="JOB")
+        earlier = next((r for r in report.jobs if r.name == chosen.name), None)
+        if earlier is None:
+            raise SegrunError(f"job {chosen.name} did not run in {run_dir}")
+        if earlier.status == "succeeded" and earlier.accepted is None:
+            raise SegrunError(f"job {chosen.name} succeeded: there is nothing to accept")
+        if earlier.status != "succeeded" and earlier.kind != "expectation":
+            raise SegrunError(
+                f"job {chosen.name} {earlier.status} ({earlier.kind or 'no kind'}): only an "
+                "export held by its expectations can be accepted; resume the run instead"
+            )
+        store = StateFile(_state_of(report, spec.path, state))
+        endpoints = endpoint_map.for_spec(spec, endpoints_file)
         for folder in (run_dir, run_dir / "checkpoints"):
             durable.remove_stale_temporaries(folder)
 
@@ -66,13 +70,40 @@ def command(run_dir: Path, job: str, state: Path | None, endpoints_file: Path | 
 
         life = Lifecycle(spec, run_dir, Checkpoints(run_dir), store, record, endpoints.endpoints)
         with store.locked(f"segrun accept {run_dir} {chosen.name}"):
-            result = life.accept(chosen, earlier, _who(), timestamps.to_wire(timestamps.utc_now()))
+            try:
+                result = life.accept(
+                    chosen, earlier, _who(), timestamps.to_wire(timestamps.utc_now())
+                )
+            except JobFailure as e:  # what is on disk is not what was checked
+                raise SegrunError(f"job {chosen.name} cannot be accepted: {e}") from None
         report.settle(report.finished or timestamps.to_wire(dt.datetime.now(dt.timezone.utc)))
         report.write(report_path)
         write_junit(run_dir / "junit.xml", report)
         write_html_report_quietly(run_dir)
     click.echo(f"accepted: {chosen.name}: {result.output} ({result.records:,} records)")
     click.echo(f"run {report.status}")
+
+
+def _report(path: Path) -> RunReport:
+    try:
+        return RunReport.load(path)
+    except FileNotFoundError:
+        raise SegrunError(f"{path.parent}: no report.json: not a segrun run directory") from None
+    except (OSError, ValueError) as e:
+        raise SegrunError(f"{path}: not a report segrun wrote ({e})") from None
+
+
+def _state_of(report: RunReport, spec_path: Path, given: Path | None) -> Path:
+    """The state file the run used: accepting must move that one's watermark, and no
+    other's. A report without it (an older segrun) uses --state or the default."""
+    if report.state is None:
+        return state_path(spec_path, given)
+    recorded = Path(report.state)
+    if given is not None and Path(given).resolve() != recorded:
+        raise SegrunError(
+            f"--state {given}: the run used {recorded}; accept moves that state's watermark"
+        )
+    return recorded
 
 
 def _who() -> str:

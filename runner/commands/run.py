@@ -156,6 +156,7 @@ def run_spec(
             previous.started if previous else _iso(started),
             None,
             str(spec.path.resolve()),  # --resume from any folder compares the same file
+            state=str(state.path.resolve()),
         )
         report_path = run_dir / "report.json"
         observer = verbose_observer(redactor) if options.verbose and not options.quiet else None

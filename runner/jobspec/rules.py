@@ -114,9 +114,9 @@ def auth_scheme_names() -> list[str]:
 _SURELY_VALID = {
     "EmailAddress": re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+"),
     "PhoneNumber": re.compile(r"[-+.() \t]*(?:[0-9][-+.() \t]*){7,15}"),
-    # not blank, and with no `.` or `e`, so surely not a number a spreadsheet rewrote
-    "ProfileId": re.compile(r"(?s)[^.eE]*[^\s.eE][^.eE]*"),
-    "AlternateId": re.compile(r"(?s)[^.eE]*[^\s.eE][^.eE]*"),
+    # not blank, and with no `.`, `,` or `e`, so surely not a number a spreadsheet rewrote
+    "ProfileId": re.compile(r"(?s)[^.,eE]*[^\s.,eE][^.,eE]*"),
+    "AlternateId": re.compile(r"(?s)[^.,eE]*[^\s.,eE][^.,eE]*"),
 }
 
 
@@ -131,8 +131,9 @@ def _surely_valid(criteria: str, values: list) -> bool:
     return kinds == {int} and criteria == "ProfileId"
 
 
-#: a number as a spreadsheet rewrites a long id: `1.00000E+07`, `1E7`, `10000006.0`
-_SPREADSHEET_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?[eE][+-]?\d+|\d+\.0+)")
+#: a number as a spreadsheet rewrites a long id: `1.00000E+07`, `1E7`, `10000006.0`, and with
+#: the decimal comma of a semicolon CSV `1,00000E+07`, `10000006,0`
+_SPREADSHEET_NUMBER = re.compile(r"[+-]?(\d+([.,]\d*)?[eE][+-]?\d+|\d+[.,]0+)")
 SPREADSHEET_HINT = (
     "a spreadsheet rewrote a number column: it shows long ids in scientific notation and "
     "drops their last digits, and adds .0 to whole numbers. Format the column as Text before "

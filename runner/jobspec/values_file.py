@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import difflib
 import io
 import re
 from dataclasses import dataclass
@@ -155,7 +154,8 @@ def _csv_column(text: str, column: str, given: str | None) -> list[tuple[str, in
         raise ValuesFileProblem("is empty; expected a header row")
     names = [h.strip() for h in header]
     if column not in names:
-        message = f"has no column {column!r} (its columns: {_list(names)})"
+        count = f"{len(names)} column{'s' * (len(names) != 1)}"
+        message = f"has no column {column!r} in its header (line 1, {count})"
         advice = _column_advice(column, names, delimiter)
         raise ValuesFileProblem(message, at="column", advice=advice)
     at = names.index(column)
@@ -172,6 +172,8 @@ def _column_advice(column: str, names: list[str], delimiter: str) -> str:
     def folded(name: str) -> str:
         return re.sub(r"[\s_\-.]", "", name).casefold()
 
+    # only the column's own name in another spelling is shown: any other text of the first
+    # row may be a value (a file without a header), and a value is never printed
     same = [n for n in names if folded(n) == folded(column)]
     if same:
         return f"did you mean {same[0]!r}?"
@@ -180,10 +182,4 @@ def _column_advice(column: str, names: list[str], delimiter: str) -> str:
             f"the header is one column when split by {_SHOWN_DELIMITER[delimiter]}s: "
             "set values_file.delimiter"
         )
-    close = difflib.get_close_matches(column, names, n=1, cutoff=0.75)
-    return f"did you mean {close[0]!r}?" if close else ""
-
-
-def _list(names: list[str]) -> str:
-    shown = ", ".join(n.strip()[:40] for n in names[:10])
-    return shown + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    return "check the name against the file's first row (the header)"

@@ -118,6 +118,9 @@ class RunReport:
     finished: str | None
     spec: str
     jobs: list[JobResult] = field(default_factory=list)
+    #: the state file the run read and moved (its watermarks and history): where
+    #: `segrun accept` moves them too
+    state: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in get_args(RunStatus):
@@ -190,6 +193,7 @@ class RunReport:
         _expect(data, "started", str)
         _expect(data, "spec", str)
         _expect(data, "finished", (str, type(None)), required=False)
+        _expect(data, "state", (str, type(None)), required=False)
         jobs = data.get("jobs", [])
         if not isinstance(jobs, list) or not all(isinstance(j, dict) for j in jobs):
             raise ValueError("jobs should be a list of objects")
@@ -199,6 +203,7 @@ class RunReport:
             finished=data.get("finished"),
             spec=data["spec"],
             jobs=[JobResult.from_dict(job) for job in jobs],
+            state=data.get("state"),
         )
 
     @classmethod

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import msgspec
 
-from runner.jobspec.columns import compiled
+from runner.jobspec.columns import Search
 from runner.jobspec.model import Expectations
 from runner.jobspec.record_schema import record_validator
 
@@ -242,7 +242,7 @@ class _Path:
 def _searcher(expression: str):
     """A path of keys and indexes read directly (a record in a few steps); anything else
     through JMESPath."""
-    return _Path(expression) if _SIMPLE_PATH.fullmatch(expression) else compiled(expression)
+    return _Path(expression) if _SIMPLE_PATH.fullmatch(expression) else Search(expression)
 
 
 def _records(lines: Iterable[bytes]) -> Iterator[object]:

@@ -342,7 +342,7 @@ class Lifecycle:
         it: who and when made durable in the checkpoint first, then steps 5 to 9 as a
         success (no Commit: its token is long gone). Redone after a crash, or again once
         done, it gives the same result."""
-        if earlier.status == "succeeded":  # accepted (or succeeded) already
+        if earlier.status == "succeeded":  # accepted already: the same result again
             if self.checkpoints.path(job.name).exists():
                 self.checkpoints.clear(job.name)  # a crash between steps 8 and 9
             return earlier

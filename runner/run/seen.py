@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 from itertools import islice
 from operator import lt
 from typing import cast
@@ -169,9 +170,11 @@ def _number_text(value: object) -> str:
     reader (a warehouse loading the export as numbers), and so are 0 and -0.0, or 1e22
     and 10000000000000000000000; `true` is no number, and "1" is text."""
     kind = type(value)
-    if kind is float:
-        number = cast(float, value)
-        return str(int(number)) if number.is_integer() else repr(number)
+    if kind is float:  # by its shortest decimal, the one its JSON text most likely had
+        number = Decimal(repr(cast(float, value)))
+        if not number.is_finite():
+            return repr(value)
+        return str(int(number)) if number == number.to_integral_value() else str(number.normalize())
     if kind is HugeNumber:
         return cast(HugeNumber, value).text
     return str(value)

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from runner.jobspec.columns import compiled
+from runner.jobspec.columns import Search
 from runner.system import durable as _durable
 
 #: rows in an Excel sheet, the header included
@@ -81,7 +81,7 @@ def _rows(spool: Path, columns: Columns) -> tuple[list[str], Iterable[list[objec
     else after a first pass that collects every flattened column."""
     if columns:
         names = [name for name, _ in columns]
-        searches = [compiled(expression) for _, expression in columns]
+        searches = [Search(expression) for _, expression in columns]
         rows = ([c.search(record) for c in searches] for record in _records(spool))
         return names, rows
     seen: dict[str, None] = {}

@@ -336,5 +336,6 @@ def copied(run_folder: Path, to: Path) -> Path:
     report = to / "run" / "report.json"
     data = json.loads(report.read_text())
     data["spec"] = str(to / "spec.yaml")
+    data["state"] = str(to / ".segrun" / "state.json")
     report.write_text(json.dumps(data))
     return to

@@ -614,6 +614,7 @@ def test_a_state_entry_segrun_did_not_write_is_exit_2_for_run_plan_and_state(tmp
         (b"0", b"-0.0"),
         (b"1e22", b"10000000000000000000000"),
         (b"12", b"1.2e1"),
+        (b"1e23", b"100000000000000000000000"),
     ],
 )
 def test_profile_ids_equal_as_json_numbers_are_one_id(tmp_path, first, again):
@@ -629,7 +630,10 @@ def test_profile_ids_equal_as_json_numbers_are_one_id(tmp_path, first, again):
     assert result.status == "failed" and "at record 2" in result.error, result.error
 
 
-@pytest.mark.parametrize(("first", "again"), [(b"1", b'"1"'), (b"1", b"true"), (b"0", b"false")])
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [(b"1", b'"1"'), (b"1", b"true"), (b"0", b"false"), (b"1e23", b"99999999999999991611392")],
+)
 def test_a_number_and_its_text_or_a_boolean_stay_two_ids(tmp_path, first, again):
     def page(offset: int, limit: int):
         records = [b'{"ProfileId": %s}' % first, b'{"ProfileId": %s}' % again]

@@ -201,3 +201,89 @@ def test_a_time_without_a_zone_is_a_validate_warning_with_both_spellings(segrun,
     assert result.returncode == 0
     assert "2026-12-01T00:00:00 names no zone, so it is read as UTC" in result.stdout
     assert "2026-12-01T00:00:00Z" in result.stdout and "2026-12-01T00:00:00+01:00" in result.stdout
+
+
+def held_run(segrun, tmp_path: Path, extra: str = "", *args: str) -> Path:
+    spec = spec_with(tmp_path, "    expect: {min_records: 1000000}\n" + extra)
+    run_dir = tmp_path / "run"
+    result = segrun("run", str(spec), "--out", str(run_dir), *args)
+    assert result.returncode == 1, result.stdout + result.stderr
+    return run_dir
+
+
+def test_accept_refuses_what_no_expectation_held(segrun, tmp_path):
+    ok = spec_with(tmp_path, "")
+    assert segrun("run", str(ok), "--out", str(tmp_path / "ok")).returncode == 0
+    refused = segrun("accept", str(tmp_path / "ok"), "vip")
+    assert refused.returncode == 2 and "nothing to accept" in refused.stderr
+    other = tmp_path / "other"
+    other.mkdir()
+    failing = spec_with(other, "    on_missing_watermark: fail\n")
+    assert segrun("run", str(failing), "--out", str(other / "run")).returncode == 1
+    refused = segrun("accept", str(other / "run"), "vip")
+    assert refused.returncode == 2 and "only an export held by its expectations" in refused.stderr
+    assert not (other / "run" / "exports" / "vip.jsonl").exists()
+
+
+def test_accept_moves_the_state_the_run_used_and_refuses_another(segrun, tmp_path):
+    nightly = tmp_path / "nightly"
+    nightly.mkdir()
+    run_dir = held_run(segrun, tmp_path, "", "--state", str(nightly / "state.json"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    wrong = segrun("accept", str(run_dir), "vip", "--state", str(elsewhere / "state.json"))
+    assert wrong.returncode == 2 and str(nightly / "state.json") in wrong.stderr
+    done = segrun("accept", str(run_dir), "vip")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((nightly / "state.json").read_text())["watermarks"]
+    assert not (tmp_path / ".segrun" / "state.json").exists()
+
+
+@pytest.mark.parametrize("damage", ["export", "report", "report-shape"])
+def test_accept_refuses_a_tampered_run_folder_with_exit_2(segrun, tmp_path, damage):
+    run_dir = held_run(segrun, tmp_path)
+    if damage == "export":
+        part = run_dir / "exports" / "vip.jsonl.part"
+        part.write_bytes(part.read_bytes().replace(b"VIP", b"VIQ"))
+    elif damage == "report":
+        (run_dir / "report.json").write_text("garbage")
+    else:
+        report_data = json.loads((run_dir / "report.json").read_text())
+        report_data["jobs"] = None
+        (run_dir / "report.json").write_text(json.dumps(report_data))
+    result = segrun("accept", str(run_dir), "vip")
+    assert_no_traceback(result)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert not (run_dir / "exports" / "vip.jsonl").exists()
+
+
+@pytest.mark.parametrize("expression", ["abs(CustomerName)", "length(ProfileId)", "abs(Emails)"])
+def test_a_function_that_refuses_a_records_type_is_a_verdict_never_a_crash(
+    segrun, tmp_path, expression
+):
+    spec = spec_with(tmp_path, f'    expect: {{required_fields: ["{expression}"]}}\n')
+    result = segrun("run", str(spec), "--out", str(tmp_path / "run"))
+    assert_no_traceback(result)
+    assert result.returncode == 1, result.stdout + result.stderr
+    job = report(tmp_path / "run")["jobs"][0]
+    assert job["kind"] == "expectation" and "null or missing" in job["error"]
+    out = result.stdout + result.stderr + (tmp_path / "run" / "report.json").read_text()
+    assert "@" not in out.replace("segrun accept", "")  # no e-mail address, no name
+    assert "Lovelace" not in out
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["http://127.0.0.1:9/remote.json", "file:///etc/hostname", "#/definitions/nope", "other.json"],
+)
+def test_a_record_schema_reference_is_never_followed_outside_the_file(segrun, tmp_path, ref):
+    (tmp_path / "other.json").write_text('{"type": "object"}')
+    spec = spec_with(tmp_path, "    expect: {record_schema: ref.schema.json}\n")
+    (tmp_path / "ref.schema.json").write_text(
+        json.dumps({"properties": {"ProfileId": {"$ref": ref}}})
+    )
+    result = segrun("validate", str(spec))
+    assert result.returncode == 2, result.stdout
+    assert "record_schema" in result.stdout and "cannot be used" in result.stdout
+    run = segrun("run", str(spec), "--out", str(tmp_path / "run"))
+    assert run.returncode == 2 and not (tmp_path / "run" / "exports").exists()
