@@ -615,7 +615,7 @@ def _growing_pages(offset: int, limit: int):
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "known gap, documented in the README: the byte budget measures pages by the biggest so far, "
+        "known gap, documented in docs/internals/concurrency.md: the byte budget measures pages by the biggest so far, "
         "so requests sent before a server's pages suddenly grow can come back big, one round of "
         "them; bounding that needs a receive-side budget that exempts the page the writer waits for"
     ),
