@@ -613,9 +613,12 @@ def _growing_pages(offset: int, limit: int):
 
 @MEASURED
 @pytest.mark.xfail(
-    strict=True,
+    # not strict: whether the requests already sent come back big depends on timing, so the
+    # gap shows in most runs, not all (a strict xfail then failed a run that got lucky)
+    strict=False,
     reason=(
-        "known gap, documented in docs/internals/concurrency.md: the byte budget measures pages by the biggest so far, "
+        "known gap, documented in docs/internals/concurrency.md: the byte budget measures "
+        "pages by the biggest so far, "
         "so requests sent before a server's pages suddenly grow can come back big, one round of "
         "them; bounding that needs a receive-side budget that exempts the page the writer waits for"
     ),
