@@ -102,13 +102,20 @@ def check(
     lines: Iterable[bytes] | None,
     columns: Sequence[tuple[str, str]] = (),
     earlier: Earlier | None = None,
+    checked: RecordCheck | None = None,
 ) -> Verdicts:
     """Every expectation of a job against its export: `records` counted, `lines` the export's
-    records as JSONL (read only when `needs_records`), `earlier` its last success."""
+    records as JSONL (read only when `needs_records`), `earlier` its last success;
+    `checked`, when it saw every record as the pages came, spares reading them again."""
     out = Verdicts(expect.severity)
     out.verdicts += _counts(expect, records, earlier)
-    if lines is not None and needs_records(expect, columns) and records:
-        out.verdicts += _content(expect, lines, columns)
+    if needs_records(expect, columns) and records:
+        if checked is not None:
+            checked.finish()
+        if checked is not None and checked.count == records:
+            out.verdicts += checked.verdicts()
+        elif lines is not None:
+            out.verdicts += _content(expect, lines, columns)
     return out
 
 
@@ -154,68 +161,97 @@ def _drop(max_drop: float, records: int, earlier: Earlier | None) -> Verdict:
     )
 
 
+class RecordCheck:
+    """The expectations that read records, fed one record (or JSONL text) at a time: the
+    same verdicts whether fed while the pages arrive (`JobExport` does, so the check runs
+    while the next page is fetched) or in one pass over the finished export."""
+
+    def __init__(self, expect: Expectations, columns: Sequence[tuple[str, str]]) -> None:
+        self.required = [(text, _searcher(text)) for text in expect.required_fields]
+        self.missing = {text: 0 for text, _ in self.required}
+        self.missing_at: dict[str, list[int]] = {text: [] for text, _ in self.required}
+        schema = expect.record_schema_document
+        self.validator = record_validator(schema) if schema is not None else None
+        self.invalid, self.invalid_at = 0, list[str]()
+        watch = [(name, _searcher(expression)) for name, expression in columns]
+        self.watch = watch if expect.empty_columns == "fail" else []
+        self.columns = dict(columns)
+        self.filled = {name: False for name, _ in self.watch}
+        self.names: dict[str, str] = {}
+        self.count = 0
+        self._rest = b""  # a line cut between two pieces of text
+
+    def feed(self, text: bytes) -> None:
+        """JSONL text as the export holds it, in pieces cut anywhere."""
+        lines = (self._rest + bytes(text)).split(b"\n")
+        self._rest = lines.pop()
+        for record in _records(lines):
+            self.add(record)
+
+    def add(self, record: object) -> None:
+        self.count += 1
+        number = self.count
+        for text, expression in self.required:
+            if expression.search(record) is None:
+                self.missing[text] += 1
+                if len(self.missing_at[text]) < NAMED:
+                    self.missing_at[text].append(number)
+        if self.validator is not None and not self.validator.is_valid(record):
+            self.invalid += 1
+            if len(self.invalid_at) < NAMED:
+                self.invalid_at.append(f"record {number}: {_why(self.validator, record)}")
+        for name, expression in self.watch:
+            if not self.filled[name] and expression.search(record) is not None:
+                self.filled[name] = True
+        if self.watch and not all(self.filled.values()) and len(self.names) < _MAX_NAMES:
+            _collect_names(record, self.names)
+
+    def finish(self) -> None:
+        """The last line, when the text did not end with a line break."""
+        if self._rest.strip():
+            self.feed(b"\n")
+
+    def verdicts(self) -> list[Verdict]:
+        self.finish()
+        found = [
+            Verdict(
+                f"required_fields {text}",
+                count == 0,
+                f"null or missing in {count:,} records ({_records_named(self.missing_at[text])})"
+                if count
+                else "present in every record",
+            )
+            for text, count in self.missing.items()
+        ]
+        if self.validator is not None:
+            found.append(
+                Verdict(
+                    "record_schema",
+                    self.invalid == 0,
+                    f"{self.invalid:,} records do not match ({'; '.join(self.invalid_at)})"
+                    if self.invalid
+                    else "every record matches",
+                )
+            )
+        for name, is_filled in self.filled.items():
+            if not is_filled:
+                found.append(
+                    Verdict(
+                        f"empty_columns {name}",
+                        False,
+                        _empty_column(name, self.columns[name], self.names),
+                    )
+                )
+        return found
+
+
 def _content(
     expect: Expectations, lines: Iterable[bytes], columns: Sequence[tuple[str, str]]
 ) -> list[Verdict]:
-    required = [(text, _searcher(text)) for text in expect.required_fields]
-    missing = {text: 0 for text, _ in required}
-    missing_at: dict[str, list[int]] = {text: [] for text, _ in required}
-    validator = (
-        record_validator(expect.record_schema_document)
-        if expect.record_schema_document is not None
-        else None
-    )
-    invalid, invalid_at = 0, list[str]()
-    watch = [(name, _searcher(expression)) for name, expression in columns]
-    watch = watch if expect.empty_columns == "fail" else []
-    filled = {name: False for name, _ in watch}
-    names: dict[str, str] = {}
-    for number, record in enumerate(_records(lines), 1):
-        for text, expression in required:
-            if expression.search(record) is None:
-                missing[text] += 1
-                if len(missing_at[text]) < NAMED:
-                    missing_at[text].append(number)
-        if validator is not None and not validator.is_valid(record):
-            invalid += 1
-            if len(invalid_at) < NAMED:
-                invalid_at.append(f"record {number}: {_why(validator, record)}")
-        for name, expression in watch:
-            if not filled[name] and expression.search(record) is not None:
-                filled[name] = True
-        if watch and not all(filled.values()) and len(names) < _MAX_NAMES:
-            _collect_names(record, names)
-    found = [
-        Verdict(
-            f"required_fields {text}",
-            count == 0,
-            f"null or missing in {count:,} records ({_records_named(missing_at[text])})"
-            if count
-            else "present in every record",
-        )
-        for text, count in missing.items()
-    ]
-    if validator is not None:
-        found.append(
-            Verdict(
-                "record_schema",
-                invalid == 0,
-                f"{invalid:,} records do not match ({'; '.join(invalid_at)})"
-                if invalid
-                else "every record matches",
-            )
-        )
-    columns_by_name = dict(columns)
-    for name, is_filled in filled.items():
-        if not is_filled:
-            found.append(
-                Verdict(
-                    f"empty_columns {name}",
-                    False,
-                    _empty_column(name, columns_by_name[name], names),
-                )
-            )
-    return found
+    checking = RecordCheck(expect, columns)
+    for record in _records(lines):
+        checking.add(record)
+    return checking.verdicts()
 
 
 class _Path:

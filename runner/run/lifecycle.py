@@ -74,7 +74,7 @@ from runner.http.client import CallFailed
 from runner.jobspec.model import Job, Spec
 from runner.records.report import JobResult
 from runner.run.checkpoint import COMPLETE, Checkpoint, Checkpoints
-from runner.run.expectations import Verdicts, check, earlier_from, needs_records
+from runner.run.expectations import RecordCheck, Verdicts, check, earlier_from, needs_records
 from runner.run.outputs import JobExport, ready_path
 from runner.run.plan import initiate_body
 from runner.run.state import StateFile, StateLocked, watermark_fields, watermark_key
@@ -154,6 +154,8 @@ class Lifecycle:
     record: Callable[[JobResult], None]
     #: the endpoint map the run uses ({call: api.Endpoint}), spec block, file or option
     endpoints: Mapping[str, object] = field(default_factory=dict)
+    #: each fresh export's expectations, fed its records as they were written (step 2)
+    _reading: dict[str, RecordCheck] = field(default_factory=dict)
 
     def fingerprint(self, job: Job) -> dict[str, str]:
         state = self.state.path if self.state is not None else None
@@ -217,9 +219,16 @@ class Lifecycle:
         self.checkpoints.save(checkpoint)
 
     def start_pages(self, job: Job, row_count: int) -> JobExport:
-        """After step 1 and a Complete status: an empty part file for step 2."""
+        """After step 1 and a Complete status: an empty part file for step 2. Its
+        expectations read each record as it is written (step 4 then needs no second pass
+        over a fresh export; a resumed one, partly written before, gets that pass)."""
         export = self.export_of(job)
         export.create(row_count)
+        columns = job.output_columns if job.output_format != "jsonl" else ()
+        if needs_records(job.expect, columns):
+            checking = RecordCheck(job.expect, columns)
+            self._reading[job.name] = checking
+            export.reader = checking.feed
         return export
 
     def pages_durable(self, export: JobExport, checkpoint: Checkpoint) -> None:
@@ -309,8 +318,13 @@ class Lifecycle:
         if job.expect.max_drop is not None and self.state is not None:
             earlier = earlier_from(self.state.history(self._key(job)))
         columns = job.output_columns if job.output_format != "jsonl" else ()
-        if not needs_records(job.expect, columns):
-            return check(job.expect, checkpoint.records, None, columns, earlier)
+        checked = self._reading.pop(job.name, None)
+        if checked is not None:
+            checked.finish()
+        if not needs_records(job.expect, columns) or (
+            checked is not None and checked.count == checkpoint.records
+        ):
+            return check(job.expect, checkpoint.records, None, columns, earlier, checked)
         with open(export.part_path, "rb") as lines:  # the records as JSONL, whatever the format
             return check(job.expect, checkpoint.records, lines, columns, earlier)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -49,6 +49,9 @@ class JobExport:
         # a resumed file was partly written by another process: hashed at the end.
         self._digest: hashlib._Hash | None = None
         self._seen = SeenIds()
+        #: handed every line written, as it is written (expectations read the records
+        #: while the next page is fetched: runner/run/expectations.py)
+        self.reader: Callable[[bytes], None] | None = None
 
     @property
     def taken(self) -> bool:
@@ -127,11 +130,13 @@ class JobExport:
                 f"Retrieve at offset {first}: ProfileId {page.ids[record - first]!r} at record "
                 f"{record} was already exported at record {earlier}",
             )
-        write, digest = self._writer().write, self._digest
+        write, digest, reader = self._writer().write, self._digest, self.reader
         for chunk in page.chunks():
             write(chunk)
             if digest is not None:
                 digest.update(chunk)
+            if reader is not None:
+                reader(chunk)
         self.records += page.count
 
     def record_in(self, checkpoint: Checkpoint, next_offset: int) -> None:
