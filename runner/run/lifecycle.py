@@ -136,6 +136,11 @@ def _missing(job: Job, why: str) -> JobFailure:
     )
 
 
+def _sheet_columns(job: Job) -> tuple[tuple[str, str], ...]:
+    """The pinned columns an export's expectations watch: a sheet's; JSONL has none."""
+    return job.output_columns if job.output_format != "jsonl" else ()
+
+
 def differences(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
     return [words for part, words in _PARTS.items() if recorded.get(part) != now.get(part)]
 
@@ -194,6 +199,7 @@ class Lifecycle:
     def reopen(self, job: Job, checkpoint: Checkpoint) -> tuple[JobExport | None, str]:
         """After a crash in step 2 or 3, while the token is good: the export from
         the checkpoint's last durable page on; or None (start afresh), and why."""
+        self._reading.pop(job.name, None)  # what it read before is not what the file now holds
         export = self.export_of(job)
         why = export.reopen(checkpoint)
         if why is not None:
@@ -224,7 +230,7 @@ class Lifecycle:
         over a fresh export; a resumed one, partly written before, gets that pass)."""
         export = self.export_of(job)
         export.create(row_count)
-        columns = job.output_columns if job.output_format != "jsonl" else ()
+        columns = _sheet_columns(job)
         if needs_records(job.expect, columns):
             checking = RecordCheck(job.expect, columns)
             self._reading[job.name] = checking
@@ -317,7 +323,7 @@ class Lifecycle:
         earlier = None
         if job.expect.max_drop is not None and self.state is not None:
             earlier = earlier_from(self.state.history(self._key(job)))
-        columns = job.output_columns if job.output_format != "jsonl" else ()
+        columns = _sheet_columns(job)
         checked = self._reading.pop(job.name, None)
         if checked is not None:
             checked.finish()
