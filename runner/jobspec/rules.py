@@ -473,6 +473,13 @@ class SpecValidator(Validator):
                 "percentage",
                 f'must be a percentage from 0% to 100%, like "30%", not {value!r}',
             )
+        elif constraint and isinstance(value, float) and 0 < value < 1:  # a fraction meant?
+            self._spec_warning(
+                field,
+                "percentage",
+                f"{value} is read as {value}%, not {value:.0%}: "
+                f'write "{value:.0%}" if that is meant',
+            )
 
     def _validate_jmespath(self, constraint, field, value):
         """{'type': 'boolean'}"""

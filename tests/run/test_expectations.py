@@ -287,3 +287,10 @@ def test_a_record_schema_reference_is_never_followed_outside_the_file(segrun, tm
     assert "record_schema" in result.stdout and "cannot be used" in result.stdout
     run = segrun("run", str(spec), "--out", str(tmp_path / "run"))
     assert run.returncode == 2 and not (tmp_path / "run" / "exports").exists()
+
+
+def test_a_fraction_given_as_max_drop_is_a_warning_that_it_reads_as_a_percentage(segrun, tmp_path):
+    spec = spec_with(tmp_path, "    expect: {max_drop: 0.3}\n")
+    result = segrun("validate", "--format", "text", str(spec))
+    assert result.returncode == 0
+    assert '0.3 is read as 0.3%, not 30%: write "30%"' in result.stdout
