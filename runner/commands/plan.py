@@ -2,6 +2,11 @@
 
 The executor runs each job with a transport that keeps the first request instead
 of sending it, so the plan is what a run would send, not a re-implementation.
+
+A job's match values are people (e-mail addresses, phone numbers, ids), and a plan
+is read in CI logs and review threads: it shows how many there are and the first
+few masked (runner/redaction/personal.py), in every format; `--show-values` prints
+them all, as the run sends them.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from runner.http.target import SANDBOX_PLACEHOLDER_URL, open_target
 from runner.jobspec import endpoint_map
 from runner.jobspec.loading import load_for_run, select_jobs
 from runner.jobspec.model import Spec
+from runner.redaction.personal import SAMPLES, masked
 from runner.redaction.sink import current
 from runner.run.execute import JobRunner
 from runner.run.plan import PlannedJob
@@ -77,7 +83,47 @@ def endpoints_line(spec, endpoints: endpoint_map.EndpointMap) -> str:
     return f"endpoint map: {endpoints.source} ({mark})"
 
 
-def render_text(spec, planned: list[PlannedJob], endpoints_file: Path | None = None) -> str:
+def shown_request(request: dict, show_values: bool = False) -> dict:
+    """A request as a plan prints it: an Initiate body's `Values` replaced by their count
+    (the other fields byte for byte, as the client encodes them) unless `show_values`,
+    and `values` saying how many there are, with the first few masked."""
+    body = request.get("body")
+    try:
+        sent = json.loads(body) if isinstance(body, str) else None
+    except ValueError:
+        sent = None
+    if not isinstance(sent, dict) or not isinstance(sent.get("Values"), list):
+        return request
+    values = sent["Values"]
+    shown = dict(request)
+    shown["values"] = {
+        "count": len(values),
+        "masked": [masked(str(value)) for value in values[:SAMPLES]],
+    }
+    if not show_values:
+        sent["Values"] = f"<{len(values)} values: not shown>"
+        shown["body"] = json.dumps(sent, separators=(",", ":"), ensure_ascii=False)
+    return shown
+
+
+def _values_line(values: dict, show_values: bool) -> str:
+    count = values["count"]
+    if show_values:
+        return f"  Values: {count:,}, in full in the body above (personal data)"
+    first = "" if count <= len(values["masked"]) else f"; the first {len(values['masked'])}"
+    return (
+        f"  Values: {count:,}{first}, masked: {', '.join(values['masked'])} "
+        "(`segrun plan --show-values` prints them all: personal data)"
+    )
+
+
+def render_text(
+    spec,
+    planned: list[PlannedJob],
+    endpoints_file: Path | None = None,
+    *,
+    show_values: bool = False,
+) -> str:
     jobs = f"{len(planned)} job{'s' * (len(planned) != 1)}"
     lines = [f"plan for {spec.path}: {jobs}, in order; nothing is sent"]
     lines.append(endpoints_line(spec, endpoint_map.for_spec(spec, endpoints_file)))
@@ -102,11 +148,14 @@ def render_text(spec, planned: list[PlannedJob], endpoints_file: Path | None = N
             f"  {note}" if note.startswith("warning: ") else f"  note: {note}" for note in job.notes
         ]
         for request in job.requests:
+            request = shown_request(request, show_values)
             mark = "" if request.get("endpoint_confirmed", True) else "  [UNCONFIRMED path]"
             lines.append(f"  {request['method']} {request['url']}{mark}")
             lines += [f"  {name}: {value}" for name, value in request["headers"].items()]
             if request["body"] is not None:
                 lines += ["", f"  {request['body']}"]
+            if "values" in request:
+                lines.append(_values_line(request["values"], show_values))
         lines.append("  then:")
         lines += [f"    {step}" for step in job.then]
     return "\n".join(lines) + "\n"
@@ -118,15 +167,25 @@ def print_plan(
     fmt: str,
     state: Path | None,
     endpoints_file: Path | None = None,
+    *,
+    show_values: bool = False,
 ) -> None:
     """What `segrun plan` and `segrun run --dry-run` both print."""
     loaded, planned = plan_jobs(spec_path, only, state=state, endpoints_file=endpoints_file)
-    text = render_json(planned) if fmt == "json" else render_text(loaded, planned, endpoints_file)
+    if fmt == "json":
+        text = render_json(planned, show_values=show_values)
+    else:
+        text = render_text(loaded, planned, endpoints_file, show_values=show_values)
     click.echo(text, nl=False)
 
 
-def render_json(planned: list[PlannedJob]) -> str:
-    return json.dumps({"jobs": [p.to_json() for p in planned]}, indent=2, ensure_ascii=False) + "\n"
+def render_json(planned: list[PlannedJob], *, show_values: bool = False) -> str:
+    jobs = []
+    for job in planned:
+        shown = job.to_json()
+        shown["requests"] = [shown_request(r, show_values) for r in shown["requests"]]
+        jobs.append(shown)
+    return json.dumps({"jobs": jobs}, indent=2, ensure_ascii=False) + "\n"
 
 
 @click.command("plan", epilog=exitcodes.HELP)
@@ -146,18 +205,31 @@ def render_json(planned: list[PlannedJob]) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="An endpoint map file to plan with (as `segrun run --endpoints`).",
 )
+@click.option(
+    "--show-values",
+    is_flag=True,
+    help="Print every match value in the Initiate body, as sent (personal data: e-mail "
+    "addresses, phone numbers, ids); by default their count and the first 3, masked.",
+)
 def command(
-    spec: str, only: tuple[str, ...], fmt: str, state: Path | None, endpoints_file: Path | None
+    spec: str,
+    only: tuple[str, ...],
+    fmt: str,
+    state: Path | None,
+    endpoints_file: Path | None,
+    show_values: bool,
 ) -> None:
     """Show exactly which requests a run would send, in order, and send nothing.
 
     For each job: the Initiate request as it would go out (method, URL with
     percent-encoded path parameters, headers with Authorization redacted, the
-    JSON body byte for byte), the Status / Retrieve / Commit calls after it, and
-    the effective LastDateTime the server applies after its millisecond
-    rounding. Opens no connection. Exits 2 on anything a run would fail on
-    before sending: an invalid spec, an unset ${VAR}, an unreadable
-    values_file, a missing secret. For production and staging, paths not
-    confirmed by an endpoint map are marked UNCONFIRMED (a run refuses them).
+    JSON body byte for byte but for its Values, which are personal data: their
+    count and the first 3 masked, all of them with --show-values), the Status /
+    Retrieve / Commit calls after it, and the effective LastDateTime the server
+    applies after its millisecond rounding. Opens no connection. Exits 2 on
+    anything a run would fail on before sending: an invalid spec, an unset
+    ${VAR}, an unreadable values_file, a missing secret. For production and
+    staging, paths not confirmed by an endpoint map are marked UNCONFIRMED (a
+    run refuses them).
     """
-    print_plan(spec, only, fmt, state, endpoints_file)
+    print_plan(spec, only, fmt, state, endpoints_file, show_values=show_values)

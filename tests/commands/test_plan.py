@@ -92,7 +92,9 @@ def test_plan_json_and_percent_encoding(segrun, tmp_path):
             values: [1001, "1002"]
     """)
     )
-    result = segrun("plan", "--format", "json", str(spec), env={"S": "plan-secret-value"})
+    result = segrun(
+        "plan", "--format", "json", "--show-values", str(spec), env={"S": "plan-secret-value"}
+    )
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     (job,) = plan["jobs"]
@@ -117,5 +119,67 @@ def test_plan_json_and_percent_encoding(segrun, tmp_path):
         env={"S": "plan-secret-value"},
         cwd=tmp_path,
     )
-    assert json.loads(dry.stdout)["jobs"][0]["requests"][0]["body"] == request["body"]
+    masked = request["body"].replace('["1001","1002"]', '"<2 values: not shown>"')
+    assert json.loads(dry.stdout)["jobs"][0]["requests"][0]["body"] == masked
     assert not Path(tmp_path / "runs").exists()
+
+
+PEOPLE = 20_000
+
+
+def people_spec(folder: Path) -> Path:
+    """A spec matching on 20,000 e-mail addresses read from a values file."""
+    (folder / "people.txt").write_text(
+        "".join(f"ada.lovelace.{i}@example.org\n" for i in range(PEOPLE))
+    )
+    spec = folder / "spec.yaml"
+    spec.write_text(
+        "version: 1\nclient_id: SanchezAssociates\njobs:\n  - name: people\n"
+        "    segment_group: Email Subscribers\n    match_criteria: EmailAddress\n"
+        "    values_file: {path: people.txt}\n"
+    )
+    return spec
+
+
+def test_a_plan_shows_how_many_match_values_and_three_masked_in_every_format(segrun, tmp_path):
+    """A plan is read in CI logs: the Initiate body's Values are their count and the first
+    three, masked, whether printed as text or JSON, by `plan` or `run --dry-run`."""
+    spec = people_spec(tmp_path)
+    for args in (
+        ["plan"],
+        ["plan", "--format", "json"],
+        ["run", "--dry-run"],
+        ["run", "--dry-run", "--format", "json"],
+    ):
+        result = segrun(*args, str(spec), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        out = result.stdout + result.stderr
+        assert "lovelace" not in out, args
+        assert len(out) < 10_000, (args, len(out))  # not 600 KB of addresses
+        if "json" in args:
+            (request,) = json.loads(result.stdout)["jobs"][0]["requests"]
+            assert request["values"] == {"count": PEOPLE, "masked": ["a***@e***.org"] * 3}
+            assert json.loads(request["body"]) == {
+                "MatchCriteria": "EmailAddress",
+                "Values": f"<{PEOPLE} values: not shown>",
+            }
+        else:
+            assert (
+                "Values: 20,000; the first 3, masked: a***@e***.org, a***@e***.org, "
+                "a***@e***.org (`segrun plan --show-values` prints them all: personal data)"
+            ) in result.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_show_values_prints_every_match_value_as_sent(segrun, tmp_path):
+    spec = people_spec(tmp_path)
+    text = segrun("plan", "--show-values", str(spec))
+    assert text.returncode == 0, text.stderr
+    sent = [f"ada.lovelace.{i}@example.org" for i in range(PEOPLE)]
+    body = next(line.strip() for line in text.stdout.splitlines() if '"Values"' in line)
+    assert json.loads(body)["Values"] == sent
+    assert "Values: 20,000, in full in the body above (personal data)" in text.stdout
+    as_json = segrun("plan", "--show-values", "--format", "json", str(spec))
+    (request,) = json.loads(as_json.stdout)["jobs"][0]["requests"]
+    assert json.loads(request["body"])["Values"] == sent
+    assert request["values"]["count"] == PEOPLE

@@ -92,7 +92,7 @@ def test_link_inside_the_folder_is_fine(segrun, project):
     (project / "data").mkdir()
     (project / "data" / "ids.txt").write_text("1001\n1002\n")
     (project / "ids.txt").symlink_to("data/ids.txt")
-    result = segrun("plan", spec_with_values_file(project, "ids.txt"))
+    result = segrun("plan", "--show-values", spec_with_values_file(project, "ids.txt"))
     assert result.returncode == 0, result.stderr
     assert '"Values":["1001","1002"]' in result.stdout.replace(" ", "")
 
