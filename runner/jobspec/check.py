@@ -13,7 +13,8 @@ import datetime as dt
 import difflib
 import gc
 import os
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,12 +89,23 @@ def _check_file(
     try:
         document = load_file(name, max_bytes)
     except LoadProblem as e:
-        result.diagnostics.append(Diagnostic(name, e.line, e.column, "", e.message, ERROR, e.rule))
+        text = read_source(name) or ""
+        if e.rule not in ("size", "io", "empty") and not _YAML_LINE.search(text):
+            result.diagnostics.append(_not_a_spec(name, "no line of it reads as YAML"))
+            return result
+        # a file whose lines name no key of a spec may be data: where, but not its text
+        ours = _reads_as_ours(_KEY_LINE.findall(text))
+        result.diagnostics.append(
+            Diagnostic(name, e.line, e.column, "", e.message, ERROR, e.rule, "", ours)
+        )
         return result
     root = document.root
     if is_sandbox_data(root):  # `run` refuses it by name; `validate` hands in the sandbox's check
         if data_file_check is not None:
             result.diagnostics.extend(data_file_check(name, root))
+        return result
+    if root and not _reads_as_ours([key for key in root if isinstance(key, str)]):
+        result.diagnostics.append(_not_a_spec(name, "none of its keys is a spec's"))
         return result
 
     for found in envsubst.substitute(root, environ):
@@ -136,6 +148,46 @@ def _check_file(
             result.spec = build_spec(Path(name), document, values, schemas)
     result.diagnostics = _sorted_unique(result.diagnostics)
     return result
+
+
+# -- files that are no spec ---------------------------------------------------------
+#: a line only YAML begins so: a plain key and its colon, a list item, a flow mapping
+#: or list, a complex key, a document marker or a directive (a line of a values file,
+#: an e-mail address, a phone number, an id or a CSV row, begins otherwise)
+_YAML_LINE = re.compile(
+    r"^[ \t]*(?:[A-Za-z_][\w.-]*[ \t]*:(?:[ \t]|$)|-(?:[ \t]|$)|[\[{]|[?:](?:[ \t]|$)|---|%)",
+    re.MULTILINE,
+)
+
+
+#: a line that starts a top-level key
+_KEY_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)[ \t]*:(?:[ \t]|$)", re.MULTILINE)
+
+
+def _reads_as_ours(keys: Iterable[str]) -> bool:
+    """Whether some top-level key (or a slip of one) is one of a file segrun reads as YAML:
+    a spec, an endpoint map, a sandbox data file."""
+    known = [*spec_schema(), *api.CALLS, "segment_groups", "users"]
+    return any(
+        key in known or difflib.get_close_matches(key, known, n=1, cutoff=0.75) for key in keys
+    )
+
+
+def _not_a_spec(name: str, why: str) -> Diagnostic:
+    """A file named as a spec that is none (a values file handed to `validate jobs/*`, say):
+    one problem for the whole file, and nothing of its text, which may be customers'."""
+    return Diagnostic(
+        name,
+        0,
+        0,
+        "",
+        f"is not a job spec: {why} (version:, client_id:, jobs:, ...); none of its text is "
+        "shown, in case it is data (a values file?)",
+        ERROR,
+        "not-a-spec",
+        "",
+        False,
+    )
 
 
 def _sorted_unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

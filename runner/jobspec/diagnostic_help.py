@@ -65,6 +65,9 @@ def explain(diagnostics: Iterable[Diagnostic], text: str | None) -> list[Diagnos
     lines = source_lines(text)
     out = []
     for d in diagnostics:
+        if not d.shows_source:  # its text may be a customer's: no advice quotes it
+            out.append(d)
+            continue
         try:
             out.append(_explain(d, lines))
         except (IndexError, ValueError):  # advice is a bonus: never a crash

@@ -177,11 +177,21 @@ MARK = "PRIVATE"
         ("ProfileId", "id", 'id\n"{m}\n'),
         ("ProfileId", "id", "id,other\n1,{m}\xff\n"),
         ("ProfileId", "nope", "{m}1,{m}2\n1,2\n"),
+        ("ProfileId", None, "1001\n{m}\x00\n"),  # a NUL: not text
+        ("ProfileId", "id", "id\n" + "{m}" * 20_000 + "\n"),  # a field past csv's limit
+        ("ProfileId", None, "{m}" * 20_000 + "\n"),  # one very long value: read, masked
+        ("ProfileId", "id", "id\n"),  # a header and no values
+        ("EmailAddress", "Email", "email\n{m}@example.org\n"),  # did you mean: the header
+        ("EmailAddress", "email", "{m}@example.org\n{m}2@example.org\n"),  # no header at all
+        ("EmailAddress", "e-mail", "{m}@example.org,x\n"),  # a header-less first row, folded
+        ("PhoneNumber", None, "\x1b]0;{m}\x07\n+1 555 0100 {m}\n"),  # a terminal's controls
+        ("EmailAddress", None, "{m}: owner\n{m}@example.org\n"),  # a line YAML could read
     ],
 )
 def test_no_diagnostic_prints_a_value_from_the_file(segrun, tmp_path, criteria, column, content):
     """Line numbers, columns and counts only, in every rendering: one line, JSON, the picture;
-    not even the first row of a file said to have a header, which may have none."""
+    not even the first row of a file said to have a header, which may have none. A file read
+    as valid is planned with its values counted and masked, never printed."""
     text = content.replace("{m}", MARK)
     data = text.encode("latin-1") if "\xff" in text else text.encode()
     (tmp_path / "values.csv").write_bytes(data)
@@ -200,6 +210,41 @@ def test_no_diagnostic_prints_a_value_from_the_file(segrun, tmp_path, criteria, 
         result = segrun(*args, str(spec))
         assert_no_traceback(result)
         out = result.stdout + result.stderr
-        if result.returncode == 0:  # a file read as valid: what plan prints is not a diagnostic
-            continue
+        assert MARK not in out, (args, out[:2000])
+        assert "\x1b" not in out and "\x07" not in out
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "ada@example.org,{m} Lovelace\nbob@example.org,Bob\n",  # a CSV without a header
+        "{m}@example.org\n{m}2@example.org\n",  # plain text, one value a line
+        '"{m}, Ada",ada@example.org\n\tGrace {m}\n',  # quotes and tabs YAML trips on
+        "id;name\n1;Caf\xe9 {m}\n",  # Windows-1252
+        "{m}: VIP\n",  # a line YAML reads as a key
+    ],
+)
+def test_a_values_file_named_as_a_spec_is_not_a_spec_and_none_of_it_is_printed(
+    segrun, tmp_path, content
+):
+    """`segrun validate jobs/*` hands every file of the folder over, the values file beside
+    the spec too: it is refused as no spec, and none of its text is printed, in any form."""
+    text = content.replace("{m}", MARK)
+    values = tmp_path / "values.csv"
+    values.write_bytes(text.encode("latin-1") if "\xe9" in text else text.encode())
+    spec = project(tmp_path, b"loyalty_id\nLY-10000000\n", ", column: loyalty_id")
+    for args in (
+        ["validate", str(spec), str(values)],
+        ["validate", "--format", "human", str(values)],
+        ["validate", "--format", "json", str(values)],
+        ["plan", str(values)],
+        ["plan", "--format", "json", str(values)],
+        ["run", str(values), "--out", str(tmp_path / "run")],
+    ):
+        result = segrun(*args, cwd=tmp_path)
+        assert_no_traceback(result)
+        assert result.returncode == 2, (args, result.stdout + result.stderr)
+        out = result.stdout + result.stderr
         assert MARK not in out, (args, out)
+        assert "is not a job spec" in out or "a spec is a mapping" in out, (args, out)
+    assert not (tmp_path / "run").exists()
