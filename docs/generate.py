@@ -92,6 +92,7 @@ CUSTOM_RULES: dict[str, str | None] = {
     "output_path": "relative, stays inside `exports/`, names a file (not a folder); the only "
     "placeholder is `{job}`",
     "columns": "csv and xlsx only; each expression must be valid JMESPath",
+    "csv_only": "csv only",
     "path_template": "placeholders: `{clientId}`, `{segmentGroupName}`, `{accessToken}`",
     "unique_job_names": "job names must be unique",
     "not_defaultable": None,

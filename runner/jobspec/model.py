@@ -74,6 +74,10 @@ class Job:
     callback_url: str | None = None
     #: csv and xlsx: (column name, JMESPath expression) in order; () flattens records
     output_columns: tuple[tuple[str, str], ...] = ()
+    #: csv: a text cell that starts like a formula gets a leading ' (runner/run/tabular.py)
+    output_escape_formulas: bool = True
+    #: csv: the file starts with a UTF-8 byte-order mark (for Excel)
+    output_bom: bool = False
     #: Retrieve pages in flight at once (runner/run/inflight.py)
     concurrency: int = 1
     expect: Expectations = Expectations()
@@ -190,6 +194,8 @@ def _job(
         reconcile=job.get("reconcile", "warn"),
         callback_url=job.get("callback_url"),
         output_columns=tuple((output.get("columns") or {}).items()),
+        output_escape_formulas=output.get("escape_formulas", True),
+        output_bom=output.get("bom", False),
         concurrency=job["concurrency"],
         expect=_expectations(job.get("expect"), record_schema),
         on_missing_watermark=job.get("on_missing_watermark", "full"),

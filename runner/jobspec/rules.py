@@ -465,6 +465,22 @@ class SpecValidator(Validator):
             if problem:
                 self._spec_error(field, "columns", problem, (name,))
 
+    def _validate_csv_only(self, constraint, field, value):
+        """{'type': 'boolean'}"""
+        if not constraint:
+            return
+        fmt = self.document.get("format")
+        if fmt == "jsonl":
+            self._spec_error(field, "csv-only", "applies to csv; jsonl writes records whole")
+        elif fmt == "xlsx" and field == "escape_formulas":
+            self._spec_error(
+                field,
+                "csv-only",
+                "applies to csv; an xlsx cell is text, never a formula, whatever it starts with",
+            )
+        elif fmt == "xlsx":
+            self._spec_error(field, "csv-only", "applies to csv; an xlsx file names its encoding")
+
     def _validate_percentage(self, constraint, field, value):
         """{'type': 'boolean'}"""
         if constraint and percentage(value) is None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from runner.apifacts import timestamps
 from runner.errors import SegrunError
+from runner.run.expectations import tally_problem
 from runner.system import durable
 
 #: the checkpoint's phases, in the order a job passes them
@@ -45,6 +46,9 @@ class Checkpoint:
     sha256: str | None = None  # of the finished export, once COMPLETE
     #: the export's expectations' verdicts (runner/run/expectations.py), once checked
     expectations: dict | None = None
+    #: what the expectations that read records have read of the `records` on disk (their
+    #: tally: counts, record numbers, field names), so a resume need not read them again
+    reading: dict | None = None
     #: who placed an export whose expectations failed, and when (`segrun accept`)
     accepted: dict | None = None
 
@@ -74,10 +78,14 @@ class Checkpoint:
         timestamps.parse_wire(self.initiated_at)  # a TimestampError is a ValueError
         if self.last_datetime is not None:
             timestamps.parse_wire(self.last_datetime)
-        for name in ("expectations", "accepted"):
+        for name in ("expectations", "accepted", "reading"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, dict):
                 raise ValueError(f"{name} is not an object")
+        if self.reading is not None:
+            problem = tally_problem(self.reading)
+            if problem:
+                raise ValueError(f"reading: {problem}")
         if self.accepted is not None and not all(
             isinstance(v, str) for v in self.accepted.values()
         ):
@@ -95,6 +103,11 @@ class Checkpoints:
 
     def path(self, job: str) -> Path:
         return self.folder / f"{job}.json"  # job names are file-safe by the spec's rules
+
+    def ids_path(self, job: str) -> Path:
+        """The ProfileIds a sheet with pinned columns has written, kept with its checkpoint
+        (runner/run/outputs.py): its export may not hold them."""
+        return self.folder / f"{job}.ids"
 
     def save(self, checkpoint: Checkpoint) -> None:
         durable.make_dirs(self.run_dir, Path("checkpoints"))
@@ -124,4 +137,9 @@ class Checkpoints:
         return checkpoint
 
     def clear(self, job: str) -> None:
+        """The job's checkpoint gone, its ids file first: a crash between the two leaves
+        the checkpoint, which whatever comes next clears again."""
+        ids = self.ids_path(job)
+        if ids.exists() or ids.is_symlink():
+            durable.unlink(ids)
         durable.unlink(self.path(job))

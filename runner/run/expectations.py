@@ -12,16 +12,14 @@ and made only when an expectation needs the records' content.
 from __future__ import annotations
 
 import difflib
-import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-
-import msgspec
 
 from runner.jobspec.columns import Search
 from runner.jobspec.model import Expectations
 from runner.jobspec.record_schema import record_validator
+from runner.run.tabular import decoded
 
 #: the first this many records that miss a required field or the schema are named
 NAMED = 5
@@ -32,7 +30,6 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: (the same answer: a missing key, a wrong type or an index out of range is null)
 _SIMPLE_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\[-?\d+\])*")
 _STEP = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]")
-_DECODE = msgspec.json.Decoder()
 
 
 @dataclass(frozen=True)
@@ -164,7 +161,12 @@ def _drop(max_drop: float, records: int, earlier: Earlier | None) -> Verdict:
 class RecordCheck:
     """The expectations that read records, fed one record (or JSONL text) at a time: the
     same verdicts whether fed while the pages arrive (`JobExport` does, so the check runs
-    while the next page is fetched) or in one pass over the finished export."""
+    while the next page is fetched) or in one pass over the finished export.
+
+    What it has read so far is its `tally` (counts, record numbers, field names: never
+    a value), kept in the job's checkpoint with the pages it counts, so a resumed job
+    goes on from it (`resumed`) rather than reading its records again: a sheet with
+    pinned columns no longer holds them."""
 
     def __init__(self, expect: Expectations, columns: Sequence[tuple[str, str]]) -> None:
         self.required = [(text, _searcher(text)) for text in expect.required_fields]
@@ -185,7 +187,7 @@ class RecordCheck:
         """JSONL text as the export holds it, in pieces cut anywhere."""
         lines = (self._rest + bytes(text)).split(b"\n")
         self._rest = lines.pop()
-        for record in _records(lines):
+        for record in decoded(lines):
             self.add(record)
 
     def add(self, record: object) -> None:
@@ -210,6 +212,48 @@ class RecordCheck:
         """The last line, when the text did not end with a line break."""
         if self._rest.strip():
             self.feed(b"\n")
+
+    def tally(self) -> dict:
+        """What it has read so far, as JSON for a checkpoint; taken between pages, where
+        the text fed ends with a line break."""
+        return {
+            "count": self.count,
+            "missing": dict(self.missing),
+            "missing_at": {text: list(at) for text, at in self.missing_at.items()},
+            "invalid": self.invalid,
+            "invalid_at": list(self.invalid_at),
+            "filled": dict(self.filled),
+            "names": dict(self.names),
+        }
+
+    @classmethod
+    def resumed(
+        cls,
+        expect: Expectations,
+        columns: Sequence[tuple[str, str]],
+        tally: object,
+        records: int,
+    ) -> RecordCheck | None:
+        """The check as it was after `records` records, from their `tally`; None when
+        the tally is not one of these expectations' (none was kept, or `expect:`
+        changed since) or counts other records."""
+        check = cls(expect, columns)
+        if not isinstance(tally, dict) or tally_problem(tally) or tally["count"] != records:
+            return None
+        if (
+            set(tally["missing"]) != set(check.missing)
+            or set(tally["missing_at"]) != set(check.missing_at)
+            or set(tally["filled"]) != set(check.filled)
+            or (check.validator is None and tally["invalid"])
+        ):
+            return None
+        check.count = records
+        check.missing = dict(tally["missing"])
+        check.missing_at = {text: list(at) for text, at in tally["missing_at"].items()}
+        check.invalid, check.invalid_at = tally["invalid"], list(tally["invalid_at"])
+        check.filled = dict(tally["filled"])
+        check.names = dict(tally["names"])
+        return check
 
     def verdicts(self) -> list[Verdict]:
         self.finish()
@@ -245,11 +289,38 @@ class RecordCheck:
         return found
 
 
+def tally_problem(tally: dict) -> str | None:
+    """Why a checkpoint's `reading` is not a tally `RecordCheck.tally` wrote, or None."""
+
+    def count(value: object) -> bool:
+        return type(value) is int and value >= 0
+
+    def of(value: object, check) -> bool:
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and check(v) for k, v in value.items()
+        )
+
+    if set(tally) != {"count", "missing", "missing_at", "invalid", "invalid_at", "filled", "names"}:
+        return "its fields are not a tally's"
+    if not (count(tally["count"]) and count(tally["invalid"])):
+        return "a count is not a non-negative integer"
+    if not of(tally["missing"], count) or not of(tally["filled"], lambda v: type(v) is bool):
+        return "malformed counts"
+    if not of(tally["missing_at"], lambda v: isinstance(v, list) and all(map(count, v))):
+        return "malformed record numbers"
+    at = tally["invalid_at"]
+    if not isinstance(at, list) or not all(isinstance(v, str) for v in at):
+        return "malformed schema findings"
+    if not of(tally["names"], lambda v: isinstance(v, str)):
+        return "malformed field names"
+    return None
+
+
 def _content(
     expect: Expectations, lines: Iterable[bytes], columns: Sequence[tuple[str, str]]
 ) -> list[Verdict]:
     checking = RecordCheck(expect, columns)
-    for record in _records(lines):
+    for record in decoded(lines):
         checking.add(record)
     return checking.verdicts()
 
@@ -279,16 +350,6 @@ def _searcher(expression: str):
     """A path of keys and indexes read directly (a record in a few steps); anything else
     through JMESPath."""
     return _Path(expression) if _SIMPLE_PATH.fullmatch(expression) else Search(expression)
-
-
-def _records(lines: Iterable[bytes]) -> Iterator[object]:
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            yield _DECODE.decode(line)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            yield json.loads(line)  # an integer of too many digits for msgspec: the judge
 
 
 def _why(validator, record: object) -> str:

@@ -5,34 +5,39 @@ a crash between any two of them. This is the one place that orders them.
     1 initiated   Initiate answered        checkpoint written (token, request    RETRIEVING
                                            fingerprint, LastDateTime sent,
                                            watermark candidate)
-    2 pages       pages appended           part file fsynced, THEN checkpoint    RETRIEVING
-                                           (next offset, bytes, records);
+    2 pages       pages appended           part file (and a sheet's ids file)    RETRIEVING
+                                           fsynced, THEN checkpoint (next
+                                           offset, bytes, records, the
+                                           expectations' tally of them);
                                            a group commit every 250 ms
-    3 complete    last page in, counts     part file fsynced (CSV: the CSV       COMPLETE
-                  and ids checked          written beside it from the part
-                                           file's JSONL spool, fsynced), THEN
-                                           checkpoint (records, TotalResults,
-                                           sha256 of the export's bytes)
+    3 complete    last page in, counts     part file fsynced (a spooled sheet:   COMPLETE
+                  and ids checked          written beside it from the spool,
+                                           fsynced), THEN checkpoint (records,
+                                           TotalResults, tally, sha256 of the
+                                           export's bytes)
     4 checked     `expect:`'s verdicts     checkpoint (verdicts); a failed one   COMPLETE
                                            stops the job here: the export stays
                                            under its ready name, no Commit, no
                                            watermark, until `segrun accept`
                                            (checkpoint: who accepted, when)
     5 committed   Commit sent              (the server's side; not by accept)    COMPLETE
-    6 placed      the ready file renamed   rename + fsync of exports/ (CSV:      COMPLETE
-                  to the export's name     the spool removed after)
+    6 placed      the ready file renamed   rename + fsync of exports/ (a         COMPLETE
+                  to the export's name     spooled sheet: the spool removed
+                                           after)
     7 state       last_success: the        state file replaced atomically,       COMPLETE
                   watermark; every job:    once for each (each idempotent)
                   its result in its history
     8 reported    report.json says         report.json replaced atomically       COMPLETE
                   "succeeded"
-    9 cleared     checkpoint removed       unlink + fsync of checkpoints/        (none)
+    9 cleared     checkpoint removed       unlink + fsync of checkpoints/ (a     (none)
+                                           sheet's ids file first)
 
 The export file changes at steps 2 (the part file created, or cut back to the
 checkpoint by a resume, then appended to), 3 (redone by a resume that finds a
-CSV's sheet lost) and 5, and only through its `JobExport`
+spooled CSV's sheet lost) and 6, and only through its `JobExport`
 (runner/run/outputs.py), which also keeps the checkpoint's fields that
-describe the file and the ProfileIds already in it.
+describe the file and the ProfileIds already in it. What the part file holds
+(the records, or only a sheet's cells) is that module's.
 
 Crash before 1: no checkpoint, no report entry: the job runs afresh (an export
 the server made for a lost Initiate answer expires unretrieved).
@@ -40,9 +45,13 @@ Crash in 2 or 3: the checkpoint names only fsynced pages; resume truncates the
 part file to them and continues the token from the next offset (when every
 page is already in, it fetches nothing), or, when the token is no longer
 good, re-initiates with the LastDateTime the checkpoint recorded.
+Expectations read each record as it is written, and the checkpoint keeps their
+tally of the durable pages: a resume goes on from it, so a part file that holds
+only a sheet's cells needs no records to be read again.
 Crash after 3, before 9: resume finds COMPLETE and redoes 4 to 9 from the
 checkpoint alone, never fetching again: the verdicts the checkpoint holds are
-used as they are (else checked again from the same bytes: the same answer);
+used as they are (else made again from its tally, or from the records of a
+part file that holds them: the same answer);
 the export's bytes are checked against the recorded sha256 wherever they are
 (the ready file, the export's name, or a CSV written again from its spool,
 which gives the same bytes); a Commit refused then is only a note; placing,
@@ -75,9 +84,10 @@ from runner.jobspec.model import Job, Spec
 from runner.records.report import JobResult
 from runner.run.checkpoint import COMPLETE, Checkpoint, Checkpoints
 from runner.run.expectations import RecordCheck, Verdicts, check, earlier_from, needs_records
-from runner.run.outputs import JobExport, ready_path
+from runner.run.outputs import RECORDS, JobExport, part_kind
 from runner.run.plan import initiate_body
 from runner.run.state import StateFile, StateLocked, watermark_fields, watermark_key
+from runner.run.tabular import CsvStyle
 from runner.system import durable
 
 #: the fingerprint's parts, in the words a note uses when one differs
@@ -86,7 +96,7 @@ _PARTS = {
     "client_id": "the client id",
     "segment_group": "the segment group",
     "request": "the request (LastDateTime, match criteria, type or values)",
-    "output": "the output (format or path)",
+    "output": "the output (format, path, columns or how a CSV is written)",
     "watermark": "the watermark's identity (the spec's name or path, or the state file)",
 }
 
@@ -122,10 +132,20 @@ def fingerprint(
                 job.output_format,
                 job.output_path,
                 *([list(job.output_columns)] if job.output_columns else []),
+                *([_sheet(job)] if job.output_format != "jsonl" else []),
             ]
         ),
         "watermark": mark,
     }
+
+
+def _sheet(job: Job) -> dict[str, object]:
+    """How a sheet's part file and cells are written: a checkpoint of another way is
+    not resumed into this one."""
+    sheet: dict[str, object] = {"part": part_kind(job.output_format, job.output_columns)}
+    if job.output_format == "csv":
+        sheet.update(escape_formulas=job.output_escape_formulas, bom=job.output_bom)
+    return sheet
 
 
 def _missing(job: Job, why: str) -> JobFailure:
@@ -198,12 +218,26 @@ class Lifecycle:
 
     def reopen(self, job: Job, checkpoint: Checkpoint) -> tuple[JobExport | None, str]:
         """After a crash in step 2 or 3, while the token is good: the export from
-        the checkpoint's last durable page on; or None (start afresh), and why."""
+        the checkpoint's last durable page on, its expectations from their tally of
+        those pages; or None (start afresh), and why."""
         self._reading.pop(job.name, None)  # what it read before is not what the file now holds
         export = self.export_of(job)
+        columns = _sheet_columns(job)
+        checking = None
+        if needs_records(job.expect, columns):
+            checking = RecordCheck.resumed(
+                job.expect, columns, checkpoint.reading, checkpoint.records
+            )
+            if checking is None and export.kind != RECORDS:  # its records are not on disk
+                return None, (
+                    "resume: the checkpoint holds no tally of the expectations (expect:) as "
+                    "they are now, and the partial export not the records to read; re-initiated"
+                )
         why = export.reopen(checkpoint)
         if why is not None:
             return None, why
+        if checking is not None:
+            self._reading[job.name] = export.check = checking
         return export, (
             f"resumed token {checkpoint.access_token} at offset {checkpoint.next_offset} "
             f"({checkpoint.records} records already on disk)"
@@ -232,9 +266,7 @@ class Lifecycle:
         export.create(row_count)
         columns = _sheet_columns(job)
         if needs_records(job.expect, columns):
-            checking = RecordCheck(job.expect, columns)
-            self._reading[job.name] = checking
-            export.reader = checking.feed
+            self._reading[job.name] = export.check = RecordCheck(job.expect, columns)
         return export
 
     def pages_durable(self, export: JobExport, checkpoint: Checkpoint) -> None:
@@ -312,7 +344,7 @@ class Lifecycle:
                 result.notes.append(f"warning: {note}")
         if verdicts.fails_the_job and checkpoint.accepted is None:
             result.records, result.row_count = checkpoint.records, checkpoint.row_count
-            kept = ready_path(export.final_path, export.fmt)
+            kept = export.ready
             raise JobFailure(
                 "expectation",
                 f"{verdicts.summary()}; the export is kept aside as "
@@ -324,14 +356,22 @@ class Lifecycle:
         if job.expect.max_drop is not None and self.state is not None:
             earlier = earlier_from(self.state.history(self._key(job)))
         columns = _sheet_columns(job)
-        checked = self._reading.pop(job.name, None)
+        if not needs_records(job.expect, columns):
+            return check(job.expect, checkpoint.records, None, columns, earlier)
+        checked = self._reading.pop(job.name, None) or RecordCheck.resumed(
+            job.expect, columns, checkpoint.reading, checkpoint.records
+        )
         if checked is not None:
             checked.finish()
-        if not needs_records(job.expect, columns) or (
-            checked is not None and checked.count == checkpoint.records
-        ):
+        if checked is not None and checked.count == checkpoint.records:
             return check(job.expect, checkpoint.records, None, columns, earlier, checked)
-        with open(export.part_path, "rb") as lines:  # the records as JSONL, whatever the format
+        if export.kind != RECORDS:
+            raise _missing(
+                job,
+                "the checkpoint holds no tally of its expectations (expect:) as they are now, "
+                "and its sheet does not hold the records they read",
+            )
+        with open(export.part_path, "rb") as lines:  # the records as JSONL
             return check(job.expect, checkpoint.records, lines, columns, earlier)
 
     def _store_result(self, job: Job, checkpoint: Checkpoint, result: JobResult) -> None:
@@ -412,7 +452,14 @@ class Lifecycle:
     def export_of(self, job: Job) -> JobExport:
         """The job's export, under exports/ (nothing opened yet)."""
         final = self.exports_path(job.output_path)
-        return JobExport(final, job.output_format, job.output_columns)
+        style = CsvStyle(job.output_escape_formulas, job.output_bom)
+        return JobExport(
+            final,
+            job.output_format,
+            job.output_columns,
+            style=style,
+            ids_path=self.checkpoints.ids_path(job.name),
+        )
 
     def exports_path(self, relative: str) -> Path:
         """A file under exports/, its folders created without following a symlink."""
