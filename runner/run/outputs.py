@@ -156,6 +156,8 @@ class JobExport:
         fd = _durable.open_existing(part)
         with open(fd, "r+b") as f:  # drop whatever was written after the last checkpoint
             f.truncate(checkpoint.part_bytes)
+            if not checkpoint.part_bytes and self._csv is not None and self._projection is not None:
+                f.write(self._csv.head(self._projection.names))  # nothing durable: the header
             _durable.fsync_file(f.fileno(), part.name)
         if self.kind != RECORDS and self._rows_on_disk() != checkpoint.records:
             return "resume: the partial export does not match its checkpoint; re-initiated"

@@ -34,6 +34,10 @@ JOBS = (
     + "- name: sheet\n  segment_group: All Profiles\n  page_size: 10\n"
     "  output: {format: xlsx, columns: {id: ProfileId, phone: 'PhoneNumbers[0].PhoneNumber'}}\n"
     + EXPECT
+    # no expectation reads its records; its file begins with a byte-order mark and a header
+    + "- name: plain\n  segment_group: VIP Customers\n  page_size: 2\n"
+    "  output: {format: csv, bom: true, columns: {id: ProfileId}}\n"
+    "  expect: {empty_columns: allow}\n"
 )
 #: what the records hold beyond the pinned columns, which no part file may keep
 ELSEWHERE = (b"CustomerName", b"Consents", b"AlternateIds", b"LoyaltyNumber", b"ProfilePreferences")
@@ -55,6 +59,7 @@ def settled(folder: Path) -> dict:
     return {
         "jobs": [{k: j.get(k) for k in keep} for j in report["jobs"]],
         "csv": (exports / "people.csv").read_bytes(),
+        "plain": (exports / "plain.csv").read_bytes(),
         "xlsx": [list(r) for r in book.worksheets[0].iter_rows(values_only=True)],
         "exports": sorted(p.name for p in exports.iterdir()),
         "checkpoints": sorted(p.name for p in (run_dir / "checkpoints").glob("*")),
@@ -70,7 +75,9 @@ def test_an_interrupted_sheet_with_pinned_columns_keeps_only_its_columns(tmp_pat
         verdicts = whole["jobs"][0]["expectations"]["verdicts"]
         assert [v["met"] for v in verdicts] == [False, True, False, False], verdicts
         assert "did you mean CustomerName.LastName?" in verdicts[3]["detail"]
-        assert whole["checkpoints"] == [] and whole["exports"] == ["people.csv", "sheet.xlsx"]
+        assert whole["checkpoints"] == []
+        assert whole["exports"] == ["people.csv", "plain.csv", "sheet.xlsx"]
+        assert whole["plain"].startswith(b"\xef\xbb\xbfid\r\n")
 
         for crash_at in ("fsync people.csv.part#3", "fsync sheet.xlsx.part#3"):
             folder = tmp_path / crash_at.split()[1].split(".")[0]
@@ -112,7 +119,10 @@ def test_a_crash_at_every_durable_operation_of_sheets_with_pinned_columns_then_r
             folder = tmp_path / f"crash-{n}"
             spec = prepare(folder, sandbox.base_url)
             sandbox.faults.clear()  # a slow second page of each job: a checkpoint mid-retrieval
-            sandbox.faults.script("retrieve", ["ok", "slow", "ok", "ok", "ok", "ok", "ok", "slow"])
+            # (people and sheet: 6 pages each; plain: 2)
+            sandbox.faults.script(
+                "retrieve", ["ok", "slow", *["ok"] * 5, "slow", *["ok"] * 5, "slow"]
+            )
             crashed = crash_run(spec, folder / "run", n, folder / "log")
             if crashed == 0:
                 break
@@ -134,9 +144,12 @@ def test_a_crash_at_every_durable_operation_of_sheets_with_pinned_columns_then_r
         "rename sheet.xlsx.xlsx-tmp -> sheet.xlsx",
         "unlink sheet.xlsx.part",
         "unlink sheet.ids",
+        "fsync plain.csv.part",
+        "rename plain.csv.part -> plain.csv",
     ):
         assert step in joined, step
-    assert joined.count("write people.json") >= 3  # initiated, mid-retrieval, complete
+    for name in ("people", "sheet", "plain"):  # initiated, mid-retrieval, complete
+        assert joined.count(f"write {name}.json") >= 3, name
 
 
 def test_a_repeat_across_a_resume_of_a_csv_with_pinned_columns_fails_the_job(tmp_path):
