@@ -230,8 +230,8 @@ class Lifecycle:
             )
             if checking is None and export.kind != RECORDS:  # its records are not on disk
                 return None, (
-                    "resume: the checkpoint holds no tally of the expectations (expect:) as "
-                    "they are now, and the partial export not the records to read; re-initiated"
+                    "resume: expect: is not what it was at the checkpoint, and the partial "
+                    "export holds only its columns, not the records to check again; re-initiated"
                 )
         why = export.reopen(checkpoint)
         if why is not None:
@@ -368,8 +368,8 @@ class Lifecycle:
         if export.kind != RECORDS:
             raise _missing(
                 job,
-                "the checkpoint holds no tally of its expectations (expect:) as they are now, "
-                "and its sheet does not hold the records they read",
+                "expect: is not what it was when the export completed, and the sheet holds "
+                "only its columns, not the records to check again",
             )
         with open(export.part_path, "rb") as lines:  # the records as JSONL
             return check(job.expect, checkpoint.records, lines, columns, earlier)

@@ -181,9 +181,10 @@ def test_a_repeat_across_a_resume_of_a_csv_with_pinned_columns_fails_the_job(tmp
     assert not (run_dir / "exports" / "one.csv").exists()
 
 
-def test_a_resume_after_expect_changed_starts_a_pinned_sheet_afresh(tmp_path):
+def test_expect_changed_before_a_resume_restarts_a_pinned_sheet_or_fails_a_complete_one(tmp_path):
     """The tally in the checkpoint is of the expectations as they were; a sheet cannot read
-    its records again for new ones, so the job is exported afresh, and says so."""
+    its records again for new ones, so the job is exported afresh, and says so. (Once the
+    export is complete, such a resume fails the job, naming the checkpoint to delete.)"""
     plan = FaultPlan.parse("retrieve:slow=1,slow_seconds=0.06")
     with running_sandbox(profiles=300, seed=8, faults=plan) as sandbox:
         spec = prepare(tmp_path / "spec", sandbox.base_url)
@@ -191,14 +192,34 @@ def test_a_resume_after_expect_changed_starts_a_pinned_sheet_afresh(tmp_path):
         assert crash_run(spec, run_dir, "fsync people.csv.part#3", spec.parent / "log") == -9
         spec.write_text(spec.read_text().replace("Emails[5]", "Emails[4]"))
         outcome = run(spec, spec.parent, out=None, resume=run_dir)
+        people = job(outcome, "people")
+        assert people.status == "succeeded", people.error
+        assert any("expect: is not what it was at the checkpoint" in n for n in people.notes), (
+            people.notes
+        )
+        assert (
+            people.expectations["verdicts"][0]["expectation"]
+            == "required_fields Emails[4].EmailAddress"
+        )
+        assert people.records == 300
+
+        # complete, and killed before its verdicts were kept (as between steps 3 and 4)
+        later = tmp_path / "complete"
+        spec = prepare(later, sandbox.base_url)
+        crashed = crash_run(
+            spec, later / "run", "rename people.csv.part -> people.csv#1", later / "l"
+        )
+        assert crashed == -9
+        checkpoint = later / "run" / "checkpoints" / "people.json"
+        kept = json.loads(checkpoint.read_text())
+        assert kept["phase"] == "complete" and kept["reading"]["count"] == 300
+        checkpoint.write_text(json.dumps({**kept, "expectations": None}))
+        spec.write_text(spec.read_text().replace("Emails[5]", "Emails[4]"))
+        outcome = run(spec, later, out=None, resume=later / "run")
     people = job(outcome, "people")
-    assert people.status == "succeeded", people.error
-    assert any("no tally of the expectations" in n for n in people.notes), people.notes
-    assert (
-        people.expectations["verdicts"][0]["expectation"]
-        == "required_fields Emails[4].EmailAddress"
-    )
-    assert people.records == 300
+    assert people.status == "failed" and people.kind == "resume", people.error
+    assert "expect: is not what it was when the export completed" in people.error
+    assert "delete checkpoints/people.json" in people.error
 
 
 #: ProfileIds that are one id to a reader, in two spellings each, and ids that only look alike
