@@ -65,6 +65,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +75,14 @@ from runner.http.client import CallFailed
 from runner.jobspec.model import Job, Spec
 from runner.records.report import JobResult
 from runner.run.checkpoint import COMPLETE, Checkpoint, Checkpoints
-from runner.run.expectations import RecordCheck, Verdicts, check, earlier_from, needs_records
+from runner.run.expectations import (
+    CheckAside,
+    RecordCheck,
+    Verdicts,
+    check,
+    earlier_from,
+    needs_records,
+)
 from runner.run.outputs import JobExport, ready_path
 from runner.run.plan import initiate_body
 from runner.run.state import StateFile, StateLocked, watermark_fields, watermark_key
@@ -160,7 +168,10 @@ class Lifecycle:
     #: the endpoint map the run uses ({call: api.Endpoint}), spec block, file or option
     endpoints: Mapping[str, object] = field(default_factory=dict)
     #: each fresh export's expectations, fed its records as they were written (step 2)
-    _reading: dict[str, RecordCheck] = field(default_factory=dict)
+    _reading: dict[str, CheckAside] = field(default_factory=dict)
+    #: the one thread every job's records are checked on (one is enough: the checks
+    #: share the interpreter with each other, and overlap only the waiting on sockets)
+    _checker: ThreadPoolExecutor | None = None
 
     def fingerprint(self, job: Job) -> dict[str, str]:
         state = self.state.path if self.state is not None else None
@@ -232,7 +243,9 @@ class Lifecycle:
         export.create(row_count)
         columns = _sheet_columns(job)
         if needs_records(job.expect, columns):
-            checking = RecordCheck(job.expect, columns)
+            if self._checker is None:
+                self._checker = ThreadPoolExecutor(1, thread_name_prefix="segrun-expect")
+            checking = CheckAside(RecordCheck(job.expect, columns), self._checker)
             self._reading[job.name] = checking
             export.reader = checking.feed
         return export
@@ -324,9 +337,8 @@ class Lifecycle:
         if job.expect.max_drop is not None and self.state is not None:
             earlier = earlier_from(self.state.history(self._key(job)))
         columns = _sheet_columns(job)
-        checked = self._reading.pop(job.name, None)
-        if checked is not None:
-            checked.finish()
+        aside = self._reading.pop(job.name, None)
+        checked = aside.finish() if aside is not None else None
         if not needs_records(job.expect, columns) or (
             checked is not None and checked.count == checkpoint.records
         ):
