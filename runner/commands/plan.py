@@ -84,10 +84,16 @@ def endpoints_line(spec, endpoints: endpoint_map.EndpointMap) -> str:
     if _unconfirmed(spec, endpoints):
         mark = "UNCONFIRMED"
     elif endpoints.confirmed:
-        mark = f"confirmed by {endpoints.confirmed_by}" if endpoints.confirmed_by else "confirmed"
+        by = endpoints.confirmed_by
+        mark = f"confirmed by {_printable(by)}" if by else "confirmed"
     else:
         mark = "served by the sandbox"
     return f"endpoint map: {endpoints.source} ({mark})"
+
+
+def _printable(text: str) -> str:
+    """A person's words from a map, on one line and unable to drive the terminal."""
+    return "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
 
 
 def render_text(spec, planned: list[PlannedJob], endpoints: endpoint_map.EndpointMap) -> str:

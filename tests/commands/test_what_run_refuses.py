@@ -308,3 +308,15 @@ def test_a_sandbox_spec_aimed_at_a_mypreferences_host_needs_a_confirmed_map(segr
     assert run.returncode == 2, run.stderr
     assert "a MyPreferences host" in run.stderr and "needs an endpoint map" in run.stderr
     assert "socket was about to be used" not in run.stderr
+
+
+def test_who_confirmed_a_map_is_shown_on_one_line_that_cannot_drive_the_terminal(segrun, tmp_path):
+    by = "Jane\x1b[2J Doe,\nticket 1"
+    (tmp_path / "endpoints.yaml").write_text(yaml.safe_dump({**CONFIRMED, "confirmed_by": by}))
+    spec = write_spec(
+        tmp_path, "https://pm.mypreferences.com/Profiles/v4/", "production", HMAC + CONFIRMED_FILE
+    )
+    plan = segrun("plan", str(spec), env=ENVIRON)
+    assert plan.returncode == 0, plan.stderr
+    assert "(confirmed by Jane?[2J Doe, ticket 1)\n" in plan.stdout
+    assert "\x1b" not in plan.stdout
