@@ -151,7 +151,7 @@ def command(
         raise UsageError(f"--host {host} is not a loopback address; add --allow-remote to mean it")
     if rate_limit is not None and rate_limit <= 0:
         raise UsageError("--rate-limit must be a positive number of requests per second")
-    served = api.endpoints(load_file(endpoints_file)) if endpoints_file else None
+    served = api.endpoints(load_file(endpoints_file).calls) if endpoints_file else None
     # every page is built as one string: reuse its memory (runner/system/memory.py)
     reuse_page_buffers()
     # Forked first, before the sandbox starts a thread or opens its socket.
