@@ -135,8 +135,8 @@ def _print_fault_help(ctx: click.Context, param: click.Parameter, value: bool) -
     default=DEFAULT_IDLE_TIMEOUT,
     show_default=True,
     metavar="SECONDS",
-    help="Close a connection that sends nothing (or takes no answer) for this long, "
-    "between requests or in the middle of one.",
+    help="Close a connection that sends nothing for this long, between requests or in the "
+    "middle of one, or that takes longer than this to take an answer.",
 )
 @click.option(
     "--max-connections",

@@ -27,7 +27,7 @@ from runner.sandbox.replies import Reply
 # (method, path, query, headers, body, client ip) -> Reply
 Handler = Callable[[str, str, str, dict[str, str], bytes, str], Reply]
 
-#: seconds a connection may send nothing (nor take its answer) before it is closed
+#: seconds a connection may send nothing, or take to take an answer, before it is closed
 DEFAULT_IDLE_TIMEOUT = 60.0
 #: connections served at once, one thread each; more wait in the listen queue
 DEFAULT_MAX_CONNECTIONS = 256

@@ -15,10 +15,12 @@ from urllib.parse import urlsplit
 import requests
 
 from runner.sandbox import running_sandbox
-from tests.support.sandbox_calls import cli_sandbox, signed
+from tests.support.sandbox_calls import cli_sandbox
 
 #: a request begun and never finished: its request line, then a header cut short
 STALLED = b"GET /Profiles/v4/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+#: a request whose connection ends with its answer, so it holds no slot afterwards
+ONCE = {"Connection": "close"}
 
 
 def threads(pid: int) -> int:
@@ -94,12 +96,13 @@ def test_out_of_descriptors_the_sandbox_waits_without_spinning_then_serves_again
             held.append(conn)
             until(lambda before=before: descriptors(proc.pid) > before, 0.2)
         waiting = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
-        assert descriptors(proc.pid) == limit  # none left, and clients waiting for accept
+        # none left, and clients waiting to be accepted
+        assert until(lambda: descriptors(proc.pid) == limit, 2), descriptors(proc.pid)
         spent = cpu_seconds(proc.pid)
         time.sleep(1.5)
         spent = cpu_seconds(proc.pid) - spent
         assert spent < 0.15, f"{spent:.2f} s of CPU in 1.5 s with no descriptor to accept with"
-        answer = requests.get(url, headers=signed(), timeout=20)
+        answer = requests.get(url, headers=ONCE, timeout=20)
         assert answer.status_code == 404  # served: the base URL alone is no call
         for conn in held + waiting:
             conn.close()
@@ -113,17 +116,20 @@ def test_at_most_max_connections_at_once_and_an_idle_one_makes_room():
         idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
         assert until(lambda: sb.open_connections() == 3, 5)
         started = time.monotonic()
-        answer = requests.get(sb.base_url, headers=signed(), timeout=10)
+        answer = requests.get(sb.base_url, headers=ONCE, timeout=10)
         assert answer.status_code == 404
         assert time.monotonic() - started < 2  # before any idle timeout: room was made
         assert closed_by_server(idle[0], 5)  # the one idle the longest
         for conn in idle:
             conn.close()
+        assert until(lambda: sb.open_connections() == 0, 5)
 
-        stalled = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
-        for conn in stalled:
-            conn.sendall(STALLED)
-        assert until(lambda: sb.open_connections() == 3, 5)
+        stalled = []
+        for _ in range(3):  # one at a time: each has begun its request before the next
+            stalled.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            stalled[-1].sendall(STALLED)
+            assert until(lambda: sb.open_connections() == len(stalled), 5)
+        time.sleep(0.3)  # their request lines are read: none of them is idle
         most: list[int] = []
         done = threading.Event()
 
@@ -136,7 +142,7 @@ def test_at_most_max_connections_at_once_and_an_idle_one_makes_room():
         watcher.start()
         try:
             started = time.monotonic()
-            answer = requests.get(sb.base_url, headers=signed(), timeout=20)
+            answer = requests.get(sb.base_url, headers=ONCE, timeout=20)
             waited = time.monotonic() - started
         finally:
             done.set()
