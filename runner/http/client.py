@@ -553,8 +553,13 @@ class ApiClient:
             ) from None
         finally:
             unused, self._holding.place = self._holding.place, None
-        if self._tokens_fetched != fetched and self.budget is not None:
-            self.budget.give_back(unused)
+        if self.budget is None:
+            return prepared
+        if place is not None and unused is None:
+            # the place went to the token request, or back while another's was awaited
+            self.budget.acquire()
+        elif self._tokens_fetched != fetched:  # a fetch ended meanwhile: it left after
+            self.budget.give_back(unused)  # this place, and so does this request
             self.budget.acquire()
         return prepared
 
