@@ -276,13 +276,19 @@ def spec_format_page() -> str:
         if key == "defaults":
             continue
         if key == "endpoints":
-            call_schema = next(iter(inner.values()))["schema"]
+            from runner.apifacts.api import CALLS
+
+            call_schema = inner[CALLS[0]]["schema"]
             lines += [
                 "## `endpoints`",
                 "",
-                "One entry per call: " + ", ".join(code(c) for c in inner) + ". Each has:",
+                "One entry per call: " + ", ".join(code(c) for c in CALLS) + ". Each has:",
                 "",
                 *_table("endpoints.CALL.", call_schema),
+                "",
+                "And the map's own keys (what confirmed means: [Endpoint map](endpoint-map.md)):",
+                "",
+                *_table("endpoints.", {k: v for k, v in inner.items() if k not in CALLS}),
                 "",
             ]
             continue
@@ -425,7 +431,7 @@ def endpoint_map_page() -> str:
         "answer.",
         "",
         "**Every path below is inferred**: PossibleNOW publishes only the v4 methods. That is",
-        "why a staging or production run needs a map you have confirmed; see",
+        "why a staging or production run needs a map a person has confirmed; see",
         "[Documented and inferred](api-facts.md) and, for the steps,",
         "[the tutorial](../guide/nightly-export.md#5-staging-production-and-a-schedule).",
         "",
@@ -444,16 +450,46 @@ def endpoint_map_page() -> str:
     lines += [
         "",
         'Sources are named by their address; "seeds" is the vendor\'s Initiate reference the',
-        "project was given. `segrun endpoints` prints this map as YAML, each line with its",
-        "comment, ready to correct and keep:",
+        "project was given.",
+        "",
+        "## A map of your own, confirmed",
+        "",
+        "`segrun endpoints` prints this map as YAML, to correct and keep:",
         "",
         "```sh",
         "segrun endpoints > endpoints.yaml",
         "```",
         "",
-        "A spec names the corrected file as `endpoints: endpoints.yaml` (relative to the spec),",
-        "or gives the map inline under `endpoints:`; `segrun run --endpoints FILE` and",
-        "`segrun plan --endpoints FILE` take it on the command line.",
+        "```yaml",
+        "confirmed: false",
+        "confirmed_by: null",
+        "initiate:",
+        "  method: POST",
+        '  path: "Async/{clientId}/Export/Segment/{segmentGroupName}"',
+        '  source: "INFERRED and the likeliest to be wrong: ..."',
+        "# status, retrieve, commit alike",
+        "```",
+        "",
+        "A staging or production run (or a run of any environment whose `base_url` is on the",
+        "domain of their URLs, `mypreferences.com`) uses the map only once a person has",
+        "confirmed it, in the map itself:",
+        "",
+        "- every call has a `path`;",
+        "- `confirmed: true`;",
+        '- it says where from: `confirmed_by:` (who, from where, when: `"Jane Doe, from',
+        '  PossibleNOW support ticket #1234, 2026-12-01"`), or a `source:` on each call;',
+        "- no call's `source:` still begins with INFERRED.",
+        "",
+        "Anything less is refused with exit 2 before a connection is opened, the map as",
+        "`segrun endpoints` printed it included, and a bare `confirmed: true` too. `segrun",
+        "validate` and `segrun plan` warn of it at the spec's `environment:` line; `segrun",
+        "validate endpoints.yaml` checks the map itself (unknown keys, methods and path",
+        "placeholders are errors, an unconfirmed map a warning). The sandbox needs no",
+        "confirmation: it serves the map it was given.",
+        "",
+        "A spec names the file as `endpoints: endpoints.yaml` (relative to the spec), or gives",
+        "the same keys inline under `endpoints:`, held to the same rule; `segrun run --endpoints",
+        "FILE` and `segrun plan --endpoints FILE` take it on the command line.",
     ]
     return "\n".join(lines).rstrip() + "\n"
 

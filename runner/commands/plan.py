@@ -20,8 +20,9 @@ import click
 from runner import exitcodes
 from runner.http.client import ApiClient, DryRunAdapter
 from runner.http.target import SANDBOX_PLACEHOLDER_URL, open_target
-from runner.jobspec import endpoint_map
-from runner.jobspec.loading import load_for_run, select_jobs
+from runner.jobspec import endpoint_map, readiness
+from runner.jobspec.check import CheckResult
+from runner.jobspec.loading import load_checked, select_jobs, show_refusals
 from runner.jobspec.model import Spec
 from runner.redaction.personal import SAMPLES, masked
 from runner.redaction.sink import current
@@ -36,11 +37,17 @@ def plan_jobs(
     environ=None,
     state: Path | None = None,
     endpoints_file: Path | None = None,
-) -> tuple[Spec, list[PlannedJob]]:
+) -> tuple[CheckResult, list[PlannedJob]]:
+    """The checked spec (with what `run` would refuse in it) and each job's requests.
+    A map file that cannot be used stops the plan too (its URLs need the map)."""
     environ = os.environ if environ is None else environ
-    spec = load_for_run(spec_path, environ)
+    result = load_checked(spec_path, environ, endpoints_file)
+    spec, ready = result.spec, result.readiness
+    assert spec is not None and ready is not None  # load_checked raises otherwise
     jobs = select_jobs(spec, only)
-    endpoints = endpoint_map.for_spec(spec, endpoints_file)
+    endpoints = ready.endpoints
+    if endpoints is None:
+        raise next(r for r in ready.refusals if r.rule == readiness.MAP_FILE).as_error()
     # The process's redactor: the plan is printed through it, like everything.
     with open_target(spec, environ, current().redactor, dry_run=True) as target:
         client = ApiClient(
@@ -54,32 +61,39 @@ def plan_jobs(
         runner = JobRunner(spec, client, state=state_file)
         planned = [runner.plan_job(job) for job in jobs]
     _mark_endpoints(spec, endpoints, planned)
-    return spec, planned
+    return result, planned
+
+
+def _unconfirmed(spec: Spec, endpoints: endpoint_map.EndpointMap) -> bool:
+    return endpoint_map.refusal(spec.environment, endpoints, spec.base_url) is not None
 
 
 def _mark_endpoints(spec, endpoints: endpoint_map.EndpointMap, planned: list[PlannedJob]) -> None:
-    """A real environment's plan says which paths are only inferred: a run
-    refuses them until the user confirms a map (runner/jobspec/endpoint_map.py)."""
-    unconfirmed = spec.environment in endpoint_map.NEEDS_CONFIRMATION and not endpoints.confirmed
+    """A real environment's plan says which paths a person has not confirmed: a
+    run refuses them until one does (runner/jobspec/endpoint_map.py)."""
+    unconfirmed = _unconfirmed(spec, endpoints)
     for job in planned:
         for request in job.requests:
             request["endpoint_confirmed"] = not unconfirmed
         if unconfirmed:
+            why = [f"{', '.join(endpoints.inferred_calls)} inferred"] * bool(
+                endpoints.inferred_calls
+            )
+            why += [f"the map {endpoints.unconfirmed}"] * bool(endpoints.unconfirmed)
             job.notes.append(
-                f"UNCONFIRMED endpoint paths ({', '.join(endpoints.inferred_calls)}): inferred, "
-                "not published; `segrun run` refuses them for "
-                f"{spec.environment} until you confirm a map (`segrun endpoints`)"
+                f"UNCONFIRMED endpoint paths ({'; '.join(why)}): `segrun run` refuses them "
+                "for a real account until a person confirms the map (`segrun endpoints`)"
             )
 
 
 def endpoints_line(spec, endpoints: endpoint_map.EndpointMap) -> str:
-    mark = (
-        "UNCONFIRMED"
-        if spec.environment in endpoint_map.NEEDS_CONFIRMATION and not endpoints.confirmed
-        else "confirmed"
-        if endpoints.confirmed
-        else "served by the sandbox"
-    )
+    if _unconfirmed(spec, endpoints):
+        mark = "UNCONFIRMED"
+    elif endpoints.confirmed:
+        by = endpoints.confirmed_by
+        mark = f"confirmed by {_printable(by)}" if by else "confirmed"
+    else:
+        mark = "served by the sandbox"
     return f"endpoint map: {endpoints.source} ({mark})"
 
 
@@ -117,16 +131,21 @@ def _values_line(values: dict, show_values: bool) -> str:
     )
 
 
+def _printable(text: str) -> str:
+    """A person's words from a map, on one line and unable to drive the terminal."""
+    return "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
+
+
 def render_text(
     spec,
     planned: list[PlannedJob],
-    endpoints_file: Path | None = None,
+    endpoints: endpoint_map.EndpointMap,
     *,
     show_values: bool = False,
 ) -> str:
     jobs = f"{len(planned)} job{'s' * (len(planned) != 1)}"
     lines = [f"plan for {spec.path}: {jobs}, in order; nothing is sent"]
-    lines.append(endpoints_line(spec, endpoint_map.for_spec(spec, endpoints_file)))
+    lines.append(endpoints_line(spec, endpoints))
     if spec.requests_per_second is not None:
         lines.append(
             f"rate limit: at most {spec.requests_per_second:g} requests in any second, every "
@@ -171,11 +190,15 @@ def print_plan(
     show_values: bool = False,
 ) -> None:
     """What `segrun plan` and `segrun run --dry-run` both print."""
-    loaded, planned = plan_jobs(spec_path, only, state=state, endpoints_file=endpoints_file)
+    checked, planned = plan_jobs(spec_path, only, state=state, endpoints_file=endpoints_file)
+    assert checked.spec is not None and checked.readiness is not None
+    endpoints = checked.readiness.endpoints
+    assert endpoints is not None  # plan_jobs raises otherwise
+    show_refusals(checked)  # on stderr: what `run` refuses in this spec
     if fmt == "json":
         text = render_json(planned, show_values=show_values)
     else:
-        text = render_text(loaded, planned, endpoints_file, show_values=show_values)
+        text = render_text(checked.spec, planned, endpoints, show_values=show_values)
     click.echo(text, nl=False)
 
 
@@ -228,8 +251,9 @@ def command(
     Retrieve / Commit calls after it, and the effective LastDateTime the server
     applies after its millisecond rounding. Opens no connection. Exits 2 on
     anything a run would fail on before sending: an invalid spec, an unset
-    ${VAR}, an unreadable values_file, a missing secret. For production and
-    staging, paths not confirmed by an endpoint map are marked UNCONFIRMED (a
-    run refuses them).
+    ${VAR}, an unreadable values_file, a missing secret, an endpoint map file it
+    cannot use. What else a run would refuse (for production and staging, an
+    endpoint map a person has not confirmed; its paths are marked UNCONFIRMED)
+    is a warning on stderr, at the spec's line.
     """
     print_plan(spec, only, fmt, state, endpoints_file, show_values=show_values)

@@ -23,8 +23,7 @@ from runner.http.client import DEFAULT_DEADLINE, DEFAULT_POOL_SIZE, ApiClient, I
 from runner.http.pacing import RateBudget
 from runner.http.target import is_loopback_url, open_target, refuse_idle_sandbox_options
 from runner.http.watchdog import interrupt_wait
-from runner.jobspec import endpoint_map
-from runner.jobspec.loading import load_for_run, select_jobs
+from runner.jobspec.loading import load_checked, select_jobs
 from runner.jobspec.model import Spec
 from runner.records.html import write_html_report_quietly
 from runner.records.junit import write_junit
@@ -115,12 +114,14 @@ def run_spec(
     environ = os.environ if environ is None else environ
     stop = stop or StopFlag()
     reuse_page_buffers()  # runner/system/memory.py: one heap for every thread, buffers reused
-    spec = load_for_run(spec_path, environ)
+    checked = load_checked(spec_path, environ, options.endpoints)
+    spec, ready = checked.spec, checked.readiness
+    assert spec is not None and ready is not None  # load_checked raises otherwise
     refuse_idle_sandbox_options(spec, options.sandbox)
     jobs = select_jobs(spec, options.only)
     selected = {job.name for job in jobs}
-    endpoints = endpoint_map.for_spec(spec, options.endpoints)
-    endpoint_map.require_confirmed(spec.environment, endpoints)  # before any file or socket
+    # what validate and plan warn of, refused before any file or socket
+    endpoints = ready.require()
     started = dt.datetime.now(UTC)
     state = StateFile(state_path(spec.path, options.state))
     redactor = current().redactor  # the one every output of the process passes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import socket
 
 import click
@@ -15,6 +16,7 @@ from runner.sandbox import DEMO, FaultPlan, FaultSyntaxError, Sandbox, SandboxDa
 from runner.sandbox.faults import FAULT_HELP
 from runner.sandbox.latency import Latency, LatencyError, parse_latency
 from runner.sandbox.sandbox import DEFAULT_PROFILES, DEFAULT_TOKEN_LIFETIME
+from runner.sandbox.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS
 from runner.sandbox.workers import PageWorkers, default_count
 from runner.system.memory import reuse_page_buffers
 
@@ -127,6 +129,24 @@ def _print_fault_help(ctx: click.Context, param: click.Parameter, value: bool) -
     help="Build pages in N worker processes, so concurrent readers use every core "
     "(default: one per CPU, at most 4; none on one CPU). 0 builds them in the server.",
 )
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0, min_open=True, max=86400),
+    default=DEFAULT_IDLE_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Close a connection that sends nothing for this long, between requests or in the "
+    "middle of one, or that takes longer than this to take an answer.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1, max=65536),
+    default=DEFAULT_MAX_CONNECTIONS,
+    show_default=True,
+    metavar="N",
+    help="Serve at most N connections at once (a thread each); more wait to be accepted, "
+    "and the one idle the longest is closed to make room.",
+)
 def command(
     host: str,
     port: int,
@@ -141,6 +161,8 @@ def command(
     endpoints_file: str | None,
     latency: Latency,
     page_workers: int | None,
+    idle_timeout: float,
+    max_connections: int,
 ) -> None:
     """Serve a local simulator of the MyPreferences export API.
 
@@ -149,9 +171,11 @@ def command(
     """
     if not allow_remote and not _is_loopback(host):
         raise UsageError(f"--host {host} is not a loopback address; add --allow-remote to mean it")
+    if not math.isfinite(idle_timeout):
+        raise UsageError("--idle-timeout must be a number of seconds, more than 0")
     if rate_limit is not None and rate_limit <= 0:
         raise UsageError("--rate-limit must be a positive number of requests per second")
-    served = api.endpoints(load_file(endpoints_file)) if endpoints_file else None
+    served = api.endpoints(load_file(endpoints_file).calls) if endpoints_file else None
     # every page is built as one string: reuse its memory (runner/system/memory.py)
     reuse_page_buffers()
     # Forked first, before the sandbox starts a thread or opens its socket.
@@ -170,6 +194,8 @@ def command(
                 endpoints=served,
                 latency=latency,
                 workers=workers if workers.count else None,
+                idle_timeout=idle_timeout,
+                max_connections=max_connections,
             )
             sandbox.bind(host, port)
         except (FaultSyntaxError, SandboxDataError, ValueError, OverflowError) as e:

@@ -66,8 +66,11 @@ def command(specs: tuple[str, ...], fmt: str, quiet: bool, max_bytes: int) -> No
     each rule per file, then how many more; --format json lists all), and exits
     0 when every file is valid (warnings allowed) or 2 when any is not. Unset
     ${VARS}, unset variables named by auth and a missing values_file are
-    warnings here; `plan` and `run` treat them as errors. Fast enough for a
-    pre-commit hook.
+    warnings here; `plan` and `run` treat them as errors. What `run` would
+    refuse in a valid spec (for production and staging, an endpoint map no
+    person has confirmed) is a warning at the spec's line. Endpoint map files
+    and sandbox data files beside the specs are checked as what they are.
+    Fast enough for a pre-commit hook.
     """
     diagnostics = validate_files(list(specs), max_bytes=max_bytes)
     if quiet:

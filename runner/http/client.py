@@ -98,6 +98,47 @@ class Interrupted(JobFailure):
         super().__init__("interrupted", "interrupted: stopped after the last page written")
 
 
+class TokenUnavailable(CallFailed):
+    """No usable OAuth token for this attempt of a call. `transient` (no answer
+    in time, a 429 or a 5xx): the call backs off and tries again, as after a
+    failure of its own; otherwise (the endpoint refused the credentials or
+    answered no usable token) the job fails now. `status` is the token
+    endpoint's HTTP status, `wait` what its Retry-After asked for."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool = False,
+        status: int | None = None,
+        wait: float | None = None,
+    ) -> None:
+        super().__init__("oauth-token", message, kind="token")
+        self.transient = transient
+        self.status = status
+        self.wait = wait
+
+    def again(self) -> TokenUnavailable:
+        """The same failure as a new exception, for each thread that waited on
+        the fetch that failed (one exception raised in many threads would share
+        one traceback)."""
+        return TokenUnavailable(
+            str(self), transient=self.transient, status=self.status, wait=self.wait
+        )
+
+
+class OutOfTime(Exception):
+    """A call's own time (`ApiClient.call(within=...)`) ran out: the attempt in
+    flight was cut, or no time was left for the next. The caller says what that
+    means for its job (for Status: the poll timeout); `reason` is why the last
+    attempt had no answer."""
+
+    def __init__(self, call: str, reason: str) -> None:
+        super().__init__(f"{call}: {reason}")
+        self.call = call
+        self.reason = reason
+
+
 class ResponseTooLarge(Exception):
     """An answer bigger than the call's cap: not retried, the next is as big."""
 
@@ -145,6 +186,16 @@ class RetryNotice:
     reason: str
     wait: float
     offset: int | None
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """An attempt that failed in a way worth trying again: why, the HTTP status
+    (None without an answer), and the wait the server asked for (None: back off)."""
+
+    reason: str
+    status: int | None
+    wait: float | None
 
 
 @dataclass
@@ -281,9 +332,11 @@ class ApiClient:
         #: its place in the rate budget (see `_signed`)
         self._tokens_fetched = 0
         self._tokens_lock = threading.Lock()
+        #: `place`: the place in the budget this thread took and has not used yet
+        self._holding = threading.local()
         send_through = getattr(auth, "send_through", None)
         if send_through is not None:  # a signer that fetches tokens does it through here
-            send_through(self.exchange_token)
+            send_through(self.exchange_token, waiting=self._awaiting_token)
 
     def close(self) -> None:
         self.session.close()
@@ -296,10 +349,10 @@ class ApiClient:
         if isinstance(self._adapter, AbortableAdapter):
             self._adapter.abort()
 
-    def _deadline_timer(self) -> Deadline | None:
+    def _deadline_timer(self, seconds: float) -> Deadline | None:
         if not isinstance(self._adapter, AbortableAdapter):
             return None
-        return deadline_timer(self._adapter, self.deadline)
+        return deadline_timer(self._adapter, seconds)
 
     def server_now(self) -> dt.datetime:
         """The server's time now (estimate minus its uncertainty; the client's
@@ -347,68 +400,54 @@ class ApiClient:
         params: Mapping[str, object] | None = None,
         query: Mapping[str, object] | None = None,
         body: object = None,
+        within: float | None = None,
     ) -> Answer:
-        """Send one API call, retrying what is temporary; a 2xx answer or CallFailed."""
+        """Send one API call, retrying what is temporary; a 2xx answer or CallFailed.
+
+        A token the call cannot get for an attempt fails that attempt like any
+        temporary failure (TokenUnavailable): backed off, tried again. `within`
+        (seconds) bounds the whole call, the attempt in flight and the waits
+        between attempts included: each attempt's deadline is the request
+        deadline or the time left, whichever is shorter, and when no time is
+        left the call raises OutOfTime instead of retrying."""
         params = params or {}
+        until = None if within is None else time.monotonic() + within
         reason = ""
+        kind: FailureKind = "retries_exhausted"
         for attempt in range(1, policy.attempts + 1):
             stats.attempts += 1
             if attempt > 1:
                 stats.retries += 1
-            prepared = self._signed(call, params, query, body)
-            cap = self._cap(call, query)
-            answer, error = self._send(prepared, job, call, attempt, cap)
-            if answer is not None and self._correct_clock(answer, stats):
-                stats.attempts += 1  # re-signed once with the server's time
-                prepared = self._signed(call, params, query, body)
-                note = f"re-signed: {self.server_clock.describe()}"
-                answer, error = self._send(prepared, job, call, attempt, cap, note=note)
-            if answer is not None:
-                self._warn_skew(stats)
-            wait = None
-            if isinstance(error, ResponseTooLarge):
-                raise CallFailed(call, f"{call}: {error}", kind="too_large")
-            if error is not None and not isinstance(error, _TRANSIENT_ERRORS):
-                raise CallFailed(
-                    call, f"{call}: the request could not be sent: {error}", kind="unsendable"
-                )
-            if answer is None:
-                assert error is not None  # an attempt has an answer or an error
-                reason = _describe(error)
-                if call == "initiate" and not _never_sent(error):
-                    stats.ambiguous_initiates += 1
-            elif answer.status == 429 or answer.status >= 500:
-                if answer.status in (429, 503):
-                    stats.throttled += 1
-                    if stats.on_throttle is not None:
-                        stats.on_throttle()
-                reason = f"HTTP {answer.status}: {api_message(answer)}"
-                wait = retry_after(answer, self._clock())
-                if answer.status in (429, 503) and wait is not None and self.budget:
-                    # The limit is the client's: every page and every job waits.
-                    self.budget.pause(wait)
-            elif answer.status >= 300:
-                raise CallFailed(
-                    call,
-                    f"{call} answered HTTP {answer.status}: {api_message(answer)}"
-                    + self._path_hint(call, answer, params),
-                    answer.status,
-                )
+            try:
+                failed = self._attempt(call, job, attempt, stats, params, query, body, until)
+            except TokenUnavailable as e:
+                if not e.transient:
+                    raise
+                failed = _Failed(str(e), e.status, e.wait)
+                kind = "token"
+                if e.status in (429, 503) and e.wait is not None and self.budget:
+                    self.budget.pause(e.wait)  # the token endpoint asked every job to wait
             else:
-                return answer
+                if isinstance(failed, Answer):
+                    return failed
+                kind = "retries_exhausted"
+            reason = failed.reason
+            if until is not None and time.monotonic() >= until:
+                raise OutOfTime(call, reason)
             if attempt == policy.attempts:
                 break
-            delay = wait if wait is not None else policy.delay(attempt, self._rng)
+            delay = failed.wait if failed.wait is not None else policy.delay(attempt, self._rng)
+            if until is not None and time.monotonic() + delay >= until:
+                raise OutOfTime(call, reason)
             if self.on_retry is not None:
-                status = answer.status if answer is not None else None
                 offset = (query or {}).get("offset")
                 self.on_retry(
                     RetryNotice(
                         job,
-                        call,
+                        call,  # its reason names the token request when that failed
                         attempt + 1,
                         policy.attempts,
-                        status,
+                        failed.status,
                         reason,
                         delay,
                         offset if type(offset) is int else None,
@@ -418,8 +457,73 @@ class ApiClient:
         raise CallFailed(
             call,
             f"{call} failed after {policy.attempts} attempt{'s' * (policy.attempts > 1)}: {reason}",
-            kind="retries_exhausted",
+            kind=kind,
         )
+
+    def _attempt(
+        self,
+        call: str,
+        job: str,
+        attempt: int,
+        stats: CallStats,
+        params: Mapping[str, object],
+        query: Mapping[str, object] | None,
+        body: object,
+        until: float | None,
+    ) -> Answer | _Failed:
+        """One attempt (signed, sent, and re-signed once if the server blames our
+        clock): its 2xx answer, or why it failed when trying again may help;
+        CallFailed when it would not (a refusal, an answer over the cap). Its
+        deadline is the request deadline, or the time left `until` once its
+        place in the rate budget is taken, whichever is shorter."""
+        prepared = self._signed(call, params, query, body)
+        deadline = self.deadline
+        if until is not None:
+            deadline = min(deadline, until - time.monotonic())
+            if deadline <= 0:  # the rate budget, or a token, took the time left
+                return _Failed("no time left to send it", None, None)
+        cap = self._cap(call, query)
+        answer, error = self._send(prepared, job, call, attempt, cap, deadline=deadline)
+        if answer is not None and self._correct_clock(answer, stats):
+            stats.attempts += 1  # re-signed once with the server's time
+            prepared = self._signed(call, params, query, body)
+            note = f"re-signed: {self.server_clock.describe()}"
+            answer, error = self._send(
+                prepared, job, call, attempt, cap, note=note, deadline=deadline
+            )
+        if answer is not None:
+            self._warn_skew(stats)
+        if isinstance(error, ResponseTooLarge):
+            raise CallFailed(call, f"{call}: {error}", kind="too_large")
+        if error is not None and not isinstance(error, _TRANSIENT_ERRORS):
+            raise CallFailed(
+                call, f"{call}: the request could not be sent: {error}", kind="unsendable"
+            )
+        if answer is None:
+            assert error is not None  # an attempt has an answer or an error
+            if call == "initiate" and not _never_sent(error):
+                stats.ambiguous_initiates += 1
+            if isinstance(error, DeadlineExceeded) and deadline < self.deadline:
+                return _Failed("no complete answer before the call's time ran out", None, None)
+            return _Failed(_describe(error), None, None)
+        if answer.status == 429 or answer.status >= 500:
+            if answer.status in (429, 503):
+                stats.throttled += 1
+                if stats.on_throttle is not None:
+                    stats.on_throttle()
+            wait = retry_after(answer, self._clock())
+            if answer.status in (429, 503) and wait is not None and self.budget:
+                # The limit is the client's: every page and every job waits.
+                self.budget.pause(wait)
+            return _Failed(f"HTTP {answer.status}: {api_message(answer)}", answer.status, wait)
+        if answer.status >= 300:
+            raise CallFailed(
+                call,
+                f"{call} answered HTTP {answer.status}: {api_message(answer)}"
+                + self._path_hint(call, answer, params),
+                answer.status,
+            )
+        return answer
 
     def _signed(
         self,
@@ -430,25 +534,41 @@ class ApiClient:
     ) -> requests.PreparedRequest:
         """The request signed afresh, just after its place in the rate budget is
         taken (a wait must not age a signature). A token the signer needs is
-        fetched before the place is taken; one fetched while signing (it expired
-        meanwhile, or another thread's was awaited) was a request of its own that
-        left after this place was taken, so the place is taken again: the budget
-        counts requests in the order they leave."""
+        fetched before the place is taken. One fetched while signing (it expired
+        during the wait) takes this place, unused so far, and leaves at once; one
+        awaited while signing (another thread fetched it) left after this place
+        was taken, which is given back. Either way this request then takes a
+        new place, so the budget counts requests in the order they leave."""
         ready = getattr(self.session.auth, "ready", None)
         if ready is not None:
             ready()
-        fetched = self._tokens_fetched
-        if self.budget is not None:
-            self.budget.acquire()
+        place = self.budget.acquire() if self.budget is not None else None
+        fetched = self._tokens_fetched  # after the place: fetches that end from now on
+        self._holding.place = place  # taken by a token fetched while signing
         try:
             prepared = self.prepare(call, params, query, body)
         except (requests.RequestException, ValueError) as e:  # a URL requests refuses
             raise CallFailed(
                 call, f"{call}: the request cannot be built: {e}", kind="unsendable"
             ) from None
-        if self._tokens_fetched != fetched and self.budget is not None:
+        finally:
+            unused, self._holding.place = self._holding.place, None
+        if self.budget is None:
+            return prepared
+        if place is not None and unused is None:
+            # the place went to the token request, or back while another's was awaited
+            self.budget.acquire()
+        elif self._tokens_fetched != fetched:  # a fetch ended meanwhile: it left after
+            self.budget.give_back(unused)  # this place, and so does this request
             self.budget.acquire()
         return prepared
+
+    def _awaiting_token(self) -> None:
+        """This thread waits for another's token fetch: a place it holds unused
+        goes back now, or the fetch could wait for that very place."""
+        if getattr(self._holding, "place", None) is not None and self.budget is not None:
+            self.budget.give_back(self._holding.place)
+            self._holding.place = None
 
     def exchange_token(
         self,
@@ -462,7 +582,8 @@ class ApiClient:
         """The OAuth token request (runner/http/signing.py), sent like every other
         request: a place in the rate budget, the deadline and the small-answer
         cap, cut by `abort`, in the transcript. One attempt; whatever the token
-        endpoint answered is returned, no answer at all is CallFailed. `learn`
+        endpoint answered is returned, no answer at all is TokenUnavailable
+        (the call that needed the token retries it with its back-off). `learn`
         sees the answer before the transcript does (the signer tells the
         redactor the token it holds)."""
         if self._aborted.is_set():  # another worker's exchange was cut: send none
@@ -472,10 +593,10 @@ class ApiClient:
                 requests.Request("POST", url, data=dict(form), auth=basic)
             )
         except (requests.RequestException, ValueError) as e:
-            raise CallFailed(
-                "oauth-token", f"oauth-token: the token endpoint failed: {e}", kind="token"
-            ) from None
-        if self.budget is not None:
+            raise TokenUnavailable(f"oauth-token: the token endpoint failed: {e}") from None
+        if getattr(self._holding, "place", None) is not None:
+            self._holding.place = None  # the place its call took while signing: it leaves now
+        elif self.budget is not None:
             self.budget.acquire()
         try:
             answer, error = self._send(
@@ -491,9 +612,12 @@ class ApiClient:
             with self._tokens_lock:
                 self._tokens_fetched += 1
         if answer is None:
-            raise CallFailed(
-                "oauth-token", f"oauth-token: the token endpoint failed: {error}", kind="token"
-            )
+            assert error is not None  # an attempt has an answer or an error
+            message = f"oauth-token: the token endpoint failed: {_describe(error)}"
+            # no answer in time is temporary, as for any call; a refused send or
+            # an answer over the cap is not
+            transient = isinstance(error, _TRANSIENT_ERRORS)
+            raise TokenUnavailable(message, transient=transient)
         return answer
 
     def _cap(self, call: str, query: Mapping[str, object] | None) -> int:
@@ -521,41 +645,46 @@ class ApiClient:
         session: requests.Session | None = None,
         cert: str | tuple[str, str] | None = None,
         learn: Callable[[Answer], None] | None = None,
+        deadline: float | None = None,
     ) -> tuple[Answer | None, BaseException | None]:
-        """One attempt, read whole within the deadline and the cap: its answer,
-        or (None, the error) for a failure the caller may retry. The API's own
-        calls (the API session) also tell the server's clock and the -v observer;
-        the token endpoint is another server."""
+        """One attempt, read whole within `deadline` seconds (the request deadline
+        unless told a shorter one) and the cap: its answer, or (None, the error)
+        for a failure the caller may retry. The API's own calls (the API session)
+        also tell the server's clock and the -v observer; the token endpoint is
+        another server."""
         api = session is None
+        seconds = self.deadline if deadline is None else max(deadline, 0.001)
+        # no socket wait alone may outlast the attempt's deadline either
+        timeout = (min(self.timeout[0], seconds), min(self.timeout[1], seconds))
         started = self._clock()
         t0 = time.perf_counter()
         response: requests.Response | None = None
         answer: Answer | None = None
         error: BaseException | None = None
-        timer = self._deadline_timer()
+        timer = self._deadline_timer(seconds)
         try:
-            with network_wait(self.deadline):
+            with network_wait(seconds):
                 response = (session or self.session).send(
                     prepared,
-                    timeout=self.timeout,
+                    timeout=timeout,
                     allow_redirects=False,
                     stream=True,
                     cert=cert,  # the token request's client certificate; API calls have none
                 )
-                body = read_body(response, cap, time.monotonic() + self.deadline, self.deadline)
+                body = read_body(response, cap, time.monotonic() + seconds, seconds)
             answer = Answer(
                 call, response.status_code, response.reason or "", response.headers, body
             )
             if self._aborted.is_set():  # the run is stopping: what came may be cut short
                 raise Interrupted()
             if timer is not None and timer.expired:  # cut: what came may be cut short
-                raise DeadlineExceeded(self.deadline)
+                raise DeadlineExceeded(seconds)
         except NotSent:
             raise
         except (*_TRANSIENT_ERRORS, ResponseTooLarge, requests.RequestException) as e:
             error = e
             if timer is not None and timer.expired:  # its connection was cut by the timer
-                error = DeadlineExceeded(self.deadline)
+                error = DeadlineExceeded(seconds)
             _discard(response)
             response, answer = None, None
             if self._aborted.is_set():  # cut on purpose: the run is stopping

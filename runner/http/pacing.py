@@ -20,6 +20,7 @@ budget: it only pauses.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -60,8 +61,9 @@ class RateBudget:
     def limited(self) -> bool:
         return self.requests_per_second is not None
 
-    def acquire(self) -> None:
-        """Return when one more request may start (and count it as started)."""
+    def acquire(self) -> float | None:
+        """Return when one more request may start (and count it as started):
+        the start counted, for `give_back`, or None when none is counted."""
         while True:
             with self._lock:
                 now = self._monotonic()
@@ -69,10 +71,20 @@ class RateBudget:
                 if self._burst and len(self._starts) == self._burst:
                     wait = max(wait, self._starts[0] + self._window - now)
                 if wait <= 0:
-                    if self._burst:
-                        self._starts.append(now)
-                    return
+                    if not self._burst:
+                        return None
+                    self._starts.append(now)
+                    return now
             self._sleep(wait)  # then look again: another thread may have taken the slot
+
+    def give_back(self, start: float | None) -> None:
+        """A place taken by `acquire` that no request used (its request waited
+        for a token and takes a later place): it no longer counts. Only a start
+        still in the window is counted at all; one already out changes nothing."""
+        if start is None:
+            return
+        with self._lock, contextlib.suppress(ValueError):
+            self._starts.remove(start)
 
     def pause(self, seconds: float) -> None:
         """No request of the run starts for `seconds` from now (a longer pause

@@ -18,7 +18,7 @@ import requests
 from runner.apifacts import auth
 from runner.apifacts.timestamps import utc_now
 from runner.http.answer import Answer
-from runner.http.client import CallFailed
+from runner.http.client import TokenUnavailable, retry_after
 from runner.redaction.redact import Redactor
 
 Clock = Callable[[], dt.datetime]
@@ -96,13 +96,21 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
         self._cert = cert
         self._monotonic = monotonic
         self._send: TokenSend | None = None
+        self._waiting: Callable[[], None] | None = None
         self._token: str | None = None
         self._expires_at = 0.0
-        self._lock = threading.Lock()
+        #: guards the token and the fetch in flight; told when a fetch ends
+        self._changed = threading.Condition(threading.Lock())
+        self._fetching = False
+        #: fetches finished, and how the last one failed (None: it did not)
+        self._fetches = 0
+        self._failure: TokenUnavailable | None = None
 
-    def send_through(self, send: TokenSend) -> None:
-        """Where token requests go: the client's `exchange_token`."""
+    def send_through(self, send: TokenSend, waiting: Callable[[], None] | None = None) -> None:
+        """Where token requests go: the client's `exchange_token`; `waiting` is
+        told when a thread is about to wait for another's fetch."""
         self._send = send
+        self._waiting = waiting
 
     def ready(self) -> None:
         """A token that is due fetched now: the client asks before it takes a
@@ -114,13 +122,50 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
         return self._good_for(EARLY)
 
     def _good_for(self, seconds: float) -> str:
-        with self._lock:
-            if self._token is None or self._monotonic() + seconds >= self._expires_at:
-                self._refresh()
-            assert self._token is not None
-            return self._token
+        """Single flight: one fetch at a time, and a thread that needs a token
+        while one is in flight waits for it and takes its outcome, its token (if
+        still good at all) or its failure. So N jobs waiting on one token
+        endpoint cost one request and one deadline, not N one after another;
+        after a failure each job backs off as after any failed attempt
+        (ApiClient.call), and the first one back fetches for those waiting."""
+        with self._changed:
+            waited = False
+            while True:
+                ahead = 0.0 if waited else seconds
+                if self._token is not None and self._monotonic() + ahead < self._expires_at:
+                    return self._token
+                if waited and self._failure is not None:
+                    raise self._failure.again()
+                if not self._fetching:
+                    break
+                if self._waiting is not None:
+                    self._waiting()
+                self._changed.wait_for(self._ended(self._fetches))
+                waited = True
+            self._fetching = True
+        failure: TokenUnavailable | None = None
+        fetched: tuple[str, float] | None = None
+        try:
+            fetched = self._refresh()  # outside the lock: the waiters sleep meanwhile
+        except TokenUnavailable as e:
+            failure = e
+            raise
+        finally:
+            with self._changed:
+                if fetched is not None:
+                    self._token, self._expires_at = fetched
+                self._failure = failure
+                self._fetching = False
+                self._fetches += 1
+                self._changed.notify_all()
+        return fetched[0]
 
-    def _refresh(self) -> None:
+    def _ended(self, started: int) -> Callable[[], bool]:
+        """For `wait_for`: true once the fetch in flight now has ended."""
+        return lambda: self._fetches != started
+
+    def _refresh(self) -> tuple[str, float]:
+        """One token request: the token and when it expires (monotonic)."""
         if self._send is None:
             raise RuntimeError("no client to send the OAuth token request through")
         data = {"grant_type": "client_credentials", "scope": self.scope}
@@ -132,21 +177,24 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
         answer = self._send(self.token_url, data, basic=basic, cert=self._cert, learn=self._learn)
         body = _json_or_none(answer)
         token = body.get("access_token") if isinstance(body, dict) else None
+        if answer.status == 429 or answer.status >= 500:  # temporary, as for any call
+            raise TokenUnavailable(
+                f"oauth-token answered HTTP {answer.status}",
+                transient=True,
+                status=answer.status,
+                wait=retry_after(answer, utc_now()),
+            )
         if answer.status != 200:
-            raise CallFailed(
-                "oauth-token", f"oauth-token answered HTTP {answer.status}", kind="token"
+            raise TokenUnavailable(
+                f"oauth-token answered HTTP {answer.status}", status=answer.status
             )
         if not isinstance(body, dict) or not isinstance(token, str) or not token:
-            raise CallFailed(
-                "oauth-token", "oauth-token: the answer holds no access_token", kind="token"
-            )
+            raise TokenUnavailable("oauth-token: the answer holds no access_token")
         token = token.strip()  # "tok\n": a token endpoint's trailing newline
         if not _HEADER_SAFE.fullmatch(token):
-            raise CallFailed(
-                "oauth-token",
+            raise TokenUnavailable(
                 "oauth-token: the access_token cannot be sent in a header "
-                "(it is empty or holds spaces or control characters)",
-                kind="token",
+                "(it is empty or holds spaces or control characters)"
             )
         lifetime = body.get("expires_in")
         try:  # an int too big for a float (1e400) or NaN: the default lifetime
@@ -155,8 +203,7 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
             lifetime = 300.0
         if not 0 <= lifetime <= 86_400 * 366:
             lifetime = 300.0
-        self._token = token
-        self._expires_at = self._monotonic() + lifetime
+        return token, self._monotonic() + lifetime
 
     def _learn(self, answer: Answer) -> None:
         """The token, known to the gate before the exchange is recorded: the server

@@ -20,6 +20,7 @@ from runner.apifacts.timestamps import utc_now
 from runner.errors import SegrunError
 from runner.http.signing import OAuth2ClientCredentials, PnAuthInfo3, Unsigned
 from runner.jobspec.model import Spec
+from runner.jobspec.readiness import client_cert_files, missing_client_cert
 from runner.jobspec.rules import is_loopback_host
 from runner.redaction.redact import SHORT_SECRET, Redactor
 
@@ -147,14 +148,14 @@ def _client_cert(spec: Spec) -> str | tuple[str, str] | None:
     """OAuth may use a client certificate instead of a secret (the OAuth page):
     requests' `cert=`, from paths relative to the spec; the files are read by
     the TLS layer only, never by segrun."""
-    a = spec.auth
-    if a is None or not a.client_cert_file:
+    files = client_cert_files(spec)
+    if not files:
         return None
-    base = spec.path.resolve().parent
-    paths = [base / p for p in (a.client_cert_file, a.client_key_file) if p]
-    for path in paths:
-        if not path.is_file():
-            raise SegrunError(f"auth: client certificate file {path} does not exist")
+    # `run` refused a missing file before it began (runner/jobspec/readiness.py); one
+    # that vanished since is refused with the same words
+    for refused in missing_client_cert(spec):
+        raise refused.as_error()
+    paths = [path for _, path in files]
     return (str(paths[0]), str(paths[1])) if len(paths) == 2 else str(paths[0])
 
 

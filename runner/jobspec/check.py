@@ -3,7 +3,10 @@
 YAML text -> tree with positions -> ${VAR} substituted -> defaults merged into
 jobs -> cerberus (schema + rules) -> diagnostics at the lines the user wrote.
 The same function serves `validate` (unset variables are warnings) and
-`plan`/`run` (they are errors).
+`plan`/`run` (they are errors). A valid spec is also asked what `run` would
+refuse in it (runner/jobspec/readiness.py): those are warnings at the spec's
+line, for `validate` and `plan` to show. An endpoint map file kept beside the
+specs is recognised and checked as one.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from cerberus import errors as ce
 
 from runner.apifacts import api
 from runner.apifacts.timestamps import utc_now
-from runner.jobspec import envsubst, record_schema
+from runner.jobspec import endpoint_map, envsubst, readiness, record_schema
 from runner.jobspec.diagnostic_help import explain, read_source
 from runner.jobspec.diagnostics import ERROR, WARNING, Diagnostic, sort_key
 from runner.jobspec.inputs import InputRefused
@@ -33,12 +36,18 @@ from runner.jobspec.rules import Finding, SpecValidator, auth_scheme_names, valu
 from runner.jobspec.schema import job_schema, spec_schema, trusted_spec_schema
 from runner.jobspec.values_file import MISSING, ValuesFileProblem, read_values
 
+#: what a checked file turned out to be
+SPEC, SANDBOX_DATA, ENDPOINT_MAP = "spec", "sandbox data file", "endpoint map"
+
 
 @dataclass
 class CheckResult:
     file: str
     diagnostics: list[Diagnostic] = field(default_factory=list)
     spec: Spec | None = None
+    kind: str = SPEC
+    #: for a valid spec: the endpoint map its run uses and what `run` would refuse
+    readiness: readiness.Readiness | None = None
 
     @property
     def ok(self) -> bool:
@@ -54,7 +63,7 @@ def check_file(path: str | os.PathLike, **options) -> CheckResult:
     """Every problem of the spec at `path`, each with what to do where known."""
     with _collector_paused():
         result = _check_file(path, **options)
-    if result.diagnostics:
+    if result.diagnostics and result.kind != ENDPOINT_MAP:  # the advice speaks of specs
         result.diagnostics = explain(result.diagnostics, read_source(str(path)))
     return result
 
@@ -82,6 +91,7 @@ def _check_file(
     unset_is_error: bool = False,
     max_bytes: int = MAX_BYTES,
     data_file_check: DataFileCheck | None = None,
+    endpoints_option: Path | None = None,
 ) -> CheckResult:
     name = str(path)
     result = CheckResult(name)
@@ -101,8 +111,13 @@ def _check_file(
         return result
     root = document.root
     if is_sandbox_data(root):  # `run` refuses it by name; `validate` hands in the sandbox's check
+        result.kind = SANDBOX_DATA
         if data_file_check is not None:
             result.diagnostics.extend(data_file_check(name, root))
+        return result
+    if endpoint_map.is_endpoint_map(root):  # `run` refuses it by name, as a spec
+        result.kind = ENDPOINT_MAP
+        result.diagnostics = _sorted_unique(check_endpoint_map(name, root)[0])
         return result
     if root and not _reads_as_ours([key for key in root if isinstance(key, str)]):
         result.diagnostics.append(_not_a_spec(name, "none of its keys is a spec's"))
@@ -146,8 +161,107 @@ def _check_file(
         schemas = _read_record_schemas(document, spec_dir, locator, name, result.diagnostics)
         if result.ok:
             result.spec = build_spec(Path(name), document, values, schemas)
+            result.readiness = readiness.check(result.spec, endpoints_option)
+            result.diagnostics.extend(
+                _refusal(name, refused, locator) for refused in result.readiness.refusals
+            )
     result.diagnostics = _sorted_unique(result.diagnostics)
     return result
+
+
+def _refusal(file: str, refused: readiness.Refusal, locator: _Locator) -> Diagnostic:
+    """What `run` would refuse, as a warning at the spec's line that causes it."""
+    mark, shown = locator.find(refused.at)
+    return Diagnostic(
+        file,
+        mark.line,
+        mark.column,
+        _display(shown),
+        f"`segrun run` refuses this: {refused.message}",
+        WARNING,
+        refused.rule,
+        refused.help,
+    )
+
+
+# -- endpoint map files ---------------------------------------------------------
+def check_endpoint_map_file(
+    path: str, max_bytes: int = endpoint_map.MAX_MAP_BYTES
+) -> tuple[list[Diagnostic], dict | None]:
+    """An endpoint map file read and checked: its diagnostics, and the map as
+    checked (None when it has errors). What `run` reads a map file with."""
+    try:
+        root = load_file(path, max_bytes).root
+    except LoadProblem as e:
+        message = e.message
+        if e.rule in ("root", "empty") or "a spec" in message:  # the loader words it for a spec
+            message = f"must be a mapping of calls ({', '.join(api.CALLS)}), as `segrun endpoints`"
+            message += " prints"
+        return [Diagnostic(path, e.line, e.column, "", message, ERROR, e.rule)], None
+    return check_endpoint_map(path, root)
+
+
+def check_endpoint_map(file: str, root: SpecMap) -> tuple[list[Diagnostic], dict | None]:
+    """An endpoint map (the form `segrun endpoints` prints) checked with the rules
+    of a spec's `endpoints:` block: unknown keys, methods and path placeholders are
+    errors; a map a person has not confirmed is a warning, since a run refuses it
+    only for production and staging (runner/jobspec/endpoint_map.py)."""
+    wrapped = SpecMap({"endpoints": root}, mark=root.mark)
+    wrapped.key_marks["endpoints"] = wrapped.value_marks["endpoints"] = root.mark
+    schema = {"endpoints": {**spec_schema()["endpoints"], "type": "dict"}}
+    validator = SpecValidator(schema, findings=[])
+    validator.validate(wrapped)
+    locator = _Locator(wrapped)
+    found = [_diagnostic(file, e, locator) for e in _most_useful(_leaves(validator._errors))]
+    found += [_from_finding(file, f, locator) for f in validator.findings]
+    found = [_unwrapped(d) for d in found]
+    checked = validator.document.get("endpoints") if isinstance(validator.document, dict) else None
+    if any(d.is_error for d in found) or not isinstance(checked, dict):
+        return found, None
+    document = endpoint_map.MapDocument.of(checked)
+    why = endpoint_map.why_unconfirmed(document)
+    if why is not None:
+        mark, _ = locator.find(("endpoints", *why.at))
+        found.append(
+            Diagnostic(
+                file,
+                mark.line,
+                mark.column,
+                ".".join(why.at),
+                f"this endpoint map is not confirmed: it {why.reason}; `segrun run` refuses it "
+                "for production and staging",
+                WARNING,
+                "unconfirmed-endpoints",
+                endpoint_map.HOW_TO_CONFIRM,
+            )
+        )
+    missing = [c for c in api.CALLS if not document.calls.get(c, {}).get("path")]
+    if missing:
+        found.append(
+            Diagnostic(
+                file,
+                root.mark.line,
+                root.mark.column,
+                "",
+                f"no path for {', '.join(missing)}: a run takes the inferred one, and refuses "
+                "it for production and staging",
+                WARNING,
+                "inferred-endpoints",
+            )
+        )
+    return found, checked
+
+
+def _unwrapped(d: Diagnostic) -> Diagnostic:
+    """A map's diagnostic named from the map's top, not the spec's `endpoints:`."""
+    path = d.path.removeprefix("endpoints").removeprefix(".")
+    message = d.message
+    if d.rule == "unknown-key" and "did you mean" not in message:
+        message += (
+            f" (a map has {', '.join(api.CALLS)}, each with method, path, source; and "
+            f"{', '.join(endpoint_map.MAP_KEYS)})"
+        )
+    return d._replace(path=path, message=message)
 
 
 # -- files that are no spec ---------------------------------------------------------
@@ -167,7 +281,7 @@ _KEY_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)[ \t]*:(?:[ \t]|$)", re.MULTIL
 def _reads_as_ours(keys: Iterable[str]) -> bool:
     """Whether some top-level key (or a slip of one) is one of a file segrun reads as YAML:
     a spec, an endpoint map, a sandbox data file."""
-    known = [*spec_schema(), *api.CALLS, "segment_groups", "users"]
+    known = [*spec_schema(), *api.CALLS, *endpoint_map.MAP_KEYS, "segment_groups", "users"]
     return any(
         key in known or difflib.get_close_matches(key, known, n=1, cutoff=0.75) for key in keys
     )
@@ -703,4 +817,10 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-__all__ = ["CheckResult", "check_file", "is_sandbox_data"]
+__all__ = [
+    "CheckResult",
+    "check_endpoint_map",
+    "check_endpoint_map_file",
+    "check_file",
+    "is_sandbox_data",
+]

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from runner import exitcodes
 from runner.errors import SegrunError
-from runner.jobspec.check import check_file
+from runner.jobspec.check import ENDPOINT_MAP, CheckResult, check_file
 from runner.jobspec.diagnostics import SHOWN_PER_RULE, render_text
 from runner.jobspec.diagnostics_human import render_human, wants_color
 from runner.jobspec.loader import MAX_BYTES
 from runner.jobspec.model import Job, Spec
+from runner.jobspec.readiness import REFUSAL_RULES
 from runner.redaction.sink import current
 from runner.system.durable import read_back
 
@@ -46,9 +47,22 @@ def register_named_secrets(path: str, environ: Mapping[str, str]) -> None:
 def load_for_run(path: str, environ: Mapping[str, str] | None = None) -> Spec:
     """The valid spec, or its diagnostics on stderr and SpecInvalid (exit 2).
     Unset ${VARS} are errors here: a run must not send half-substituted values."""
+    spec = load_checked(path, environ).spec
+    assert spec is not None  # load_checked raises otherwise
+    return spec
+
+
+def load_checked(
+    path: str, environ: Mapping[str, str] | None = None, endpoints_option: Path | None = None
+) -> CheckResult:
+    """load_for_run's check, whole: the spec with what `run` would refuse in it
+    (`result.readiness`, runner/jobspec/readiness.py), for `run` to raise on and
+    `plan` to warn about; `endpoints_option` is `--endpoints FILE`."""
     environ = os.environ if environ is None else environ
     register_named_secrets(path, environ)
-    result = check_file(path, environ=environ, unset_is_error=True)
+    result = check_file(
+        path, environ=environ, unset_is_error=True, endpoints_option=endpoints_option
+    )
     if not result.ok:
         errors_only = [d for d in result.diagnostics if d.is_error]
         if sys.stderr.isatty():  # the picture for a person, one line each for a log
@@ -59,9 +73,26 @@ def load_for_run(path: str, environ: Mapping[str, str] | None = None) -> Spec:
         raise SpecInvalid(
             f"{path} is invalid ({errors} error{'s' * (errors != 1)}); nothing was sent"
         )
+    if result.kind == ENDPOINT_MAP:
+        raise SpecInvalid(
+            f"{path} is an endpoint map (`endpoints: FILE` in a spec, or --endpoints FILE), "
+            "not a job spec"
+        )
     if result.spec is None:
         raise SpecInvalid(f"{path} is a sandbox data file (segrun sandbox --data), not a job spec")
-    return result.spec
+    return result
+
+
+def show_refusals(result: CheckResult) -> None:
+    """What `run` would refuse in a spec, as warnings on stderr: the picture for a
+    person, one line each for a log (`plan` prints them; `run` raises the first)."""
+    refused = [d for d in result.diagnostics if d.rule in REFUSAL_RULES]
+    if not refused:
+        return
+    if sys.stderr.isatty():
+        sys.stderr.write(render_human(refused, color=wants_color(sys.stderr)))
+    else:
+        sys.stderr.write(render_text(refused))
 
 
 def select_jobs(spec: Spec, only: tuple[str, ...], given_as: str = "--only") -> list[Job]:

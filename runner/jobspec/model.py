@@ -97,6 +97,8 @@ class Spec:
     environment: str
     base_url: str | None
     auth: Auth | None
+    #: the `endpoints:` block as written: calls, `confirmed`, `confirmed_by`
+    #: (runner/jobspec/endpoint_map.py reads it)
     endpoints: dict = field(default_factory=dict)
     #: `endpoints: FILE`: a map file relative to the spec (runner/jobspec/endpoint_map.py reads it)
     endpoints_file: str | None = None
@@ -126,7 +128,9 @@ def build_spec(
         auth=Auth(**{k: v for k, v in auth.items() if k in Auth.__dataclass_fields__})
         if auth
         else None,
-        endpoints={k: dict(v) for k, v in _endpoint_block(document).items()},
+        endpoints={
+            k: dict(v) if isinstance(v, dict) else v for k, v in _endpoint_block(document).items()
+        },
         endpoints_file=_endpoint_file(document),
         jobs=tuple(
             _job(i, j, file_values.get(i), (record_schemas or {}).get(i))

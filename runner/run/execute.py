@@ -27,6 +27,7 @@ from runner.http.client import (
     CallStats,
     Interrupted,
     NotSent,
+    OutOfTime,
     RetryNotice,
     RetryPolicy,
 )
@@ -282,12 +283,21 @@ class JobRunner:
         return (checkpoint, export, status) if export is not None else None
 
     # -- the calls ----------------------------------------------------------------
-    def _call(self, job, policy, stats, call, token=None, query=None, body=None) -> Answer:
+    def _call(
+        self, job, policy, stats, call, token=None, query=None, body=None, within=None
+    ) -> Answer:
         params = {"segmentGroupName": job.segment_group}
         if token is not None:
             params["accessToken"] = token
         return self.client.call(
-            call, job=job.name, policy=policy, stats=stats, params=params, query=query, body=body
+            call,
+            job=job.name,
+            policy=policy,
+            stats=stats,
+            params=params,
+            query=query,
+            body=body,
+            within=within,
         )
 
     def _initiate(self, job, policy, stats, last: dt.datetime | None) -> Checkpoint:
@@ -313,10 +323,26 @@ class JobRunner:
         return checkpoint
 
     def _wait_until_complete(self, job, policy, stats, token) -> dict:
+        """Status every poll.interval until the export is ready. poll.timeout
+        bounds the whole wait, the Status call in flight and its retries
+        included: a Status answer trickling a byte at a time is cut then."""
         deadline = self.monotonic() + job.poll_timeout
         known = api.statuses()
+        status: object = None
         while True:
-            body = self._call(job, policy, stats, "status", token).json_object()
+            try:
+                answer = self._call(
+                    job, policy, stats, "status", token, within=deadline - self.monotonic()
+                )
+            except OutOfTime as e:
+                said = f"still {status}" if status is not None else "no Status answer"
+                raise CallFailed(
+                    "status",
+                    f"{said} after the poll timeout of {job.poll_timeout:g}s "
+                    f"(the last Status call: {e.reason})",
+                    kind="poll_timeout",
+                ) from None
+            body = answer.json_object()
             status = body.get("Status")
             if not isinstance(status, str) or status not in known:
                 raise JobFailure("invalid_answer", f"Status: unknown status {status!r}")

@@ -74,6 +74,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,7 +84,14 @@ from runner.http.client import CallFailed
 from runner.jobspec.model import Job, Spec
 from runner.records.report import JobResult
 from runner.run.checkpoint import COMPLETE, Checkpoint, Checkpoints
-from runner.run.expectations import RecordCheck, Verdicts, check, earlier_from, needs_records
+from runner.run.expectations import (
+    CheckAside,
+    RecordCheck,
+    Verdicts,
+    check,
+    earlier_from,
+    needs_records,
+)
 from runner.run.outputs import RECORDS, JobExport, part_kind
 from runner.run.plan import initiate_body
 from runner.run.state import StateFile, StateLocked, watermark_fields, watermark_key
@@ -180,7 +188,10 @@ class Lifecycle:
     #: the endpoint map the run uses ({call: api.Endpoint}), spec block, file or option
     endpoints: Mapping[str, object] = field(default_factory=dict)
     #: each fresh export's expectations, fed its records as they were written (step 2)
-    _reading: dict[str, RecordCheck] = field(default_factory=dict)
+    _reading: dict[str, CheckAside] = field(default_factory=dict)
+    #: the one thread every job's records are checked on (one is enough: the checks
+    #: share the interpreter with each other, and overlap only the waiting on sockets)
+    _checker: ThreadPoolExecutor | None = None
 
     def fingerprint(self, job: Job) -> dict[str, str]:
         state = self.state.path if self.state is not None else None
@@ -237,7 +248,7 @@ class Lifecycle:
         if why is not None:
             return None, why
         if checking is not None:
-            self._reading[job.name] = export.check = checking
+            self._reading[job.name] = export.check = self._aside(checking)
         return export, (
             f"resumed token {checkpoint.access_token} at offset {checkpoint.next_offset} "
             f"({checkpoint.records} records already on disk)"
@@ -266,8 +277,14 @@ class Lifecycle:
         export.create(row_count)
         columns = _sheet_columns(job)
         if needs_records(job.expect, columns):
-            self._reading[job.name] = export.check = RecordCheck(job.expect, columns)
+            self._reading[job.name] = export.check = self._aside(RecordCheck(job.expect, columns))
         return export
+
+    def _aside(self, checking: RecordCheck) -> CheckAside:
+        """A check fed on the run's checking thread (made when first needed)."""
+        if self._checker is None:
+            self._checker = ThreadPoolExecutor(1, thread_name_prefix="segrun-expect")
+        return CheckAside(checking, self._checker)
 
     def pages_durable(self, export: JobExport, checkpoint: Checkpoint) -> None:
         """fsync the pages written so far, then (only then) checkpoint them."""
@@ -358,11 +375,12 @@ class Lifecycle:
         columns = _sheet_columns(job)
         if not needs_records(job.expect, columns):
             return check(job.expect, checkpoint.records, None, columns, earlier)
-        checked = self._reading.pop(job.name, None) or RecordCheck.resumed(
-            job.expect, columns, checkpoint.reading, checkpoint.records
+        aside = self._reading.pop(job.name, None)
+        checked = (
+            aside.finish()
+            if aside is not None
+            else RecordCheck.resumed(job.expect, columns, checkpoint.reading, checkpoint.records)
         )
-        if checked is not None:
-            checked.finish()
         if checked is not None and checked.count == checkpoint.records:
             return check(job.expect, checkpoint.records, None, columns, earlier, checked)
         if export.kind != RECORDS:

@@ -29,7 +29,7 @@ from runner.apifacts.page import HugeNumber, Page, record_id
 from runner.errors import JobFailure
 from runner.jobspec.names import PART_SUFFIX, RESERVED_SUFFIXES
 from runner.run.checkpoint import Checkpoint
-from runner.run.expectations import RecordCheck
+from runner.run.expectations import CheckAside
 from runner.run.seen import SeenIds
 from runner.run.tabular import (
     CSV_DEFAULTS,
@@ -105,9 +105,9 @@ class JobExport:
         self._seen = SeenIds()
         self._projection = Projection(columns) if self.kind != RECORDS else None
         self._csv = CsvRows(style) if self.kind == CSV_ROWS else None
-        #: the expectations that read records, handed each record as it is written
+        #: the expectations that read records, handed the records' text as it is written
         #: (they read while the next page is fetched: runner/run/expectations.py)
-        self.check: RecordCheck | None = None
+        self.check: CheckAside | None = None
 
     @property
     def streamed(self) -> bool:
@@ -214,23 +214,18 @@ class JobExport:
                 f"{record} was already exported at record {earlier}",
             )
         check = self.check
-        if self._projection is None:  # the records themselves
-            for chunk in page.chunks():
+        for chunk in page.chunks():
+            if check is not None:  # the records as the server sent them, whatever is kept
+                check.feed(chunk)
+            if self._projection is None:  # the records themselves
                 self._put(chunk)
-                if check is not None:
-                    check.feed(chunk)
-        else:  # each record's row of cells; its ProfileId beside
-            projection = self._projection
-            for chunk in page.chunks():
-                rows = []
-                for value in decoded(chunk.split(b"\n")):
-                    if check is not None:
-                        check.add(value)
-                    rows.append(projection.row(value))
-                if self._csv is not None:
-                    self._put(self._csv.rows(rows))
-                else:
-                    self._put(b"".join(map(row_line, rows)))
+                continue
+            rows = [self._projection.row(value) for value in decoded(chunk.split(b"\n"))]
+            if self._csv is not None:
+                self._put(self._csv.rows(rows))
+            else:
+                self._put(b"".join(map(row_line, rows)))
+        if self._projection is not None:  # each record's ProfileId beside its row
             self._id_writer().write(b"".join(map(id_line, page.ids)))
         self.records += page.count
 

@@ -29,7 +29,11 @@ from runner.sandbox.profiles import PROFILE_ID_BASE, Profiles, format_ms
 from runner.sandbox.ratelimit import RateLimit
 from runner.sandbox.replies import ApiError, Reply, json_reply
 from runner.sandbox.routes import BASE_PATH, Route, resolve, routes
-from runner.sandbox.server import SandboxHTTPServer
+from runner.sandbox.server import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    SandboxHTTPServer,
+)
 from runner.sandbox.service import ExportService
 from runner.sandbox.workers import PageWorkers
 
@@ -67,12 +71,21 @@ class Sandbox:
         latency: float | str | Latency | None = None,
         jitter: float | str | None = None,
         workers: PageWorkers | None = None,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         """`latency`: every API answer waits this long (seconds, or text such as
         `"100ms:20ms"`), ± `jitter` seconds drawn uniformly, never below zero.
         A bad value raises `LatencyError` (a ValueError). `workers`: page
         workers to build pages in (runner/sandbox/workers.py), started by the
-        caller before any thread; the caller closes them."""
+        caller before any thread; the caller closes them. `idle_timeout` and
+        `max_connections` bound what clients can hold (runner/sandbox/server.py)."""
+        if not 0 < idle_timeout <= 86_400:  # NaN too
+            raise ValueError("idle_timeout must be more than 0 and at most 86400 seconds")
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
         #: the simulated network delay of every API answer (admin answers are not delayed)
         self.latency = latency_of(latency, jitter)
         self._delay = Delay(self.latency, seed)
@@ -107,7 +120,13 @@ class Sandbox:
 
     def bind(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
         """Open the listening socket (port 0: a free one); `base_url` then says where."""
-        self._server = SandboxHTTPServer((host, port), self.handle, self.clock)
+        self._server = SandboxHTTPServer(
+            (host, port),
+            self.handle,
+            self.clock,
+            idle_timeout=self.idle_timeout,
+            max_connections=self.max_connections,
+        )
         return self
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
@@ -138,6 +157,10 @@ class Sandbox:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.service.close()
+
+    def open_connections(self) -> int:
+        """Connections being served now (at most `max_connections`)."""
+        return self._server.open_connections() if self._server is not None else 0
 
     @property
     def base_url(self) -> str:
@@ -302,7 +325,7 @@ def running_sandbox(**options: object) -> Iterator[Sandbox]:
 
     Takes Sandbox's keyword arguments (profiles, seed, data, faults, rate_limit,
     processing_seconds, token_lifetime_seconds, clock, anchor_ms, endpoints,
-    latency, jitter): `running_sandbox(latency=0.1, jitter=0.02)` or
+    latency, jitter, idle_timeout, max_connections): `running_sandbox(latency=0.1, jitter=0.02)` or
     `running_sandbox(latency="100ms:20ms")` delays every API answer. Startup does no work
     proportional to the number of profiles.
     """

@@ -1,8 +1,10 @@
-"""A real account needs an endpoint map the user confirmed; the sandbox does not.
+"""A real account needs an endpoint map a person confirmed; the sandbox does not.
 
 The v4 segment-group paths are not published and the inferred Initiate path is
 the legacy *segment* export's (specs/endpoints.yaml), so `run` refuses
 production and staging without a confirmed map, before opening any connection.
+Confirming is written into the map (`confirmed: true` and where from): the map
+`segrun endpoints` prints says it is not, and is refused as it stands.
 """
 
 from __future__ import annotations
@@ -19,17 +21,24 @@ import pytest
 import yaml
 
 from runner.apifacts import api
+from runner.jobspec import endpoint_map
 from runner.jobspec.endpoint_map import load_file
 from runner.sandbox import DEMO, running_sandbox
 from tests.support.processes import assert_no_traceback, segrun_argv
 from tests.support.runs import read_jsonl
 
 # A map unlike the inferred one in every path, as a user's corrected file would be.
-CONFIRMED = {
+PATHS = {
     "initiate": {"method": "POST", "path": "{clientId}/SegmentGroups/{segmentGroupName}/Export"},
     "status": {"method": "GET", "path": "{clientId}/SegmentGroups/Export/{accessToken}/Status"},
     "retrieve": {"method": "GET", "path": "{clientId}/SegmentGroups/Export/{accessToken}"},
     "commit": {"method": "POST", "path": "{clientId}/SegmentGroups/Export/Commit/{accessToken}"},
+}
+#: ... and confirmed by a person who says where from
+CONFIRMED = {
+    "confirmed": True,
+    "confirmed_by": "Jane Doe, from PossibleNOW support ticket #1234, 2026-12-01",
+    **PATHS,
 }
 
 
@@ -149,22 +158,130 @@ def test_staging_and_a_partial_block_are_refused_too(segrun, tmp_path):
     assert "the paths of status, retrieve, commit are only inferred" in result.stderr
 
 
-def test_segrun_endpoints_prints_the_inferred_map_with_a_source_on_each_line(segrun, tmp_path):
+def test_segrun_endpoints_prints_the_inferred_map_marked_unconfirmed_in_its_own_keys(
+    segrun, tmp_path
+):
+    """Not only comments: `confirmed: false` and an INFERRED source on every call,
+    which a program reads as plainly as a person."""
     result = segrun("endpoints")
     assert result.returncode == 0, result.stderr
-    entries = [line for line in result.stdout.splitlines() if line.startswith("  ")]
-    assert len(entries) == 8 and all(" # " in line for line in entries)
-    assert "legacy SEGMENT export" in result.stdout
+    document = yaml.safe_load(result.stdout)
+    assert document["confirmed"] is False and document["confirmed_by"] is None
+    for call in api.CALLS:
+        assert document[call]["source"].startswith("INFERRED"), call
+    assert "legacy SEGMENT export" in document["initiate"]["source"]
+    methods = [line for line in result.stdout.splitlines() if line.startswith("  method:")]
+    assert len(methods) == 4 and all(" # documented" in line for line in methods)
     path = tmp_path / "endpoints.yaml"
     path.write_text(result.stdout)
     inferred = {c: {"method": e.method, "path": e.path} for c, e in api.endpoints().items()}
-    assert load_file(path) == inferred
+    assert load_file(path).calls == inferred
+    assert endpoint_map.why_unconfirmed(load_file(path)) is not None
+
+
+def test_the_unedited_output_of_segrun_endpoints_is_refused_and_connects_nowhere(segrun, tmp_path):
+    listener = CountingListener()
+    try:
+        (tmp_path / "endpoints.yaml").write_text(segrun("endpoints").stdout)
+        spec = production_spec(tmp_path, listener.url, "endpoints: endpoints.yaml\n")
+        result = segrun("run", str(spec), "--out", str(tmp_path / "run"), env=DEMO.environment())
+    finally:
+        listener.close()
+    assert result.returncode == 2, result.stderr
+    assert listener.accepted == 0
+    assert not (tmp_path / "run").exists()
+    assert "environment production needs an endpoint map you have confirmed" in result.stderr
+    assert "endpoints.yaml says `confirmed: false`" in result.stderr
+    assert "nothing was sent" in result.stderr
+    assert_no_traceback(result)
+
+
+def _edited(text: str, confirmed_by: bool, sources: str) -> str:
+    """The output of `segrun endpoints` with `confirmed: true` and, as asked, a
+    confirmed_by, and the sources kept ("inferred"), dropped ("none") or replaced ("own")."""
+    lines = []
+    for line in text.splitlines():
+        if line == "confirmed: false":
+            line = "confirmed: true"
+        elif line.startswith("confirmed_by:") and confirmed_by:
+            line = 'confirmed_by: "Jane Doe, from PossibleNOW support ticket #1234, 2026-12-01"'
+        elif line.startswith("  source:") and sources == "none":
+            continue
+        elif line.startswith("  source:") and sources == "own":
+            line = '  source: "PossibleNOW support ticket #1234"'
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("confirmed_by", "sources", "says"),
+    [
+        (False, "inferred", "initiate.source still says INFERRED"),
+        (True, "inferred", "initiate.source still says INFERRED"),
+        (False, "none", "says `confirmed: true` but not where from"),
+    ],
+)
+def test_a_confirmation_that_says_nothing_of_where_from_is_refused(
+    segrun, tmp_path, confirmed_by, sources, says
+):
+    listener = CountingListener()
+    try:
+        text = _edited(segrun("endpoints").stdout, confirmed_by, sources)
+        (tmp_path / "endpoints.yaml").write_text(text)
+        spec = production_spec(tmp_path, listener.url, "endpoints: endpoints.yaml\n")
+        result = segrun("run", str(spec), "--out", str(tmp_path / "run"), env=DEMO.environment())
+    finally:
+        listener.close()
+    assert result.returncode == 2, result.stderr
+    assert listener.accepted == 0
+    assert says in result.stderr
+    assert_no_traceback(result)
+
+
+@pytest.mark.parametrize(
+    ("confirmed_by", "sources"), [(True, "none"), (False, "own"), (True, "own")]
+)
+def test_a_person_confirms_a_map_with_confirmed_by_or_a_source_on_each_call(
+    segrun, tmp_path, confirmed_by, sources
+):
+    (tmp_path / "endpoints.yaml").write_text(
+        _edited(segrun("endpoints").stdout, confirmed_by, sources)
+    )
+    spec = production_spec(
+        tmp_path, "https://pm.mypreferences.com/Profiles/v4/", "endpoints: endpoints.yaml\n"
+    )
+    plan = segrun("plan", "--format", "json", str(spec), env=DEMO.environment())
+    assert plan.returncode == 0, plan.stderr
+    assert plan.stderr == ""
+    assert all(r["endpoint_confirmed"] for r in json.loads(plan.stdout)["jobs"][0]["requests"])
+    both = (str(spec), str(tmp_path / "endpoints.yaml"))
+    checked = segrun("validate", "--format", "text", *both, env=DEMO.environment())
+    assert checked.returncode == 0 and checked.stdout == "", checked.stdout
+
+
+def test_a_spec_block_is_held_to_the_same_confirmation(segrun, tmp_path):
+    """Four paths written into the spec are not a confirmation either."""
+    block = "endpoints:\n" + "".join(
+        f'  {call}: {{method: {e["method"]}, path: "{e["path"]}"}}\n' for call, e in PATHS.items()
+    )
+    spec = production_spec(tmp_path, "https://pm.mypreferences.com/Profiles/v4/", block)
+    result = segrun("run", str(spec), "--out", str(tmp_path / "run"), env=DEMO.environment())
+    assert result.returncode == 2
+    assert f"the endpoints: block of {spec} does not say `confirmed: true`" in result.stderr
+    spec.write_text(
+        spec.read_text().replace(
+            "endpoints:\n", "endpoints:\n  confirmed: true\n  confirmed_by: ticket #1234\n"
+        )
+    )
+    plan = segrun("plan", "--format", "json", str(spec), env=DEMO.environment())
+    assert plan.returncode == 0 and plan.stderr == "", plan.stderr
+    assert json.loads(plan.stdout)["jobs"][0]["requests"][0]["endpoint_confirmed"] is True
 
 
 def test_endpoints_file_runs_production_against_a_sandbox_serving_that_map(segrun, tmp_path):
     (tmp_path / "shared").mkdir()
     (tmp_path / "shared" / "endpoints.yaml").write_text(yaml.safe_dump(CONFIRMED))
-    served = api.endpoints(load_file(tmp_path / "shared" / "endpoints.yaml"))
+    served = api.endpoints(load_file(tmp_path / "shared" / "endpoints.yaml").calls)
     with running_sandbox(profiles=250, seed=5, endpoints=served) as sandbox:
         spec = production_spec(tmp_path, sandbox.base_url, "endpoints: shared/endpoints.yaml\n")
         plan = segrun("plan", "--format", "json", str(spec), env=DEMO.environment())
@@ -221,6 +338,7 @@ def test_plan_marks_inferred_paths_unconfirmed(segrun, tmp_path):
     spec = production_spec(tmp_path, "https://pm.mypreferences.com/Profiles/v4/")
     result = segrun("plan", str(spec), env=DEMO.environment())
     assert result.returncode == 0, result.stderr
+    assert "`segrun run` refuses this: environment production needs" in result.stderr
     assert "/Export/Segment/All%20Profiles  [UNCONFIRMED path]" in result.stdout
     assert "(UNCONFIRMED)" in result.stdout
     as_json = segrun("plan", "--format", "json", str(spec), env=DEMO.environment())
@@ -282,14 +400,21 @@ def test_an_initiate_404_naming_the_segment_group_does_not_blame_the_path(tmp_pa
         ("- initiate\n", "endpoint map {file}:1:1: must be a mapping of calls"),
         (
             "initiate: {path: 'x/{nope}'}\n",
-            "endpoint map {file}: initiate.path: unknown placeholder {{nope}}",
+            "endpoint map {file}:1:18: initiate.path: unknown placeholder {{nope}}",
         ),
         (
             "initiate: {method: PUT, path: x}\n",
-            "endpoint map {file}: initiate.method: unallowed value PUT",
+            "endpoint map {file}:1:20: initiate.method: 'PUT' is not one of GET, POST",
         ),
-        ("commits: {path: x}\n", "endpoint map {file}: commits: unknown key"),
-        ("initiate: [a, b]\n", "endpoint map {file}: initiate: must be of dict type"),
+        (
+            "commits: {path: x}\n",
+            "endpoint map {file}:1:1: commits: unknown key 'commits'; did you mean 'commit'?",
+        ),
+        ("initiate: [a, b]\n", "endpoint map {file}:1:11: initiate: must be a mapping, not a list"),
+        (
+            "confirmed: yes please\n",
+            "endpoint map {file}:1:12: confirmed: must be true or false",
+        ),
     ],
 )
 def test_a_bad_endpoint_map_is_one_clear_line_and_exit_2(segrun, tmp_path, text, message):

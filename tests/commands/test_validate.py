@@ -77,7 +77,13 @@ def loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "spec", ["examples/quickstart.yaml", "examples/incremental.yaml", "examples/alternate-ids.yaml"]
+    "spec",
+    [
+        "examples/quickstart.yaml",
+        "examples/incremental.yaml",
+        "examples/alternate-ids.yaml",
+        "examples/endpoints.yaml",
+    ],
 )
 @pytest.mark.parametrize("fmt", ["text", "human", "json"])
 def test_validate_loads_no_http_client_no_sandbox(spec, fmt):

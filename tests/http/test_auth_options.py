@@ -73,6 +73,8 @@ def test_a_missing_certificate_file_fails_before_sending(segrun, tmp_path):
           client_id_env: CID
           client_cert_file: nowhere.pem
         endpoints:
+          confirmed: true
+          confirmed_by: a test of the certificate check
           initiate: {path: "a/{clientId}/{segmentGroupName}"}
           status: {path: "s/{accessToken}"}
           retrieve: {path: "r/{accessToken}"}

@@ -32,6 +32,27 @@ def test_a_trickling_answer_is_cut_at_the_request_deadline(tmp_path, fake_server
     assert_well_behaved(outcome, fake_server)
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_trickling_status_answer_is_cut_at_the_poll_timeout(tmp_path, fake_server, jobs):
+    """poll.timeout bounds the wait for an export, the Status call in flight and its
+    retries included: a Status answer trickling a byte a second (no read times out,
+    the request deadline is minutes away) is cut when the poll timeout passes, in
+    the main thread or a worker's, and the job fails as any poll timeout does."""
+    fake_server.trickle_pause = 1.0
+    names = "".join(f"- name: j{n}\n  segment_group: VIP Customers\n" for n in range(jobs))
+    spec = spec_text(fake_server.url("trickle"), jobs=names)
+    spec = spec.replace(
+        "poll: {interval: 50ms, timeout: 20s}", "poll: {interval: 50ms, timeout: 3s}"
+    )
+    outcome = run_segrun(tmp_path, spec, LONG_SECRET, "--jobs", str(jobs), timeout=40)
+    assert outcome.code == 1, outcome.stderr
+    for job in outcome.report()["jobs"]:
+        assert job["kind"] == "poll_timeout", job
+        assert "after the poll timeout of 3s" in job["error"], job
+    assert outcome.seconds < 15
+    assert_well_behaved(outcome, fake_server)
+
+
 @pytest.mark.parametrize("where", ["pages in flight", "jobs in flight", "main thread"])
 def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_deadline(tmp_path, fake_server, where):
     """No socket read times out, so only the request deadline ends it: the alarm

@@ -65,6 +65,42 @@ def test_never_more_than_r_starts_in_any_second(rate, count, gaps):
         assert later - first >= window + MARGIN - 1e-9
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    rate=st.floats(min_value=0.05, max_value=20, allow_nan=False),
+    unused=st.lists(st.booleans(), min_size=1, max_size=60),
+    gaps=st.lists(st.floats(min_value=0, max_value=2), min_size=1, max_size=5),
+)
+def test_places_given_back_unused_never_let_the_rest_exceed_the_rule(rate, unused, gaps):
+    """A place a request took but did not use (it waited for a token, which took the
+    place or left first) is given back; the starts that were used still keep the rule."""
+    clock = Clock()
+    budget = RateBudget(rate, sleep=clock.sleep, monotonic=clock)
+    used = []
+    for n, give_back in enumerate(unused):
+        clock.now += gaps[n % len(gaps)]
+        place = budget.acquire()
+        if give_back:
+            budget.give_back(place)
+        else:
+            used.append(clock.now)
+    burst = max(1, math.floor(rate))
+    window = max(1.0, 1.0 / rate)
+    for first, later in zip(used, used[burst:]):  # noqa: B905 - shorter on purpose
+        assert later - first >= window + MARGIN - 1e-9
+
+
+def test_a_place_given_back_is_free_at_once():
+    clock = Clock()
+    budget = RateBudget(2, sleep=clock.sleep, monotonic=clock)
+    budget.acquire()
+    budget.give_back(budget.acquire())
+    budget.acquire()  # the place given back: no wait
+    assert clock.slept == []
+    budget.acquire()  # the third in the window waits for the first to leave it
+    assert clock.slept == [pytest.approx(1 + MARGIN)]
+
+
 def test_a_burst_then_the_rate():
     times = starts(5, 11)
     assert times[:5] == [times[0]] * 5  # floor(R) go at once

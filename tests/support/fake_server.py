@@ -76,6 +76,8 @@ class FakeServer(ThreadingHTTPServer):
         self.expires_in = 3600.0
         self.issued: set[str] = set()
         self.refused = 0
+        #: "oauth-flaky": how many token requests trickle before one is answered
+        self.token_failures = 0
         # what the server saw
         self.requests: list[tuple[str, str]] = []
         #: when each request arrived (time.monotonic()), and which call it was
@@ -479,6 +481,20 @@ class Handler(BaseHTTPRequestHandler):
             records = [{"ProfileId": n} for n in range(offset, last + 1)]
             more = last < server.rowcount
             self._send(200, page_body(records, offset, limit, server.rowcount, more))
+
+    def s_oauth_flaky(self, call: str) -> None:
+        """A token endpoint whose first `server.token_failures` requests trickle their
+        headers a byte every pause (STALL_SECONDS at most); later ones get a token for
+        an hour. Every other call works, whatever bearer it carries."""
+        if call != "token":
+            return self._normal(call)
+        with self.server.lock:
+            fail = self.server.token_failures > 0
+            self.server.token_failures -= fail
+        if fail:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            return self._trickle(b"a")
+        self._send(200, {"access_token": OAUTH_TOKEN, "expires_in": 3600})
 
     # -- stalls ------------------------------------------------------------------------------
     def s_trickle(self, call: str) -> None:

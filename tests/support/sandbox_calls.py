@@ -101,14 +101,26 @@ class Client:
 
 
 # -- `segrun sandbox` as a process ---------------------------------------------------
-def start_cli_sandbox(*options: str) -> tuple[subprocess.Popen, str]:
+#: the interpreter, started with the open-files limit of argv[1], becomes `python -m
+#: runner ARGS` (the same process: its CPU time and descriptors are the sandbox's)
+_LIMITED = (
+    "import os, resource, sys\n"
+    "n = int(sys.argv[1])\n"
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))\n"
+    "os.execv(sys.executable, [sys.executable, '-m', 'runner', *sys.argv[2:]])\n"
+)
+
+
+def start_cli_sandbox(*options: str, nofile: int | None = None) -> tuple[subprocess.Popen, str]:
     """`segrun sandbox --port 0 --processing-seconds 0 OPTIONS` as a process, once
-    it serves (everything it prints at start is read): the process and its base URL."""
+    it serves (everything it prints at start is read): the process and its base URL.
+    `nofile`: the most file descriptors it may hold (RLIMIT_NOFILE)."""
+    python = [sys.executable, "-m", "runner"]
+    if nofile is not None:
+        python = [sys.executable, "-c", _LIMITED, str(nofile)]
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "runner",
+            *python,
             "sandbox",
             "--port",
             "0",
@@ -129,10 +141,10 @@ def start_cli_sandbox(*options: str) -> tuple[subprocess.Popen, str]:
 
 
 @contextlib.contextmanager
-def cli_sandbox(*options: str) -> Iterator[tuple[subprocess.Popen, str]]:
+def cli_sandbox(*options: str, nofile: int | None = None) -> Iterator[tuple[subprocess.Popen, str]]:
     """`start_cli_sandbox`, killed at the end with every worker it started (a
     stopped worker is woken first, so it can die)."""
-    proc, url = start_cli_sandbox(*options)
+    proc, url = start_cli_sandbox(*options, nofile=nofile)
     try:
         yield proc, url
     finally:

@@ -32,7 +32,9 @@ from runner.cli import cli
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SEEDS = sorted(p for p in EXAMPLES.glob("*.yaml"))
-DATA_FILES = sorted(p for p in EXAMPLES.glob("*.csv"))
+#: files the example specs name beside them: values files, and the endpoint map
+#: incremental.yaml names (a seed too, mutated like the specs)
+DATA_FILES = sorted(p for p in EXAMPLES.glob("*.csv")) + [EXAMPLES / "endpoints.yaml"]
 COMMANDS = (("validate",), ("plan",), ("run", "--dry-run"))
 ENVIRON = {
     "MYPREF_CLIENT_ID": "SanchezAssociates",

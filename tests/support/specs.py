@@ -34,10 +34,17 @@ def one_job(page_size: int = 5, concurrency: int = 1, extra: str = "") -> str:
     )
 
 
-#: a staging run needs an endpoint map the user confirmed: the inferred paths, written out
+#: a staging run needs an endpoint map a person confirmed: the paths the fake server
+#: and the sandbox serve, written out and marked confirmed, saying where from
 CONFIRMED_ENDPOINTS = "".join(
     f'  {call}: {{method: {e.method}, path: "{e.path}"}}\n' for call, e in api.endpoints().items()
-).join(("endpoints:\n", ""))
+).join(
+    (
+        "endpoints:\n  confirmed: true\n"
+        "  confirmed_by: the paths the test servers serve (tests/support)\n",
+        "",
+    )
+)
 
 
 def spec_text(base_url: str, *, oauth: bool = False, jobs: str | None = None) -> str:
