@@ -80,7 +80,7 @@ class JobExport:
         if part.is_symlink() or not part.exists() or part.stat().st_size < checkpoint.part_bytes:
             return "resume: the partial export is missing; re-initiated"
         fd = _durable.open_existing(part)
-        with open(fd, "r+b") as f:  # drop whatever was written after the last checkpoint
+        with os.fdopen(fd, "r+b") as f:  # drop whatever was written after the last checkpoint
             f.truncate(checkpoint.part_bytes)
             _durable.fsync_file(f.fileno(), part.name)
         # The table may outgrow its size (MAX_EXPECTED) as it is filled: it then

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -99,7 +100,7 @@ def write_csv(spool: Path, target: Path, columns: Columns) -> None:
     names, rows = _rows(spool, columns)
     fd = _durable.open_new(target)
     # backslashreplace: a lone surrogate is written as its escape, never a crash
-    with open(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as dst:
+    with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as dst:
         writer = csv.writer(dst)
         if names:  # no columns known (no record, none pinned): an empty file, not a lone line break
             writer.writerow(names)
@@ -132,7 +133,7 @@ def write_xlsx(spool: Path, target: Path, columns: Columns, *, sheet: str = "rec
             raise AssertionError(too_many_rows(written))
         ws.append([cell(v) for v in row])
     fd = _durable.open_new(target)
-    with open(fd, "wb") as dst:
+    with os.fdopen(fd, "wb") as dst:
         book.save(dst)
         dst.flush()
         _durable.fsync_file(dst.fileno(), target.name)
