@@ -430,7 +430,7 @@ def _fault_plan(text: str | None):
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Run directory [default: runs/<UTC timestamp>-<spec name>/].",
+    help="Run directory: a new or an empty folder [default: runs/<UTC timestamp>-<spec name>/].",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan (as `segrun plan`) and send nothing.")
 @click.option(
