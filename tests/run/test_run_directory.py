@@ -248,10 +248,14 @@ def test_an_empty_out_folder_is_taken_and_kept(tmp_path):
 # -- a refused start leaves nothing behind --------------------------------------------------
 
 
+CAUSES = ["state locked", "state not a regular file", "missing credentials"]
+
+
 @pytest.mark.parametrize(
-    "cause", ["state locked", "state not a regular file", "missing credentials", "out locked"]
+    "cause, out",
+    [(cause, out) for cause in CAUSES for out in ("--out", "default folder")]
+    + [("out locked", "--out")],  # a default run folder is new: no other run holds it
 )
-@pytest.mark.parametrize("out", ["--out", "default folder"])
 def test_a_start_refused_with_exit_2_leaves_nothing_and_the_retry_runs(
     tmp_path, fake_server, cause, out
 ):
@@ -266,8 +270,6 @@ def test_a_start_refused_with_exit_2_leaves_nothing_and_the_retry_runs(
         if cause == "out locked":
             run_dir.mkdir()  # an empty folder another run is just starting in
         args += ["--out", str(run_dir)]
-    elif cause == "out locked":
-        pytest.skip("a default run folder is new: no other run can hold it")
     holding = None
     if cause == "state locked":
         holding = hold_lock(project / ".segrun" / "state.json.lock", "another run")
