@@ -17,10 +17,10 @@ from runner.jobspec.loading import load_for_run, select_jobs
 from runner.records.html import write_html_report_quietly
 from runner.records.junit import write_junit
 from runner.records.report import JobResult, RunReport
+from runner.run import rundir
 from runner.run.checkpoint import Checkpoints
 from runner.run.lifecycle import Lifecycle
 from runner.run.state import StateFile, hold_lock, state_path
-from runner.system import durable
 
 
 @click.command("accept", epilog=exitcodes.HELP)
@@ -45,6 +45,7 @@ def command(run_dir: Path, job: str, state: Path | None, endpoints_file: Path | 
     Running it again changes nothing."""
     report_path = run_dir / "report.json"
     with hold_lock(run_dir / ".lock", f"segrun accept {run_dir} {job}"):
+        rundir.refuse_foreign(run_dir, "accept")  # before anything is written in it
         # read under the lock: two accepts at once must not write over each other
         report = _report(report_path)
         spec = load_for_run(report.spec)
@@ -61,8 +62,7 @@ def command(run_dir: Path, job: str, state: Path | None, endpoints_file: Path | 
             )
         store = StateFile(_state_of(report, spec.path, state))
         endpoints = endpoint_map.for_spec(spec, endpoints_file)
-        for folder in (run_dir, run_dir / "checkpoints"):
-            durable.remove_stale_temporaries(folder)
+        rundir.remove_stale_temporaries(run_dir)
 
         def record(result: JobResult) -> None:
             report.jobs = [result if r.name == result.name else r for r in report.jobs]
@@ -80,6 +80,7 @@ def command(run_dir: Path, job: str, state: Path | None, endpoints_file: Path | 
         report.write(report_path)
         write_junit(run_dir / "junit.xml", report)
         write_html_report_quietly(run_dir)
+        rundir.tidy(run_dir)
     click.echo(f"accepted: {chosen.name}: {result.output} ({result.records:,} records)")
     click.echo(f"run {report.status}")
 

@@ -18,7 +18,7 @@ import click
 from runner import exitcodes
 from runner.apifacts.timestamps import utc_now
 from runner.commands.run_options import refuse_idle_options
-from runner.errors import SegrunError, describe_os_error, missing_folder
+from runner.errors import SegrunError, describe_os_error
 from runner.http.client import DEFAULT_DEADLINE, DEFAULT_POOL_SIZE, ApiClient, Interrupted
 from runner.http.pacing import RateBudget
 from runner.http.target import is_loopback_url, open_target, refuse_idle_sandbox_options
@@ -30,6 +30,7 @@ from runner.records.junit import write_junit
 from runner.records.report import JobResult, RunReport
 from runner.records.transcript import DEFAULT_BODY_CAP, Transcript
 from runner.redaction.sink import current, keep_private
+from runner.run import rundir
 from runner.run.checkpoint import JOB_NAME, Checkpoints
 from runner.run.execute import JobRunner, Progress, StopFlag
 from runner.run.jobpool import MAX_JOBS, run_each
@@ -46,20 +47,6 @@ UTC = dt.timezone.utc
 
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-#: what a run directory holds: --out refuses a directory that has any of it
-RUN_ENTRIES = frozenset(
-    {
-        "report.json",
-        "junit.xml",
-        "transcript.har",
-        "transcript.txt",
-        "exports",
-        "checkpoints",
-        ".lock",
-    }
-)
 
 
 def default_run_dir(spec: Spec, now: dt.datetime) -> Path:
@@ -125,19 +112,11 @@ def run_spec(
     started = dt.datetime.now(UTC)
     state = StateFile(state_path(spec.path, options.state))
     redactor = current().redactor  # the one every output of the process passes
-    run_dir = _run_directory(spec, options, started)
+    if options.resume is None and options.out is not None:
+        rundir.check_out(options.out)  # new or empty, before anything is made
     with contextlib.ExitStack() as held:
-        held.enter_context(hold_lock(run_dir / ".lock", f"segrun run {spec.path}"))
-        planted = sorted(n for n in RUN_ENTRIES if (run_dir / n).is_symlink())
-        if planted:  # nothing of a run is ever written through a link it did not make
-            raise SegrunError(f"{run_dir}: {', '.join(planted)} is a symlink; remove it")
-        previous = _previous_report(run_dir, spec) if options.resume else None
-        checkpoints = Checkpoints(run_dir)
-        if options.resume:  # a checkpoint segrun did not write stops the run before a send
-            for folder in (run_dir, run_dir / "checkpoints"):
-                durable.remove_stale_temporaries(folder)
-            for job in spec.jobs:
-                checkpoints.load(job.name)
+        # Everything that can refuse the start is asked before the run directory is
+        # made; what can refuse after it (the disk) undoes what the start made.
         if any(job.incremental for job in jobs):
             held.enter_context(state.locked(f"segrun run {spec.path}"))
             state.read()  # a state file segrun cannot read stops the run before a send
@@ -151,6 +130,20 @@ def run_spec(
                 clock=options.clock,
             )
         )
+        run_dir, made = _run_directory(spec, options, started)
+        held.callback(rundir.unmake, made)  # after the lock: the folders, where empty
+        held.enter_context(hold_lock(run_dir / ".lock", f"segrun run {spec.path}"))
+        sending = threading.Event()  # set as the first job starts: no undoing from then on
+        fresh = options.resume is None
+        held.push(_undo_refused_start(run_dir, sending) if fresh else _tidy(run_dir))
+        if options.resume:
+            rundir.refuse_foreign(run_dir, "--resume")  # before anything is written in it
+        previous = _previous_report(run_dir, spec) if options.resume else None
+        checkpoints = Checkpoints(run_dir)
+        if options.resume:  # a checkpoint segrun did not write stops the run before a send
+            rundir.remove_stale_temporaries(run_dir)
+            for job in spec.jobs:
+                checkpoints.load(job.name)
         verify = _tls_verification(target.base_url, options.insecure)
         report = RunReport(
             "running",
@@ -242,6 +235,7 @@ def run_spec(
                 failed.set()
 
         try:
+            sending.set()
             run_each(spec.jobs, one, options.jobs)
             report.settle(_iso(dt.datetime.now(UTC)))
             report.write(report_path)
@@ -281,37 +275,56 @@ def _abandon(report: RunReport, path: Path, error: BaseException) -> None:
         report.write(path)
 
 
-def _run_directory(spec: Spec, options: RunOptions, started: dt.datetime) -> Path:
-    """The run's own directory: the one to resume, a fresh --out, or a new
-    default one that no other run shares (two runs in one second get two)."""
+def _run_directory(
+    spec: Spec, options: RunOptions, started: dt.datetime
+) -> tuple[Path, list[Path]]:
+    """The run's own directory, and the folders made for it (to take away again if the
+    start is refused): the one to resume, a fresh --out (checked new or empty by
+    `rundir.check_out`), or a new default one that no other run shares (two runs in
+    one second get two)."""
     if options.resume:
-        return options.resume
+        return options.resume, []
     if options.out is not None:
-        out = options.out
-        if out.exists() or out.is_symlink():
-            if not out.is_dir():
-                raise SegrunError(f"--out {out}: not a directory")
-            there = sorted(RUN_ENTRIES.intersection(os.listdir(out)))
-            if there:
-                raise SegrunError(
-                    f"--out {out}: already holds a run ({', '.join(there)}); continue it with "
-                    f"--resume {out}, or choose another directory"
-                )
-            return out
-        if not out.parent.is_dir():
-            raise SegrunError(f"--out {out}: {missing_folder(out.parent)}")
-        out.mkdir()
-        return out
+        try:
+            return options.out, rundir.make(options.out)
+        except FileExistsError:  # an empty folder, as checked
+            return options.out, []
     base = default_run_dir(spec, started)
-    base.parent.mkdir(parents=True, exist_ok=True)
     for n in itertools.count(1):
         candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
         try:
-            candidate.mkdir()
+            return candidate, rundir.make(candidate)
         except FileExistsError:
             continue
-        return candidate
     raise AssertionError("unreachable")
+
+
+def _undo_refused_start(run_dir: Path, sending: threading.Event):
+    """An exit callback: a start refused before a job started (exit 2: the state, the
+    disk, a file in the way) takes away what it wrote; a run that went on is tidied."""
+
+    def undo(kind, error, tb) -> None:
+        refused = isinstance(error, OSError) or (
+            isinstance(error, SegrunError) and error.exit_code == exitcodes.INVALID
+        )
+        if refused and not sending.is_set():
+            with contextlib.suppress(OSError):
+                rundir.undo_start(run_dir)
+        else:
+            with contextlib.suppress(OSError):
+                rundir.tidy(run_dir)
+
+    return undo
+
+
+def _tidy(run_dir: Path):
+    """An exit callback: the run directory left with no empty folder."""
+
+    def tidy(kind, error, tb) -> None:
+        with contextlib.suppress(OSError):
+            rundir.tidy(run_dir)
+
+    return tidy
 
 
 def _previous_report(run_dir: Path, spec: Spec) -> RunReport | None:
@@ -418,7 +431,7 @@ def _fault_plan(text: str | None):
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Run directory [default: runs/<UTC timestamp>-<spec name>/].",
+    help="Run directory: a new or an empty folder [default: runs/<UTC timestamp>-<spec name>/].",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan (as `segrun plan`) and send nothing.")
 @click.option(

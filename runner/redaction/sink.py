@@ -19,11 +19,9 @@ the run as it becomes known (configured secrets, tokens issued, signatures).
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import json
 import os
-import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from runner.redaction.redact import Redactor
+from runner.system import durable
 from runner.system.atomic import write_atomic
 from runner.system.durable import current_umask
 
@@ -62,7 +61,7 @@ class Sink:
     def overwrite(self, path: str | os.PathLike[str], text: str) -> None:
         """Rewrite `path` in place (not atomic: for when no temp file fits)."""
         data = self.encode(text)
-        with open(path, "r+b") as f:
+        with open(path, "r+b", opener=durable.opener) as f:  # a file of segrun's own only
             f.truncate(0)
             f.write(data)
             f.flush()
@@ -70,9 +69,10 @@ class Sink:
 
     def open_log(self, path: Path, mode: str) -> RedactedFile:
         """A file that grows during the run (a transcript); `mode` is a binary
-        open mode ("wb", "ab", "r+b", "w+b"). Never through a symlink that was
-        already there: a run writes only its own files."""
-        return RedactedFile(self, open(path, mode, opener=_no_follow))  # noqa: SIM115
+        open mode ("wb", "ab", "r+b", "w+b"). Only a regular file of one name, never
+        through a planted symlink or hard link (runner/system/durable.py: a run writes
+        only its own files)."""
+        return RedactedFile(self, open(path, mode, opener=durable.opener))  # noqa: SIM115
 
     # -- the terminal ------------------------------------------------------------
     @contextlib.contextmanager
@@ -181,15 +181,6 @@ class RedactedStream(io.TextIOBase):
     @property
     def errors(self) -> str | None:  # type: ignore[override]
         return getattr(self._target, "errors", None)
-
-
-def _no_follow(path: str, flags: int) -> int:
-    """Only a regular file, never through a planted link, never blocking on a FIFO."""
-    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(errno.EINVAL, "not a regular file", path)
-    return fd
 
 
 _STARTING_UMASK = current_umask()

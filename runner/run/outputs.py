@@ -154,7 +154,7 @@ class JobExport:
         if self.kind != RECORDS and not _cut_after_lines(self.ids_path, checkpoint.records):
             return "resume: the ProfileIds of the partial export are missing; re-initiated"
         fd = _durable.open_existing(part)
-        with open(fd, "r+b") as f:  # drop whatever was written after the last checkpoint
+        with os.fdopen(fd, "r+b") as f:  # drop whatever was written after the last checkpoint
             f.truncate(checkpoint.part_bytes)
             if not checkpoint.part_bytes and self._csv is not None and self._projection is not None:
                 f.write(self._csv.head(self._projection.names))  # nothing durable: the header

@@ -51,6 +51,9 @@ def state_path(spec_path: Path, given: Path | None) -> Path:
         raise SegrunError(
             f"--state {given}: {missing_folder(folder)}: a new state file would hold no watermark"
         )
+    if Path(given).exists() and not Path(given).is_file():
+        # /dev/null or a FIFO: segrun would put its lock file beside it (in /dev)
+        raise SegrunError(f"--state {given}: not a regular file; give a state file's path")
     return Path(given)
 
 
@@ -147,7 +150,7 @@ class StateFile:
         and is told (StateLocked) rather than made to wait when another run holds it."""
         with contextlib.ExitStack() as held:
             if not self._held:
-                held.enter_context(hold_lock(self.lock_path, "recording a job's result"))
+                held.enter_context(self._lock("recording a job's result"))
             with self._changing:
                 data = self.read()
                 earlier = data["history"].get(key, [])
@@ -200,12 +203,20 @@ class StateFile:
 
     @contextlib.contextmanager
     def locked(self, purpose: str) -> Iterator[None]:
-        with hold_lock(self.lock_path, purpose):
+        with self._lock(purpose):
             self._held = True
             try:
                 yield
             finally:
                 self._held = False
+
+    @contextlib.contextmanager
+    def _lock(self, purpose: str) -> Iterator[None]:
+        """The state's lock; every write of the state is made under it, so what a
+        crashed atomic write left (`.state.json.*.tmp`) is no live writer's, and goes."""
+        with hold_lock(self.lock_path, purpose):
+            durable.remove_stale_temporaries(self.path.parent, durable.temporary_of(self.path))
+            yield
 
 
 def _valid_entry(entry: object) -> bool:
@@ -235,21 +246,64 @@ def _valid_result(entry: object) -> bool:
     return True
 
 
+#: how many times a lock is tried again when the file was removed as it was taken
+_LOCK_TRIES = 50
+
+
 @contextlib.contextmanager
 def hold_lock(path: Path, purpose: str) -> Iterator[None]:
-    """An exclusive lock naming its holder; a second taker is told who holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    """An exclusive lock naming its holder; a second taker is told who holds it.
+
+    The lock file goes when the lock does, and so do the folders made for it,
+    so nothing is left behind once it is released, nor by a start it refused.
+    It is removed while still held: a process that opened it meanwhile finds,
+    once its flock succeeds, that the name no longer points at the file it
+    locked (`durable.same_file`), and takes the file now there instead (git's
+    lockfile.c removes its lock on release for the same reason). A lock file is
+    written in place, so it must be a file of segrun's own (no symlink, no
+    other hard link: runner/system/durable.py)."""
+    made: list[Path] = []
+    fd = -1
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
-            raise StateLocked(f"{path} is locked by {holder}; wait for it to finish") from None
+        for _ in range(_LOCK_TRIES):
+            made += _make_parents(path.parent)
+            try:
+                fd = durable.open_lock(path)
+            except FileNotFoundError:  # its folder went with another holder's lock
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+                os.close(fd)
+                fd = -1
+                raise StateLocked(
+                    f"{path} is locked by {holder or 'another process'}; wait for it to finish"
+                ) from None
+            if durable.same_file(fd, path):
+                break
+            os.close(fd)  # released and removed as we took it: lock the file there now
+            fd = -1
+        else:
+            raise StateLocked(f"{path} kept being replaced while segrun tried to lock it")
         since = timestamps.to_wire(timestamps.utc_now())
         holder = f"pid {os.getpid()} on {socket.gethostname()} since {since} ({purpose})"
         os.ftruncate(fd, 0)
         os.pwrite(fd, holder.encode(), 0)
         yield
     finally:
-        os.close(fd)  # closing releases the flock
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                durable.remove_lock(fd, path)
+            os.close(fd)  # closing releases the flock
+        for folder in reversed(made):
+            durable.remove_folder_if_empty(folder)
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """The folders missing above a lock file, made, outermost first."""
+    missing: list[Path] = []
+    while not folder.exists() and not folder.is_symlink() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return [f for f in reversed(missing) if durable.make_folder(f)]

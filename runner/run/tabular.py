@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
@@ -254,7 +255,7 @@ def write_csv(spool: Path, target: Path, columns: Columns, style: CsvStyle | Non
     names, rows = _rows(spool, columns)
     writer = CsvRows(style or CSV_DEFAULTS)
     fd = _durable.open_new(target)
-    with open(fd, "wb") as dst:
+    with os.fdopen(fd, "wb") as dst:
         dst.write(writer.head(names))
         batch: list[list[object]] = []
         for row in rows:
@@ -297,7 +298,7 @@ def write_xlsx(
             raise AssertionError(too_many_rows(written))
         ws.append([cell(_xlsx_value(v)) for v in row])
     fd = _durable.open_new(target)
-    with open(fd, "wb") as dst:
+    with os.fdopen(fd, "wb") as dst:
         book.save(dst)
         dst.flush()
         _durable.fsync_file(dst.fileno(), target.name)

@@ -3,8 +3,19 @@
 `--resume` trusts what is on disk, so the ways segrun changes the disk are few
 and named here: fsync a file, write a whole file atomically, rename, unlink,
 each followed by an fsync of the directory so the change survives a power cut
-(git's lockfile.c and SQLite's atomic commit do the same). Nothing is ever
-written through a symlink that was already in the run directory.
+(git's lockfile.c and SQLite's atomic commit do the same).
+
+It is also the one place a file is opened for writing (tests/run/test_run_directory.py
+holds every other module to it), so one rule keeps every write inside the files
+segrun made: a file written in place (appended to, cut back, rewritten: a part
+file, a transcript, a lock) is a regular file with exactly one name, never a
+symlink and never a file with another hard link (a `cp -al` or `rsync
+--link-dest` copy of a run directory shares its files' contents with the
+original, and a write through one name changes both). Checked on the path
+before opening and on the open descriptor after, so a swap between the two is
+caught too. A rename or an unlink only ever changes the name in segrun's own
+folder, never the file another link names: atomic writes replace a planted link
+rather than write through it.
 
 Each operation first passes `point()`, the test-only crash switch, read here
 and nowhere else: with `SEGRUN_TEST_CRASH_AT` in the environment the process
@@ -17,14 +28,20 @@ two dict lookups next to an fsync.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import signal
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 CRASH_ENV = "SEGRUN_TEST_CRASH_AT"
 LOG_ENV = "SEGRUN_TEST_DURABLE_LOG"
+#: test-only: every path segrun creates, writes, renames onto or removes, one a line
+#: (the tests derive from it each path a run writes, to plant links there)
+WRITES_ENV = "SEGRUN_TEST_WRITES_LOG"
 
 _count = 0
 _named: dict[str, int] = {}
@@ -45,6 +62,75 @@ def point(what: str) -> None:
             f.write(f"{_count} {what}\n")
     if crash_at is not None and crash_at in (str(_count), f"{what}#{_named[what]}"):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def wrote(path: str | os.PathLike[str]) -> None:
+    """Note a path segrun writes, for a test that asked (`SEGRUN_TEST_WRITES_LOG`)."""
+    log = os.environ.get(WRITES_ENV)
+    if log:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"{os.path.abspath(path)}\n")
+
+
+class NotOwnFile(OSError):
+    """A file segrun would write in place is not one of its own: a symlink, not a
+    regular file, or a file with another hard link. Raised before a byte is written."""
+
+    def __init__(self, path: str | os.PathLike[str], why: str) -> None:
+        super().__init__(None, f"{why}: segrun writes only files of its own", os.fspath(path))
+        self.why = why
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+def not_own(path: str | os.PathLike[str], info: os.stat_result) -> NotOwnFile | None:
+    """Why a file with this `lstat` (or `fstat`) is not one segrun may write in place."""
+    if stat.S_ISLNK(info.st_mode):
+        return NotOwnFile(path, "is a symlink")
+    if not stat.S_ISREG(info.st_mode):
+        return NotOwnFile(path, "is not a regular file")
+    if info.st_nlink != 1:
+        return NotOwnFile(
+            path,
+            f"has {info.st_nlink} hard links (a copy made with `cp -al` or `rsync "
+            "--link-dest`?), and a write would change the file its other names show too",
+        )
+    return None
+
+
+def _open_own(path: str | os.PathLike[str], flags: int) -> int:
+    """A descriptor on `path` (created with `os.O_CREAT`), which is a regular file of
+    one name both before the open and on the descriptor after it. `os.O_TRUNC` is
+    done only once both checks passed: opened with it, a hard link would be emptied."""
+    truncate = flags & os.O_TRUNC
+    flags = (flags & ~os.O_TRUNC) | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    wrote(path)
+    try:
+        problem = not_own(path, os.lstat(path))
+    except FileNotFoundError:
+        problem = None
+    if problem is not None:
+        raise problem
+    fd = os.open(path, flags, 0o666)
+    try:
+        info = os.fstat(fd)
+        if info.st_nlink == 0:  # removed as it was opened (a lock let go): no file of a name
+            raise FileNotFoundError(errno.ENOENT, "removed as it was opened", os.fspath(path))
+        problem = not_own(path, info)
+        if problem is not None:
+            raise problem
+        if truncate:
+            os.ftruncate(fd, 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def opener(path: str, flags: int) -> int:
+    """For `open(path, mode, opener=durable.opener)`: any mode, by the one rule."""
+    return _open_own(path, flags)
 
 
 def fsync_dir(folder: str | os.PathLike[str]) -> None:
@@ -71,7 +157,9 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """
     target = Path(path)
     point(f"write {target.name}")
+    wrote(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    wrote(tmp)
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o666 & ~current_umask())
@@ -89,12 +177,15 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
 
 def rename(source: Path, target: Path) -> None:
     point(f"rename {source.name} -> {target.name}")
+    wrote(source)
+    wrote(target)
     os.replace(source, target)
     fsync_dir(target.parent)
 
 
 def unlink(path: Path) -> None:
     point(f"unlink {path.name}")
+    wrote(path)
     try:
         path.unlink()
     except FileNotFoundError:
@@ -103,17 +194,79 @@ def unlink(path: Path) -> None:
 
 
 def open_new(path: Path) -> int:
-    """A file descriptor on a fresh, empty `path`, never through a symlink:
-    whatever stood there (a stale part file, a planted link) is removed first,
-    and the new file is created exclusively."""
+    """A file descriptor on a fresh, empty `path`: whatever stood there (a stale
+    part file, a planted link) is removed first, which changes no other link's
+    file, and the new file is created exclusively."""
+    wrote(path)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    return _open_own(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
 
 
 def open_existing(path: Path) -> int:
-    """A read-write descriptor on an existing file, refusing a symlink."""
-    return os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    """A read-write descriptor on an existing file of segrun's own (NotOwnFile
+    for a symlink or a file with another hard link)."""
+    return _open_own(path, os.O_RDWR)
+
+
+def open_lock(path: Path) -> int:
+    """A read-write descriptor on a lock file, created when missing; of segrun's
+    own like every file written in place (its holder is written into it)."""
+    return _open_own(path, os.O_RDWR | os.O_CREAT)
+
+
+def same_file(fd: int, path: Path) -> bool:
+    """`path` still names the file open as `fd` (a lock file can be removed, and
+    another made in its place, between an open and an flock)."""
+    try:
+        now = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def remove_lock(fd: int, path: Path) -> None:
+    """Remove a lock file while still holding it (`fd` locked), so a process that
+    opened it meanwhile sees, once it gets the lock, that the name is gone
+    (`same_file`) and locks the file now there instead. Not a durable step: a lock
+    file a power cut leaves behind holds no lock."""
+    if same_file(fd, path):
+        wrote(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def make_folder(folder: Path) -> bool:
+    """`folder` created where missing (never over a file or a symlink): True when
+    this call made it, so whoever made it can take it away again."""
+    wrote(folder)
+    for _ in range(10):  # one removed as it was found (an empty lock folder let go)
+        try:
+            os.mkdir(folder)  # the umask (runner/redaction/sink.py) makes it private
+        except FileExistsError:
+            try:
+                info = os.lstat(folder)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISDIR(info.st_mode):
+                raise NotADirectoryError(
+                    f"{folder} is not a folder (a file or a symlink stands there)"
+                ) from None
+            return False
+        return True
+    raise FileNotFoundError(errno.ENOENT, "removed each time it was made", os.fspath(folder))
+
+
+def remove_folder_if_empty(folder: Path) -> bool:
+    """Remove `folder` when nothing is in it (os.rmdir refuses otherwise, so a
+    file another process put there meanwhile stays, with its folder)."""
+    wrote(folder)
+    try:
+        os.rmdir(folder)
+    except OSError:
+        return False
+    return True
 
 
 def make_dirs(base: Path, relative: Path) -> Path:
@@ -122,6 +275,7 @@ def make_dirs(base: Path, relative: Path) -> Path:
     folder = Path(base)
     for part in Path(relative).parts:
         folder = folder / part
+        wrote(folder)
         try:
             os.mkdir(folder)  # the umask (runner/redaction/sink.py) makes it private
         except FileExistsError:
@@ -168,17 +322,24 @@ def is_stale_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")
 
 
-def remove_stale_temporaries(folder: Path) -> None:
-    """What crashed atomic writes left in `folder` (a checkpoint's may hold a token):
-    removed by the resume that supersedes them, under the folder's lock, so no write
-    of a live process is ever among them."""
+def temporary_of(path: Path) -> Callable[[str], bool]:
+    """Whether a name is one `write_atomic(path, ...)` gives its temporary file."""
+    pattern = re.compile(rf"\.{re.escape(Path(path).name)}\.[A-Za-z0-9_]{{8}}\.tmp")
+    return lambda name: pattern.fullmatch(name) is not None
+
+
+def remove_stale_temporaries(folder: Path, mine: Callable[[str], bool] = lambda name: True) -> None:
+    """What crashed atomic writes left in `folder` (a checkpoint's may hold a token), of
+    those names `mine` accepts: removed by the resume that supersedes them, under the
+    folder's lock, so no write of a live process is ever among them. A planted link
+    of such a name is unlinked too: that changes no other link's file."""
     try:
         names = os.listdir(folder)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return
     for name in names:
         path = Path(folder) / name
-        if is_stale_temporary(name) and path.is_file() and not path.is_symlink():
+        if is_stale_temporary(name) and mine(name) and not path.is_dir():
             unlink(path)
 
 

@@ -99,11 +99,23 @@ def assert_as_if_uninterrupted(sandbox, spec: Path, run_dir: Path, started: dt.d
         (run_dir / "exports").glob("*tmp")
     )
     assert not list((run_dir / "checkpoints").glob("*.json"))
+    assert_nothing_left(run_dir, spec.parent / ".segrun")
     state = json.loads((spec.parent / ".segrun" / "state.json").read_text())["watermarks"]
     assert sorted(e["job"] for e in state.values()) == ["delta", "delta-csv"]
     for entry in state.values():  # moved on to this run's Initiate: never later than it
         mark = timestamps.parse_wire(entry["last_success"])
         assert started - dt.timedelta(seconds=1) <= mark <= dt.datetime.now(dt.timezone.utc)
+
+
+def assert_nothing_left(run_dir: Path, state_folder: Path) -> None:
+    """What the run that superseded a crash leaves: no temporary of an atomic write (a
+    checkpoint's holds an AccessToken) in any folder that gets them, no lock, no
+    empty folder."""
+    temporaries = [str(p) for folder in (run_dir, state_folder) for p in folder.rglob(".*.tmp")]
+    assert not temporaries, temporaries
+    assert not (run_dir / ".lock").exists() and not (state_folder / "state.json.lock").exists()
+    empty = [str(p) for p in run_dir.rglob("*") if p.is_dir() and not any(p.iterdir())]
+    assert not empty, empty
 
 
 def test_a_crash_at_every_durable_operation_then_resume(tmp_path):
@@ -143,6 +155,14 @@ def test_a_crash_at_every_durable_operation_then_resume(tmp_path):
     assert {"write", "rename", "fsync", "unlink"} <= kinds
     # every step of runner/run/lifecycle.py was a crash point, for both formats
     joined = "\n".join(walked)
+    for step in (  # every atomic write was cut between its temporary and its rename
+        "rename full.json",
+        "rename report.json",
+        "rename state.json",
+        "rename junit.xml",
+        "rename report.html",
+    ):
+        assert step in joined, step
     for step in (
         "write full.json",
         "fsync full.jsonl.part",
@@ -294,6 +314,7 @@ def test_a_crash_at_every_durable_operation_of_a_held_run_and_of_accept(tmp_path
             outcome = run(spec, folder, out=None, resume=folder / "run")
             assert outcome.report.exit_code == 1
             assert settled(folder) == held, n
+            assert_nothing_left(folder / "run", folder / ".segrun")
             shutil.rmtree(folder)
         else:
             raise AssertionError("the held run never finished uncrashed")
@@ -315,6 +336,7 @@ def test_a_crash_at_every_durable_operation_of_a_held_run_and_of_accept(tmp_path
             walked.append(log.read_text().splitlines()[-1])
             assert accept_all(folder / "run") == 0  # the same command again, uncrashed
             assert settled(folder) == accepted, n
+            assert_nothing_left(folder / "run", folder / ".segrun")
             shutil.rmtree(folder)
         else:
             raise AssertionError("accept never finished uncrashed")

@@ -30,9 +30,10 @@ def job(outcome, name: str):
     return next(j for j in outcome.report.jobs if j.name == name)
 
 
-def crash_run(spec: Path, run_dir: Path, crash_at: int, log: Path) -> int:
+def crash_run(spec: Path, run_dir: Path, crash_at: int | str, log: Path) -> int:
     """`segrun run` in a forked child (the imports are already paid for: ~40 of these
-    per walk), crashing at its `crash_at`-th durable operation. Returns what
+    per walk), crashing at its `crash_at`-th durable operation (or the one named
+    `WHAT#K`: runner/system/durable.py). Returns what
     os.waitpid says: -9 for the crash, 0 when the run finished first."""
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
