@@ -426,7 +426,7 @@ def _cut_after_lines(path: Path | None, lines: int) -> bool:
                 return False
             end += len(line)
     fd = _durable.open_existing(path)
-    with open(fd, "r+b") as f:
+    with os.fdopen(fd, "r+b") as f:
         f.truncate(end)
         _durable.fsync_file(f.fileno(), path.name)
     return True
