@@ -42,6 +42,10 @@ RUN_JOBS = """
   last_datetime: last_success
   page_size: 10
   output: {format: csv, path: "sub/{job}.csv"}
+- name: pinned
+  segment_group: All Profiles
+  page_size: 10
+  output: {format: csv, path: "{job}.csv", columns: {id: ProfileId}}
 """
 HELD_JOBS = """
 - name: held
@@ -241,6 +245,9 @@ MUST_WALK = {
         "delta.csv.csv-tmp",
         "delta.csv",
         "delta.json",
+        "pinned.csv.part",
+        "pinned.ids",
+        "pinned.csv",
         "checkpoints",
         "exports",
         "sub",
@@ -257,6 +264,9 @@ MUST_WALK = {
         "delta.csv.part",
         "delta.csv",
         "delta.json",
+        "pinned.csv.part",
+        "pinned.ids",
+        "pinned.csv",
         "state.json",
         "state.json.lock",
     },
