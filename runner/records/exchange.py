@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -133,7 +132,7 @@ def capture(
         request_headers=request_headers,
         request_body=request_body,
         status=status,
-        reason=reason,
+        reason=redactor.scan(reason),
         response_headers=response_headers,
         response_body=response_body,
         response_wire_size=wire_size,
@@ -201,37 +200,10 @@ def _response_body(redactor: Redactor, cap: int, content: bytes, headers) -> Bod
     size = len(content)
     # Scan a little past the cap so a secret straddling the cut is still found.
     window = content[: cap + redactor.longest_form] if size > cap else content
-    text = redactor.body(_plain_json(window.decode(_charset(mime), errors="replace")))
+    text = redactor.body(window.decode(_charset(mime), errors="replace"))
     if size > cap:
         text = text[:cap]
     return Body(text=text, size=size, shown=min(size, cap), mime_type=mime)
-
-
-_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\/")
-
-
-def _plain_json(text: str) -> str:
-    """JSON text with its optional escapes spelled out (`\\/` as `/`, `\\u0073`
-    as `s`), so a server cannot slip a secret past the redactor by escaping it.
-    Whole JSON is re-encoded; a cut one has its escapes undone one by one (a
-    surrogate escape is left: it has no character of its own)."""
-    stripped = text.lstrip()
-    if not stripped.startswith(("{", "[", '"')) or "\\" not in text:
-        return text
-    try:
-        plain = json.dumps(json.loads(text), ensure_ascii=False)
-        plain.encode("utf-8")  # a lone surrogate has no UTF-8: keep its escape (below)
-        return plain
-    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
-        pass
-
-    def undo(m: re.Match) -> str:
-        if m[1] is None:
-            return "/"
-        code = int(m[1], 16)
-        return m[0] if 0xD800 <= code <= 0xDFFF else chr(code)
-
-    return _JSON_ESCAPE.sub(undo, text)
 
 
 def _without_values(body: Body) -> Body:
