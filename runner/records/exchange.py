@@ -200,7 +200,7 @@ def _response_body(redactor: Redactor, cap: int, content: bytes, headers) -> Bod
     size = len(content)
     # Scan a little past the cap so a secret straddling the cut is still found.
     window = content[: cap + redactor.longest_form] if size > cap else content
-    text = redactor.body(window.decode(_charset(mime), errors="replace"))
+    text = redactor.body(window.decode(_charset(mime, content), errors="replace"))
     if size > cap:
         text = text[:cap]
     return Body(text=text, size=size, shown=min(size, cap), mime_type=mime)
@@ -258,8 +258,15 @@ def _small(value: object) -> object:
     return f"<{type(value).__name__}: not kept>"
 
 
-def _charset(mime: str) -> str:
+#: a byte-order mark says the encoding, whatever the header says (WHATWG's rule)
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def _charset(mime: str, content: bytes = b"") -> str:
     # Not response.text: without a charset it runs chardet over the whole body.
+    for bom, encoding in _BOMS:
+        if content.startswith(bom):
+            return encoding
     for part in mime.split(";")[1:]:
         key, _, value = part.strip().partition("=")
         if key.lower() == "charset" and value:

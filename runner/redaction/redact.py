@@ -4,11 +4,11 @@
 
 1. **Decode.** The text as written, then the same text with each layer of
    encoding a body, a header or a URL can hide a secret in undone: a byte-order
-   mark; backslash escapes (JSON's `\\uXXXX`, surrogate pairs, `\\/`, `\\"`;
-   Python's `\\xNN`); HTML and XML entities; percent-encoding in either hex case
-   (bytes read as UTF-8). Layers nest (`%255C`, JSON inside a JSON string), so
-   they are undone again, a few rounds deep. Every decoded view remembers where
-   each of its characters was written.
+   mark; NULs (UTF-16 read as UTF-8); backslash escapes (JSON's `\\uXXXX`,
+   surrogate pairs, `\\/`, `\\"`; Python's `\\xNN`); HTML and XML entities;
+   percent-encoding in either hex case (bytes read as UTF-8). Layers nest
+   (`%255C`, JSON inside a JSON string), so they are undone again, a few rounds
+   deep. Every decoded view remembers where each of its characters was written.
 2. **Known secrets.** Every secret registered (the configured secret, the OAuth
    client's, every token issued, every signature made) is looked for in every
    view: as itself, with `+` and space alike (form bodies), and in base64 or
@@ -252,7 +252,7 @@ def _views(text: str) -> Iterator[_View]:
     yield view
     for round_ in range(ROUNDS):
         changed = False
-        for step in _STEPS if round_ == 0 else _STEPS[1:]:  # one BOM is one BOM
+        for step in _STEPS if round_ == 0 else _STEPS[2:]:  # BOMs and NULs go once
             decoded = _decode(view, step)
             if decoded is not None:
                 view, changed = decoded, True
@@ -360,7 +360,9 @@ def _unpercent(written: str) -> _Pieces:
 
 
 _STEPS: list[_Step] = [
+    # a byte-order mark, and the NULs of UTF-16 text read as if it were UTF-8
     ("\ufeff", re.compile("\ufeff"), lambda written: [("", 0, 1)]),
+    ("\x00", re.compile("\x00"), lambda written: [("", 0, 1)]),
     ("\\", _BACKSLASH, _unbackslash),
     ("&", _ENTITY, _unentity),
     ("%", _PERCENT, _unpercent),

@@ -162,6 +162,8 @@ def test_a_secret_in_any_part_of_an_answer_is_found_nowhere(tmp_path, fake_serve
         ("bom-escapes", LONG_SECRET),
         ("lower-hex", LONG_SECRET),
         ("base64url", BASE64_PUNCTUATED_SECRET),
+        ("utf-16", LONG_SECRET),
+        ("utf-16-bare", LONG_SECRET),
     ],
 )
 def test_a_secret_spelled_as_other_servers_spell_it_is_found_nowhere(
@@ -169,7 +171,8 @@ def test_a_secret_spelled_as_other_servers_spell_it_is_found_nowhere(
 ):
     """JSON escapes in a body that starts with a byte-order mark, URL-encoding in
     lower-case hex, base64url without padding (the JWT spelling) of a secret whose
-    base64 holds "+" and "/": each is the secret, decoded before the gate compares."""
+    base64 holds "+" and "/", UTF-16 with or without its byte-order mark: each is
+    the secret, decoded before the gate compares."""
     outcome = run_against(tmp_path, fake_server, scenario, secret)
     assert outcome.code == 1, outcome.stderr
     assert not leaked(outcome, fake_server, secret)

@@ -370,6 +370,16 @@ class Handler(BaseHTTPRequestHandler):
         body = '{"Message": "denied ' + escaped + '"}'
         self._send(401, "\ufeff".encode() + body.encode())
 
+    def s_utf_16(self, call: str) -> None:
+        """The Message in UTF-16, with its byte-order mark and no charset."""
+        body = json.dumps({"Message": "denied " + self._secret()})
+        self._send(401, body.encode("utf-16"), content_type="application/json")
+
+    def s_utf_16_bare(self, call: str) -> None:
+        """A text body in UTF-16 with neither a byte-order mark nor a charset."""
+        body = "denied " + self._secret()
+        self._send(401, body.encode("utf-16-le"), content_type="text/plain")
+
     def s_lower_hex(self, call: str) -> None:
         """The secret URL-encoded with lower-case hex (as .NET's HttpUtility writes
         it) in the Message, the reason phrase and a Location header."""

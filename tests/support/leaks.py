@@ -35,6 +35,12 @@ def spellings(secret: str) -> set[str]:
     return {f for f in forms if f}
 
 
+def _without_nuls(text: str) -> str:
+    """UTF-16 text read as if it were UTF-8: every other character a NUL (or, once
+    escaped in JSON, a \\u0000)."""
+    return text.replace("\\u0000", "").replace("\x00", "")
+
+
 def leaks(secret: str, folders: list[Path], streams: list[str], fragment: int = 0) -> list[str]:
     """Where any spelling of `secret` turns up: file paths or stream numbers. With
     `fragment`, any piece of that many characters of a secret at least twice as long
@@ -49,10 +55,12 @@ def leaks(secret: str, folders: list[Path], streams: list[str], fragment: int = 
             continue
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             text = path.read_bytes().decode("utf-8", "replace")
+            text += "\n" + _without_nuls(text)
             found += [f"{path}: {form!r}" for form in forms if form in text]
             if not any(form in text for form in forms):
                 found += [f"{path}: piece {p!r}" for p in sorted(pieces) if p in text][:1]
     for number, text in enumerate(streams):
+        text += "\n" + _without_nuls(text)
         found += [f"stream {number}: {form!r}" for form in forms if form in text]
         found += [f"stream {number}: piece {p!r}" for p in sorted(pieces) if p in text][:1]
     return found
