@@ -263,7 +263,10 @@ _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", 
 
 
 def _charset(mime: str, content: bytes = b"") -> str:
-    # Not response.text: without a charset it runs chardet over the whole body.
+    """The body's encoding: its byte-order mark, else the header's charset, else
+    UTF-16 when the start is ASCII with a NUL beside every character (RFC 4627's
+    way to tell), else UTF-8. Not response.text: without a charset it runs
+    chardet over the whole body."""
     for bom, encoding in _BOMS:
         if content.startswith(bom):
             return encoding
@@ -275,6 +278,11 @@ def _charset(mime: str, content: bytes = b"") -> str:
                 return value.strip('"')
             except LookupError:
                 break
+    start = content[:64]
+    if len(start) >= 4 and not start[1::2].strip(b"\x00") and start[0::2].strip(b"\x00"):
+        return "utf-16-le"
+    if len(start) >= 4 and not start[0::2].strip(b"\x00") and start[1::2].strip(b"\x00"):
+        return "utf-16-be"
     return "utf-8"
 
 

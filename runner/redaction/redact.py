@@ -7,8 +7,9 @@
    mark; NULs (UTF-16 read as UTF-8); backslash escapes (JSON's `\\uXXXX`,
    surrogate pairs, `\\/`, `\\"`; Python's `\\xNN`); HTML and XML entities;
    percent-encoding in either hex case (bytes read as UTF-8). Layers nest
-   (`%255C`, JSON inside a JSON string), so they are undone again, a few rounds
-   deep. Every decoded view remembers where each of its characters was written.
+   (`%255C`, JSON inside a JSON string) and each order of undoing them is a
+   reading, so every order is read, a few steps deep. Every decoded view
+   remembers where each of its characters was written.
 2. **Known secrets.** Every secret registered (the configured secret, the OAuth
    client's, every token issued, every signature made) is looked for in every
    view: as itself, with `+` and space alike (form bodies), and in base64 or
@@ -63,8 +64,13 @@ SHORT_SECRET = 8
 #: with fewer, some run holds it by chance, and every run would be masked
 BASE64_INSIDE = 3
 
-#: how many times the decoding layers are undone (a secret encoded three deep is found)
-ROUNDS = 3
+#: how many decoding steps deep the gate reads (a secret encoded three deep, after a
+#: byte-order mark, is found), and how many readings of one text it compares at most
+#: (a text with every kind of escape, in every order, would make hundreds)
+DEPTH = 4
+VIEWS = 64
+#: between the strings `data` scans at once: the ASCII unit separator
+_JOINER = "\x1f"
 
 #: the longest spelling of one character, with room to spare: a surrogate pair of
 #: JSON escapes, or four percent-encoded bytes, is 12 characters, 16 in base64
@@ -116,25 +122,44 @@ class Redactor:
     # -- the gate ------------------------------------------------------------------
     def scan(self, text: str, marker: str = REDACTED) -> str:
         """`text` with every secret, in every spelling, and every credential
-        found by its shape, replaced by `marker`."""
+        found by its shape, replaced by `marker`. Until nothing more is found:
+        masking can leave a spelling that was not one before (the end of a
+        base64 run, cut off, is a whole token)."""
+        return self._scan(text, marker)[0]
+
+    def _scan(self, text: str, marker: str) -> tuple[str, bool]:
+        """`scan`, and whether every reading of the text was compared (a text
+        with more readings than VIEWS is masked where they show a secret, but
+        its cleanness vouches for nothing)."""
         known = self._known  # one snapshot: another thread may add a secret meanwhile
         if not text or text in known.clean:
-            return text
-        spans: list[tuple[int, int]] = []
-        for view in _views(text):  # 1. decode
-            spans += known.find(view)  # 2. known secrets
-            spans += _shapes(view)  # 3. shapes
-        if not spans:
+            return text, True
+        written, complete = text, True
+        while True:
+            spans: list[tuple[int, int]] = []
+            views = _Views(text)
+            for view in views:  # 1. decode
+                spans += known.find(view)  # 2. known secrets
+                spans += _shapes(view)  # 3. shapes
+            complete &= views.complete
+            masked = _mask(text, spans, marker)  # 4. mask
+            if masked == text:
+                break
+            text = masked
+        if text is written and complete:
             known.remember_clean(text)
-            return text
-        return _mask(text, spans, marker)  # 4. mask
+        return text, complete
 
     def literal(self, text: str, marker: str = REDACTED) -> str:
         """Known secrets in `text` as written, nothing decoded: for text built
         by escaping what `data` already passed (a JSON line), where escaping
         can only make a secret of escapes and punctuation, spelled plainly."""
-        spans = self._known.find(_View(text), plain_only=True)
-        return _mask(text, spans, marker) if spans else text
+        while spans := self._known.find(_View(text), plain_only=True):
+            masked = _mask(text, spans, marker)
+            if masked == text:
+                break
+            text = masked
+        return text
 
     # -- what the writers hand it ---------------------------------------------------
     def data(self, value: object) -> object:
@@ -142,15 +167,16 @@ class Redactor:
         the gate, and the value of any key named like an OAuth secret masked:
         what goes into a JSON file is redacted before it is escaped.
 
-        Every string is first scanned once, joined by NUL: no secret holds a
-        NUL (it comes from an environment variable) and no spelling crosses
-        one, so when the joined text has nothing to redact no string has (a
-        transcript entry's hundred strings cost one scan, not a hundred)."""
+        Every string is first scanned once, joined by a character no decoding
+        step reads and no string here holds (else they are scanned one by one):
+        every reading of a string is then a reading of the joined text, so when
+        that has nothing to redact, no string has (a transcript entry's hundred
+        strings cost one scan, not a hundred)."""
         strings: list[str] = []
         if not _strings(value, strings):
             clean = self._known.clean
-            joined = "\x00".join(s for s in strings if s not in clean)
-            if "\x00" not in "".join(strings) and self.scan(joined) == joined:
+            joined = _JOINER.join(s for s in strings if s not in clean)
+            if _JOINER not in "".join(strings) and self._scan(joined, REDACTED) == (joined, True):
                 return value
         return self._data(value)
 
@@ -245,20 +271,36 @@ _Pieces = list[tuple[str, int, int]]
 _Step = tuple[str, re.Pattern[str], Callable[[str], "_Pieces | None"]]
 
 
-def _views(text: str) -> Iterator[_View]:
-    """The text as written, then each view with one more decoding step done,
-    for as long as a step changes something (ROUNDS rounds at most)."""
-    view = _View(text)
-    yield view
-    for round_ in range(ROUNDS):
-        changed = False
-        for step in _STEPS if round_ == 0 else _STEPS[2:]:  # BOMs and NULs go once
-            decoded = _decode(view, step)
-            if decoded is not None:
-                view, changed = decoded, True
-                yield view
-        if not changed:
-            return
+class _Views:
+    """The text as written, then every view one more decoding step away, breadth
+    first, each text once: every order of steps, because each is a reading (a
+    secret holding a backslash, spelled with `%5C`, is there only when percent-
+    encoding is undone first). At most DEPTH steps deep and VIEWS views (then
+    `complete` is false); a text with nothing to decode is one view."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.complete = True
+
+    def __iter__(self) -> Iterator[_View]:
+        first = _View(self.text)
+        yield first
+        seen = {self.text}
+        level = [first]
+        for _ in range(DEPTH):
+            deeper = []
+            for view in level:
+                for step in _STEPS:
+                    decoded = _decode(view, step)
+                    if decoded is None or decoded.text in seen:
+                        continue
+                    if len(seen) >= VIEWS:
+                        self.complete = False
+                        return
+                    seen.add(decoded.text)
+                    deeper.append(decoded)
+                    yield decoded
+            level = deeper
 
 
 def _decode(view: _View, step: _Step) -> _View | None:
@@ -337,7 +379,7 @@ def _unbackslash(written: str) -> _Pieces | None:
         pair = 0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00)
         return [(chr(pair), 0, 12)]
     if raw is not None:
-        return [(c, s + 1, e + 1) for c, s, e in _utf8_pieces(bytes.fromhex(raw[1::4]), 4)]
+        return _utf8_pieces(bytes.fromhex(raw[1:].replace("\\x", "")), 4)
     number = int(code or wide, 16)
     if 0xD800 <= number <= 0xDFFF or number > 0x10FFFF:
         return None  # a lone surrogate is no character of any secret
@@ -446,7 +488,9 @@ class _Known:
             for core in self.cores:
                 found += [_widened(b64, s, e) for s, e in _occurrences(b64, core)]
             for token in self.tokens:
-                found += [(s, e) for s, e in _occurrences(b64, token) if _alone(b64, s, e)]
+                found += [
+                    _padded(b64, s, e) for s, e in _occurrences(b64, token) if _alone(b64, s, e)
+                ]
             if self.windows:
                 found += self._signatures(b64)
         return [view.source(s, e) for s, e in _merged(found)]
@@ -555,18 +599,20 @@ def _widened(b64: str, start: int, end: int) -> tuple[int, int]:
         start -= 1
     if end < len(b64) and b64[end] in _B64_CHARS:
         end += 1
+    return _padded(b64, start, end)
+
+
+def _padded(b64: str, start: int, end: int) -> tuple[int, int]:
     while end < len(b64) and b64[end] == "=":
         end += 1
     return start, end
 
 
 def _alone(b64: str, start: int, end: int) -> bool:
-    """A whole base64 token: no base64 character on either side (padding after is
-    part of it)."""
-    while end < len(b64) and b64[end] == "=":
-        end += 1
+    """A whole base64 token: no base64 character on either side (its padding, if
+    any, ends it whatever follows)."""
     before = start > 0 and b64[start - 1] in _B64_CHARS
-    after = end < len(b64) and (b64[end] in _B64_CHARS or b64[end] == "=")
+    after = end < len(b64) and b64[end] in _B64_CHARS
     return not before and not after
 
 
@@ -591,7 +637,7 @@ _SHAPES = [
     _Shape(
         '_"',
         _FIELD_HINTS,
-        rf'"(?:{_NAMES})"\s*:\s*"((?:[^"\\\x00]|\\.)*)(?:"|\\?(?:$|\x00))',
+        rf'"(?:{_NAMES})"\s*:\s*"((?:[^"\\\x00\x1f]|\\.)*)(?:"|\\?(?:$|[\x00\x1f]))',
         re.IGNORECASE,
     ),
     # An OAuth field in a query, a fragment (`#access_token=`), a form or a cookie.
@@ -601,12 +647,12 @@ _SHAPES = [
         rf"(?:^|(?<=[&?#;,\s]))(?:{_NAMES})=([^&\s#\"'\\<>\x00]+)",
         re.IGNORECASE,
     ),
-    # The credential after an HTTP authentication scheme, in any header or text.
+    # The credential after an HTTP authentication scheme, in any header or text;
+    # not a word of lower-case letters ("basic information" is prose).
     _Shape(
         "",
         ("bearer", "basic"),
-        r"\b(?:bearer|basic)\s+([A-Za-z0-9._~+/-]{8,}=*)",
-        re.IGNORECASE,
+        r"\b(?i:bearer|basic)\s+(?![a-z]+(?![A-Za-z0-9._~+/=-]))([A-Za-z0-9._~+/-]{8,}=*)",
     ),
     # PNAUTHINFO3's parts: `Credential=<user>/<issued>` names the user.
     _Shape(
@@ -686,6 +732,8 @@ def _mask(text: str, spans: list[tuple[int, int]], marker: str) -> str:
     """Each span replaced by `marker`. A marker already there is never masked
     again (a one-letter secret would eat it, scan after scan); a span reaching
     into one takes it whole."""
+    if not spans:
+        return text
     markers = [m.span() for m in _MARKERS.finditer(text)] if "redacted" in text else []
     kept = []
     for start, end in _merged(spans):

@@ -4,9 +4,11 @@ the folders given and in every stream."""
 from __future__ import annotations
 
 import base64
+import codecs
 import html
 import json
 import re
+import warnings
 from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
@@ -115,6 +117,7 @@ SPELLINGS: dict[str, object] = {
     "json after a byte-order mark": lambda s: "\ufeff" + _json_all(s),
     "json inside a json string": lambda s: json.dumps(json.dumps(s))[1:-1],
     "html entities": lambda s: "".join(f"&#x{ord(c):x};" for c in s),
+    "python's repr of its bytes": lambda s: repr(s.encode())[2:-1],
     "half url-encoded, half json": lambda s: _half(
         s, lambda a: _percent(a.encode(), lower=True), _json_all
     ),
@@ -157,6 +160,16 @@ def _json_unescaped(text: str) -> str:
     return _JSON_ESCAPE.sub(undo, text)
 
 
+def _bytes_unescaped(text: str) -> str:
+    """Python's bytes escapes undone by Python's own codec (text it cannot read stays)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "\\8" and the like: kept
+        try:
+            return codecs.escape_decode(text.encode())[0].decode("utf-8", "replace")
+        except ValueError:
+            return text
+
+
 def readings(text: str) -> set[str]:
     """`text` read every way the spellings above can be read back, each decoder
     applied on its own and after the others (not the gate's code: the standard
@@ -169,6 +182,7 @@ def readings(text: str) -> set[str]:
                 unquote_plus(seen),
                 html.unescape(seen),
                 _json_unescaped(seen),
+                _bytes_unescaped(seen),
                 seen.replace("\ufeff", ""),
             }
     return out
