@@ -285,6 +285,11 @@ class _Views:
     def __iter__(self) -> Iterator[_View]:
         first = _View(self.text)
         yield first
+        for trigger in _TRIGGERS:
+            if trigger in self.text:
+                break
+        else:
+            return  # nothing to decode: most texts
         seen = {self.text}
         level = [first]
         for _ in range(DEPTH):
@@ -401,7 +406,7 @@ def _unpercent(written: str) -> _Pieces:
     return _utf8_pieces(bytes.fromhex(written.replace("%", "")), 3)
 
 
-_STEPS: list[_Step] = [
+_STEPS: list[_Step] = [  # _TRIGGERS, below, are their first characters
     # a byte-order mark, and the NULs of UTF-16 text read as if it were UTF-8
     ("\ufeff", re.compile("\ufeff"), lambda written: [("", 0, 1)]),
     ("\x00", re.compile("\x00"), lambda written: [("", 0, 1)]),
@@ -409,6 +414,7 @@ _STEPS: list[_Step] = [
     ("&", _ENTITY, _unentity),
     ("%", _PERCENT, _unpercent),
 ]
+_TRIGGERS = tuple(step[0] for step in _STEPS)
 
 
 # -- 2. known secrets ----------------------------------------------------------------
@@ -442,20 +448,23 @@ class _Known:
     def __init__(self, secrets: Iterable[str], signatures: Iterable[str]) -> None:
         self.secrets = frozenset(secrets)
         self.signatures = frozenset(signatures)
-        #: each secret as itself, + and space alike: a literal, or a pattern
-        self.plain: list[str | re.Pattern[str]] = []
-        #: base64 found inside any run: the characters that depend on the secret
-        #: alone, at each of the three byte offsets
-        self.cores: set[str] = set()
-        #: base64 of a short spelling, found only as a whole token
-        self.tokens: set[str] = set()
+        #: each secret as itself, + and space alike: a literal, or a pattern, with
+        #: the longest stretch it has no + or space in, to test for first
+        self.plain: list[tuple[str, str | re.Pattern[str]]] = []
+        cores: set[str] = set()
+        tokens: set[str] = set()
         for secret in self.secrets:
             self.plain.append(_plain_needle(secret))
             for spelling in _inner_spellings(secret):
                 if len(spelling) >= BASE64_INSIDE:
-                    self.cores.update(_cores(spelling))
+                    cores.update(_cores(spelling))
                 else:
-                    self.tokens.add(base64.b64encode(spelling).decode("ascii").rstrip("="))
+                    tokens.add(base64.b64encode(spelling).decode("ascii").rstrip("="))
+        #: base64 found inside any run: the characters that depend on the secret
+        #: alone, at each of the three byte offsets
+        self.cores = tuple(cores)
+        #: base64 of a short spelling, found only as a whole token
+        self.tokens = tuple(tokens)
         #: signatures and their spellings, by length: looked up in a set
         self.windows: dict[int, set[str]] = {}
         for signature in self.signatures:
@@ -481,18 +490,26 @@ class _Known:
         """Where any known secret is in `view`, as places in the text as written."""
         found: list[tuple[int, int]] = []
         text = view.text
-        for needle in self.plain:
-            found += _occurrences(text, needle)
+        # Each test is `in`, run in C, and most texts pass them all: no call, no
+        # list, no pattern for a needle that is not there (a terminal line costs
+        # a few microseconds).
+        for anchor, needle in self.plain:
+            if anchor in text:
+                found += _occurrences(text, needle)
         if not plain_only and (self.cores or self.tokens or self.windows):
             b64 = view.b64
             for core in self.cores:
-                found += [_widened(b64, s, e) for s, e in _occurrences(b64, core)]
+                if core in b64:
+                    found += [_widened(b64, s, e) for s, e in _occurrences(b64, core)]
             for token in self.tokens:
-                found += [
-                    _padded(b64, s, e) for s, e in _occurrences(b64, token) if _alone(b64, s, e)
-                ]
+                if token in b64:
+                    found += [
+                        _padded(b64, s, e) for s, e in _occurrences(b64, token) if _alone(b64, s, e)
+                    ]
             if self.windows:
                 found += self._signatures(b64)
+        if not found:
+            return found
         return [view.source(s, e) for s, e in _merged(found)]
 
     def _signatures(self, b64: str) -> list[tuple[int, int]]:
@@ -518,12 +535,13 @@ class _Known:
         return found
 
 
-def _plain_needle(secret: str) -> str | re.Pattern[str]:
+def _plain_needle(secret: str) -> tuple[str, str | re.Pattern[str]]:
     """A secret as itself; where it holds `+` or a space, either stands for
-    both (a form body writes a space as `+`)."""
+    both (a form body writes a space as `+`). With what to test for first."""
     if "+" not in secret and " " not in secret:
-        return secret
-    return re.compile("".join("[+ ]" if c in "+ " else re.escape(c) for c in secret))
+        return secret, secret
+    anchor = max(re.split("[+ ]", secret), key=len)
+    return anchor, re.compile("".join("[+ ]" if c in "+ " else re.escape(c) for c in secret))
 
 
 def _inner_spellings(secret: str) -> set[bytes]:
@@ -623,11 +641,13 @@ assert all(any(h in name for h in _FIELD_HINTS) for name in SECRET_FIELDS)
 
 
 class _Shape:
-    """A credential's shape: characters it cannot do without (tested first, in
-    C), words it holds in some letter case (tested on a lowered copy), and its
-    pattern, whose group 1 (or whole match) is the credential."""
+    """A credential's shape: what it cannot do without, as written (tested
+    first, in C), words it holds in some letter case (tested on a lowered copy),
+    and its pattern, whose group 1 (or whole match) is the credential."""
 
-    def __init__(self, needs: str, hints: tuple[str, ...], pattern: str, flags: int = 0) -> None:
+    def __init__(
+        self, needs: tuple[str, ...], hints: tuple[str, ...], pattern: str, flags: int = 0
+    ) -> None:
         self.needs, self.hints, self.pattern = needs, hints, re.compile(pattern, flags)
 
 
@@ -635,14 +655,14 @@ _SHAPES = [
     # An OAuth field in JSON. The value may run to the end of the text: a body cut
     # at the cap can end inside a token, and that half-token must not survive.
     _Shape(
-        '_"',
+        ("_", '"'),
         _FIELD_HINTS,
         rf'"(?:{_NAMES})"\s*:\s*"((?:[^"\\\x00\x1f]|\\.)*)(?:"|\\?(?:$|[\x00\x1f]))',
         re.IGNORECASE,
     ),
     # An OAuth field in a query, a fragment (`#access_token=`), a form or a cookie.
     _Shape(
-        "_=",
+        ("_", "="),
         _FIELD_HINTS,
         rf"(?:^|(?<=[&?#;,\s]))(?:{_NAMES})=([^&\s#\"'\\<>\x00]+)",
         re.IGNORECASE,
@@ -650,20 +670,19 @@ _SHAPES = [
     # The credential after an HTTP authentication scheme, in any header or text;
     # not a word of lower-case letters ("basic information" is prose).
     _Shape(
-        "",
+        (),
         ("bearer", "basic"),
         r"\b(?i:bearer|basic)\s+(?![a-z]+(?![A-Za-z0-9._~+/=-]))([A-Za-z0-9._~+/-]{8,}=*)",
     ),
     # PNAUTHINFO3's parts: `Credential=<user>/<issued>` names the user.
     _Shape(
-        "=",
+        ("=",),
         ("credential=", "signature="),
         r"\b(?:credential|signature)=([^\s,;\"'&<>\x00]+)",
         re.IGNORECASE,
     ),
-    # A JSON Web Token: base64url of `{"`, a dot, a payload, a dot, a signature
-    # (the literal start makes the engine's own search fast: no test first).
-    _Shape("", (), r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"),
+    # A JSON Web Token: base64url of `{"`, a dot, a payload, a dot, a signature.
+    _Shape(("eyJ",), (), r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"),
 ]
 
 
@@ -673,17 +692,24 @@ def _shapes(view: _View) -> list[tuple[int, int]]:
     lowered = None
     found = []
     for shape in _SHAPES:
-        if not all(c in text for c in shape.needs):
-            continue
-        if shape.hints:
-            if lowered is None:
-                lowered = _ascii_lower(text)
-            if not any(hint in lowered for hint in shape.hints):
-                continue
-        for m in shape.pattern.finditer(text):
-            span = m.span(1) if shape.pattern.groups else m.span()
-            if span[1] > span[0]:
-                found.append(span)
+        for need in shape.needs:
+            if need not in text:
+                break
+        else:
+            if shape.hints:
+                if lowered is None:
+                    lowered = _ascii_lower(text)
+                for hint in shape.hints:
+                    if hint in lowered:
+                        break
+                else:
+                    continue
+            for m in shape.pattern.finditer(text):
+                span = m.span(1) if shape.pattern.groups else m.span()
+                if span[1] > span[0]:
+                    found.append(span)
+    if not found:
+        return found
     return [view.source(s, e) for s, e in _merged(found)]
 
 
