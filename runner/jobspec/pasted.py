@@ -32,6 +32,9 @@ _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SECRET_KEY = "|".join(SECRET_KEYS)
 _KEY_ON_A_LINE = re.compile(rf"""(?:^|[\s{{,\[])["']?(?:{_SECRET_KEY})["']?\s*:(?:\s+|$)(.*)$""")
 _C_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: what YAML reads as true, false or nothing: a placeholder, not a secret (and a
+#: word the gate would then hide in every message)
+_NOT_SECRETS = {"true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"}
 
 
 def is_pasted(key: object, value: object) -> bool:
@@ -107,7 +110,7 @@ def pasted_in_text(text: str) -> list[str]:
         for line, start, end, scalar in _written(text)
         if scalar
     }
-    return sorted(f for f in found if f)
+    return sorted(f for f in found if f and f.lower() not in _NOT_SECRETS)
 
 
 def _written(text: str) -> Iterator[tuple[int, int, int, bool]]:

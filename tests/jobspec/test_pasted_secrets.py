@@ -96,3 +96,22 @@ def test_the_picture_masks_the_value_and_keeps_its_caret(tmp_path):
         "auth: {scheme: PNAUTHINFO3-HMAC-SHA256, secret: <redacted>, user_id: u, bogus: 1}"
     )
     assert source[caret.index("^") :].startswith("bogus")
+
+
+def test_a_placeholder_under_a_secret_key_hides_no_words(tmp_path):
+    """`token: no` is refused like any pasted value, but "no" is YAML's false, not
+    a secret: the gate does not learn it, so "not" and "unknown" still read."""
+    (tmp_path / "spec.yaml").write_text(
+        TOP + "auth:\n  scheme: PNAUTHINFO3-HMAC-SHA256\n  user_id: u\n  secret_env: S\n"
+        "  token: no\n  bogus: 1\n" + JOBS
+    )
+    result = subprocess.run(
+        [*segrun_argv(), "validate", "--format", "text", "spec.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=segrun_environ(),
+    )
+    assert "is not set" in result.stdout and "unknown key 'bogus'" in result.stdout, result.stdout
+    assert "auth.token: never write a secret" in result.stdout
