@@ -6,7 +6,8 @@
    encoding a body, a header or a URL can hide a secret in undone: a byte-order
    mark; NULs (UTF-16 read as UTF-8); backslash escapes (JSON's `\\uXXXX`,
    surrogate pairs, `\\/`, `\\"`; Python's `\\xNN`); HTML and XML entities;
-   percent-encoding in either hex case (bytes read as UTF-8). Layers nest
+   percent-encoding in either hex case (bytes read as UTF-8, and as Latin-1;
+   JavaScript's `%uXXXX`). Layers nest
    (`%255C`, JSON inside a JSON string) and each order of undoing them is a
    reading, so every order is read, a few steps deep. Every decoded view
    remembers where each of its characters was written.
@@ -399,11 +400,41 @@ def _unentity(written: str) -> _Pieces | None:
     return None if plain == written else [(plain, 0, len(written))]
 
 
-_PERCENT = re.compile(r"(?:%[0-9a-fA-F]{2})+")
+_PERCENT = re.compile(r"(?:%[0-9a-fA-F]{2})+|(?:%[uU][0-9a-fA-F]{4})+")
 
 
 def _unpercent(written: str) -> _Pieces:
-    return _utf8_pieces(bytes.fromhex(written.replace("%", "")), 3)
+    """Bytes as UTF-8; or JavaScript's `escape()` spelling, `%uXXXX`, UTF-16 code
+    units (a surrogate pair is one character; a lone surrogate is none, and
+    stays as written)."""
+    if written[1] not in "uU":
+        return _utf8_pieces(bytes.fromhex(written.replace("%", "")), 3)
+    units = [int(written[i + 2 : i + 6], 16) for i in range(0, len(written), 6)]
+    pieces: _Pieces = []
+    i = 0
+    while i < len(units):
+        unit = units[i]
+        if 0xD800 <= unit < 0xDC00 and i + 1 < len(units) and 0xDC00 <= units[i + 1] < 0xE000:
+            char = chr(0x10000 + ((unit - 0xD800) << 10) + (units[i + 1] - 0xDC00))
+            pieces.append((char, 6 * i, 6 * i + 12))
+            i += 2
+            continue
+        lone = 0xD800 <= unit < 0xE000  # no character: left as written
+        pieces.append((written[6 * i : 6 * i + 6] if lone else chr(unit), 6 * i, 6 * i + 6))
+        i += 1
+    return pieces
+
+
+#: bytes past ASCII, percent-encoded: a legacy form, or JavaScript's escape(), meant
+#: Latin-1 where UTF-8 reads something else (`%C3%A9` is "é" and "Ã©"): both are read
+_PERCENT_BYTES = re.compile(r"(?:%[0-9a-fA-F]{2})+")
+
+
+def _unpercent_latin1(written: str) -> _Pieces | None:
+    data = bytes.fromhex(written.replace("%", ""))
+    if data.isascii():
+        return None  # read alike either way: the other step has it
+    return [(chr(byte), 3 * i, 3 * i + 3) for i, byte in enumerate(data)]
 
 
 _STEPS: list[_Step] = [  # _TRIGGERS, below, are their first characters
@@ -413,6 +444,7 @@ _STEPS: list[_Step] = [  # _TRIGGERS, below, are their first characters
     ("\\", _BACKSLASH, _unbackslash),
     ("&", _ENTITY, _unentity),
     ("%", _PERCENT, _unpercent),
+    ("%", _PERCENT_BYTES, _unpercent_latin1),
 ]
 _TRIGGERS = tuple(step[0] for step in _STEPS)
 

@@ -95,6 +95,23 @@ def _b64(data: bytes, urlsafe: bool = False, pad: bool = True) -> str:
     return text if pad else text.rstrip("=")
 
 
+def _js_escape(secret: str) -> str:
+    """JavaScript's legacy escape(): Latin-1 as %XX, the rest as %uXXXX per UTF-16 unit."""
+    out = []
+    for unit in _utf16_units(secret):
+        c = chr(unit)
+        if c.isascii() and (c.isalnum() or c in "@*_+-./"):
+            out.append(c)
+        else:
+            out.append(f"%{unit:02X}" if unit < 256 else f"%u{unit:04X}")
+    return "".join(out)
+
+
+def _utf16_units(secret: str) -> list[int]:
+    units = secret.encode("utf-16-be")
+    return [int.from_bytes(units[i : i + 2], "big") for i in range(0, len(units), 2)]
+
+
 def _half(secret: str, first, second) -> str:
     """The first half in one spelling, the rest in another."""
     cut = len(secret) // 2
@@ -118,6 +135,7 @@ SPELLINGS: dict[str, object] = {
     "json inside a json string": lambda s: json.dumps(json.dumps(s))[1:-1],
     "html entities": lambda s: "".join(f"&#x{ord(c):x};" for c in s),
     "python's repr of its bytes": lambda s: repr(s.encode())[2:-1],
+    "javascript's escape()": lambda s: _js_escape(s),
     "half url-encoded, half json": lambda s: _half(
         s, lambda a: _percent(a.encode(), lower=True), _json_all
     ),
@@ -160,6 +178,23 @@ def _json_unescaped(text: str) -> str:
     return _JSON_ESCAPE.sub(undo, text)
 
 
+def _js_unescaped(text: str) -> str:
+    """JavaScript's unescape(): %uXXXX as UTF-16 units, %XX as Latin-1."""
+
+    def undo(m: re.Match) -> str:
+        data = b"".join(
+            int(part[1:], 16).to_bytes(2, "big") if part[0] in "uU" else bytes([0, int(part, 16)])
+            for part in re.findall(r"u[0-9a-fA-F]{4}|[0-9a-fA-F]{2}", m[0].replace("%", ""))
+        )
+        return (
+            data.decode("utf-16-be", "surrogatepass")
+            .encode("utf-16", "surrogatepass")
+            .decode("utf-16", "replace")
+        )
+
+    return re.sub(r"(?:%(?:[uU][0-9a-fA-F]{4}|[0-9a-fA-F]{2}))+", undo, text)
+
+
 def _bytes_unescaped(text: str) -> str:
     """Python's bytes escapes undone by Python's own codec (text it cannot read stays)."""
     with warnings.catch_warnings():
@@ -183,6 +218,7 @@ def readings(text: str) -> set[str]:
                 html.unescape(seen),
                 _json_unescaped(seen),
                 _bytes_unescaped(seen),
+                _js_unescaped(seen),
                 seen.replace("\ufeff", ""),
             }
     return out
