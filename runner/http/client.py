@@ -255,11 +255,7 @@ def api_message(answer: Answer) -> str:
     it for the gate not to recognise."""
     from runner.redaction.sink import current
 
-    gate = current()
-    reach = gate.redactor.longest_form  # how far a secret can straddle the cut
-
-    def scan(text: str, keep: int) -> str:  # only what is kept, and what may straddle it
-        return gate.text(text[: keep + reach])[:keep]
+    scan = current().redactor.head  # scans what is kept, and what may straddle the cut
 
     try:
         body = answer.json()

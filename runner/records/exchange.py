@@ -198,11 +198,12 @@ def _request_body(redactor: Redactor, cap: int, body: object, headers) -> Body |
 def _response_body(redactor: Redactor, cap: int, content: bytes, headers) -> Body:
     mime = headers.get("Content-Type", "") or ""
     size = len(content)
-    # Scan a little past the cap so a secret straddling the cut is still found.
-    window = content[: cap + redactor.longest_form] if size > cap else content
-    text = redactor.body(window.decode(_charset(mime, content), errors="replace"))
-    if size > cap:
-        text = text[:cap]
+    charset = _charset(mime, content)
+    if size <= cap:
+        text = redactor.body(content.decode(charset, errors="replace"))
+    else:  # scanned past the cap, so a secret straddling the cut is still found
+        window = content[: cap + 2 * redactor.longest_form]
+        text = redactor.head(window.decode(charset, errors="replace"), cap, complete=False)
     return Body(text=text, size=size, shown=min(size, cap), mime_type=mime)
 
 

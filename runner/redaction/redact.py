@@ -162,6 +162,20 @@ class Redactor:
             text = masked
         return text
 
+    def head(self, text: str, keep: int, *, complete: bool = True) -> str:
+        """The first `keep` characters of the redacted text, scanning only what
+        that needs: `keep`, and twice the longest spelling past it, so a secret
+        straddling the cut is found whole. A spelling the window itself cuts
+        cannot be found, so the window's last stretch is never kept (when
+        masking shortened what comes before, that stretch could slide under
+        the cut). `complete`: `text` is all there is, not already a window."""
+        reach = self.longest_form
+        window = text[: keep + 2 * reach]
+        masked = self.scan(window)
+        if not complete or len(window) < len(text):
+            masked = masked[: max(len(masked) - reach, 0)]
+        return masked[:keep]
+
     # -- what the writers hand it ---------------------------------------------------
     def data(self, value: object) -> object:
         """A JSON-able value with every string in it (keys too) passed through
