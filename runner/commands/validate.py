@@ -8,12 +8,10 @@ import sys
 import click
 
 from runner import exitcodes
-from runner.jobspec.check import check_file
 from runner.jobspec.diagnostics import ERROR, SHOWN_PER_RULE, render_json, render_text
 from runner.jobspec.diagnostics_human import render_human, wants_color
 from runner.jobspec.loader import MAX_BYTES
-from runner.jobspec.loading import register_named_secrets
-from runner.redaction.sink import current
+from runner.jobspec.loading import check_spec
 
 
 def _sandbox_data_diagnostics(name: str, root) -> list:
@@ -28,10 +26,9 @@ def validate_files(paths: list[str], *, max_bytes: int = MAX_BYTES) -> list:
     because pre-commit hooks run where the secrets are not."""
     diagnostics = []
     for path in paths:
-        register_named_secrets(path, os.environ)
-        result = check_file(path, max_bytes=max_bytes, data_file_check=_sandbox_data_diagnostics)
-        if result.spec is not None and result.spec.auth is not None:
-            current().redactor.add(*result.spec.auth.secret_values(os.environ))
+        result = check_spec(
+            path, os.environ, max_bytes=max_bytes, data_file_check=_sandbox_data_diagnostics
+        )
         diagnostics.extend(result.diagnostics)
     return diagnostics
 

@@ -255,15 +255,16 @@ def api_message(answer: Answer) -> str:
     it for the gate not to recognise."""
     from runner.redaction.sink import current
 
-    scan = current().text
+    scan = current().redactor.head  # scans what is kept, and what may straddle the cut
+
     try:
         body = answer.json()
     except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("Message"), str):
-        return scan(body["Message"])[:500]
-    text = scan(bytes(answer.body).decode("utf-8", "replace")).strip()[:200]
-    return text if text else scan(answer.reason or "no message")[:200]
+        return scan(body["Message"], 500)
+    text = scan(bytes(answer.body).decode("utf-8", "replace").strip(), 200)
+    return text if text else scan(answer.reason or "no message", 200)
 
 
 class ApiClient:

@@ -32,6 +32,7 @@ from runner.jobspec.inputs import InputRefused
 from runner.jobspec.loader import MAX_BYTES, LoadProblem, Mark, SpecList, SpecMap, load_file
 from runner.jobspec.model import Spec, build_spec
 from runner.jobspec.names import job_name, output_path
+from runner.jobspec.pasted import pasted_in_text, pasted_secrets
 from runner.jobspec.rules import Finding, SpecValidator, auth_scheme_names, value_problem
 from runner.jobspec.schema import job_schema, spec_schema, trusted_spec_schema
 from runner.jobspec.values_file import MISSING, ValuesFileProblem, read_values
@@ -48,6 +49,9 @@ class CheckResult:
     kind: str = SPEC
     #: for a valid spec: the endpoint map its run uses and what `run` would refuse
     readiness: readiness.Readiness | None = None
+    #: secrets written into the spec itself (runner/jobspec/pasted.py): refused, and
+    #: never to be shown back
+    pasted: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -63,8 +67,12 @@ def check_file(path: str | os.PathLike, **options) -> CheckResult:
     """Every problem of the spec at `path`, each with what to do where known."""
     with _collector_paused():
         result = _check_file(path, **options)
-    if result.diagnostics and result.kind != ENDPOINT_MAP:  # the advice speaks of specs
-        result.diagnostics = explain(result.diagnostics, read_source(str(path)))
+    if result.diagnostics:  # about to be shown: their help may quote the source
+        text = read_source(str(path))
+        if text is not None:
+            result.pasted += pasted_in_text(text)
+        if result.kind != ENDPOINT_MAP:  # the advice speaks of specs
+            result.diagnostics = explain(result.diagnostics, text)
     return result
 
 
@@ -141,6 +149,7 @@ def _check_file(
             )
         )
 
+    result.pasted = pasted_secrets(root)
     merged = _merge_defaults(root)
     validator = SpecValidator(trusted_spec_schema(), now=now or utc_now(), findings=[])
     validator.validate(merged)

@@ -8,6 +8,9 @@
       = help: YAML 1.1 reads no as false; for text, quote it: name: "no"
 
 `--format text` keeps the one-line form (the default off a terminal).
+
+A secret pasted into the spec is masked in every source line drawn, whichever
+problem the line is drawn for (runner/jobspec/pasted.py finds it).
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ from collections.abc import Iterable
 
 from runner.jobspec.diagnostic_help import read_source, source_lines
 from runner.jobspec.diagnostics import ERROR, Diagnostic, capped
+from runner.jobspec.pasted import secret_spans
+from runner.redaction.redact import REDACTED
+
+#: a source line with its pasted secrets masked, and where each column moved to
+_Source = tuple[str, list[tuple[int, int]]]
 
 _TAB = 4
 _COLOURS = {"error": "1;31", "warning": "1;33", "help": "1;36", "gutter": "1;34", "caret": "1;31"}
@@ -28,7 +36,7 @@ def render_human(
 ) -> str:
     """Each problem with its source line and a caret under the offending node
     (with `per_rule`, as many of one rule as render_text shows, then a count)."""
-    sources: dict[str, list[str]] = {}
+    sources: dict[str, list[_Source]] = {}
     blocks = []
     for d in capped(diagnostics, per_rule):
         if isinstance(d, str):
@@ -38,16 +46,40 @@ def render_human(
             blocks.append(_block(d, [], color))
             continue
         if d.file not in sources:
-            sources[d.file] = source_lines(read_source(d.file))
+            sources[d.file] = _masked_source(read_source(d.file))
         blocks.append(_block(d, sources[d.file], color))
     return "".join(blocks)
+
+
+def _masked_source(text: str | None) -> list[_Source]:
+    """The file's lines, each with its pasted secrets replaced by the marker and
+    the spans masked (so a caret after one still points at its node)."""
+    spans = secret_spans(text) if text is not None else {}
+    lines = []
+    for number, line in enumerate(source_lines(text)):
+        masked = sorted(spans.get(number, []))
+        for start, end in reversed(masked):
+            line = line[:start] + REDACTED + line[end:]
+        lines.append((line, masked))
+    return lines
+
+
+def _moved(column: int, masked: list[tuple[int, int]]) -> int:
+    """A 1-based column of the line as written, in the masked line."""
+    shift = 0
+    for start, end in masked:
+        if column - 1 >= end:
+            shift += len(REDACTED) - (end - start)
+        elif column - 1 > start:
+            return start + 1 + shift  # inside a mask: at its start
+    return column + shift
 
 
 def wants_color(stream) -> bool:
     return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-def _block(d: Diagnostic, lines: list[str], color: bool) -> str:
+def _block(d: Diagnostic, lines: list[_Source], color: bool) -> str:
     def paint(kind: str, text: str) -> str:
         return f"\x1b[{_COLOURS[kind]}m{text}\x1b[0m" if color else text
 
@@ -59,10 +91,13 @@ def _block(d: Diagnostic, lines: list[str], color: bool) -> str:
     where = f"{d.file}:{d.line}:{d.column}" if d.line else d.file
     out.append(f"{pad}{paint('gutter', '-->')} {where}")
     if d.line and d.line <= len(lines):
-        raw = _printable(lines[d.line - 1])
+        line, masked = lines[d.line - 1]
+        column = _moved(d.column, masked)
+        raw = _printable(line)
+        column = len(_printable(line[: column - 1])) + 1
         shown = raw.expandtabs(_TAB)
-        start = len(raw[: d.column - 1].expandtabs(_TAB))
-        width = len(raw[: d.column - 1 + _span(raw, d.column)].expandtabs(_TAB)) - start
+        start = len(raw[: column - 1].expandtabs(_TAB))
+        width = len(raw[: column - 1 + _span(raw, column)].expandtabs(_TAB)) - start
         bar = paint("gutter", "|")
         out += [
             f"{pad} {bar}",

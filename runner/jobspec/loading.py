@@ -44,6 +44,20 @@ def register_named_secrets(path: str, environ: Mapping[str, str]) -> None:
     current().redactor.add(*(v for v in values if v))
 
 
+def check_spec(path: str, environ: Mapping[str, str], **options) -> CheckResult:
+    """`check_file`, with every secret the spec names or holds known to the
+    redaction gate before any diagnostic is printed: the values of the
+    variables it names (read from its text, so even a spec too broken to load
+    has them), and any secret pasted into it. Every command checks a spec so."""
+    register_named_secrets(path, environ)
+    result = check_file(path, environ=environ, **options)
+    secrets = list(result.pasted)
+    if result.spec is not None and result.spec.auth is not None:
+        secrets += result.spec.auth.secret_values(environ)
+    current().redactor.add(*secrets)
+    return result
+
+
 def load_for_run(path: str, environ: Mapping[str, str] | None = None) -> Spec:
     """The valid spec, or its diagnostics on stderr and SpecInvalid (exit 2).
     Unset ${VARS} are errors here: a run must not send half-substituted values."""
@@ -59,10 +73,7 @@ def load_checked(
     (`result.readiness`, runner/jobspec/readiness.py), for `run` to raise on and
     `plan` to warn about; `endpoints_option` is `--endpoints FILE`."""
     environ = os.environ if environ is None else environ
-    register_named_secrets(path, environ)
-    result = check_file(
-        path, environ=environ, unset_is_error=True, endpoints_option=endpoints_option
-    )
+    result = check_spec(path, environ, unset_is_error=True, endpoints_option=endpoints_option)
     if not result.ok:
         errors_only = [d for d in result.diagnostics if d.is_error]
         if sys.stderr.isatty():  # the picture for a person, one line each for a log

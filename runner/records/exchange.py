@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -133,7 +132,7 @@ def capture(
         request_headers=request_headers,
         request_body=request_body,
         status=status,
-        reason=reason,
+        reason=redactor.scan(reason),
         response_headers=response_headers,
         response_body=response_body,
         response_wire_size=wire_size,
@@ -199,39 +198,13 @@ def _request_body(redactor: Redactor, cap: int, body: object, headers) -> Body |
 def _response_body(redactor: Redactor, cap: int, content: bytes, headers) -> Body:
     mime = headers.get("Content-Type", "") or ""
     size = len(content)
-    # Scan a little past the cap so a secret straddling the cut is still found.
-    window = content[: cap + redactor.longest_form] if size > cap else content
-    text = redactor.body(_plain_json(window.decode(_charset(mime), errors="replace")))
-    if size > cap:
-        text = text[:cap]
+    charset = _charset(mime, content)
+    if size <= cap:
+        text = redactor.body(content.decode(charset, errors="replace"))
+    else:  # scanned past the cap, so a secret straddling the cut is still found
+        window = content[: cap + 2 * redactor.longest_form]
+        text = redactor.head(window.decode(charset, errors="replace"), cap, complete=False)
     return Body(text=text, size=size, shown=min(size, cap), mime_type=mime)
-
-
-_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\/")
-
-
-def _plain_json(text: str) -> str:
-    """JSON text with its optional escapes spelled out (`\\/` as `/`, `\\u0073`
-    as `s`), so a server cannot slip a secret past the redactor by escaping it.
-    Whole JSON is re-encoded; a cut one has its escapes undone one by one (a
-    surrogate escape is left: it has no character of its own)."""
-    stripped = text.lstrip()
-    if not stripped.startswith(("{", "[", '"')) or "\\" not in text:
-        return text
-    try:
-        plain = json.dumps(json.loads(text), ensure_ascii=False)
-        plain.encode("utf-8")  # a lone surrogate has no UTF-8: keep its escape (below)
-        return plain
-    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
-        pass
-
-    def undo(m: re.Match) -> str:
-        if m[1] is None:
-            return "/"
-        code = int(m[1], 16)
-        return m[0] if 0xD800 <= code <= 0xDFFF else chr(code)
-
-    return _JSON_ESCAPE.sub(undo, text)
 
 
 def _without_values(body: Body) -> Body:
@@ -286,8 +259,18 @@ def _small(value: object) -> object:
     return f"<{type(value).__name__}: not kept>"
 
 
-def _charset(mime: str) -> str:
-    # Not response.text: without a charset it runs chardet over the whole body.
+#: a byte-order mark says the encoding, whatever the header says (WHATWG's rule)
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def _charset(mime: str, content: bytes = b"") -> str:
+    """The body's encoding: its byte-order mark, else the header's charset, else
+    UTF-16 when the start is ASCII with a NUL beside every character (RFC 4627's
+    way to tell), else UTF-8. Not response.text: without a charset it runs
+    chardet over the whole body."""
+    for bom, encoding in _BOMS:
+        if content.startswith(bom):
+            return encoding
     for part in mime.split(";")[1:]:
         key, _, value = part.strip().partition("=")
         if key.lower() == "charset" and value:
@@ -296,6 +279,11 @@ def _charset(mime: str) -> str:
                 return value.strip('"')
             except LookupError:
                 break
+    start = content[:64]
+    if len(start) >= 4 and not start[1::2].strip(b"\x00") and start[0::2].strip(b"\x00"):
+        return "utf-16-le"
+    if len(start) >= 4 and not start[0::2].strip(b"\x00") and start[1::2].strip(b"\x00"):
+        return "utf-16-be"
     return "utf-8"
 
 

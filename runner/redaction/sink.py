@@ -44,10 +44,11 @@ class Sink:
         return self.redactor.scan(text)
 
     def json(self, value: object, **dumps) -> str:
-        """JSON of `value`, strings redacted before escaping and the result
-        scanned again (a secret can only survive escaping by being made of
-        escapes, and then it is caught in the text)."""
-        return self.text(json.dumps(self.redactor.data(value), **dumps))
+        """JSON of `value`: every string through the gate before escaping, then
+        the text looked over for secrets as written. Escaping adds nothing a
+        decoder would need to undo; a secret can only survive it by being made
+        of escapes and punctuation, and then it is there as itself."""
+        return self.redactor.literal(json.dumps(self.redactor.data(value), **dumps))
 
     def encode(self, text: str) -> bytes:
         return self.text(text).encode("utf-8", "replace")
@@ -142,7 +143,9 @@ class RedactedFile:
 class RedactedStream(io.TextIOBase):
     """A text stream that scans whole lines: a secret printed in two `write`
     calls (print writes the text and the newline apart) is still one line.
-    A partial line (a progress bar's carriage return) goes out on flush."""
+    A partial line (a progress bar's carriage return) goes out on flush. While
+    a known secret spans lines (a line break inside it), lines wait for the
+    flush too: a secret cut between two scans would be seen by neither."""
 
     def __init__(self, sink: Sink, target: TextIO) -> None:
         self._sink = sink
@@ -153,7 +156,7 @@ class RedactedStream(io.TextIOBase):
     def write(self, text: str) -> int:
         with self._lock:
             self._pending += text
-            if "\n" in self._pending:
+            if "\n" in self._pending and not self._sink.redactor.spans_lines:
                 whole, _, self._pending = self._pending.rpartition("\n")
                 self._target.write(self._sink.text(whole + "\n"))
         return len(text)

@@ -16,7 +16,9 @@ import pytest
 
 from runner.sandbox import DEMO, running_sandbox
 from tests.support.fake_server import (
+    BASE64_PUNCTUATED_SECRET,
     FOUR_CHAR_SECRET,
+    HANDED_OUT_TOKENS,
     LONG_SECRET,
     OAUTH_CLIENT_ID,
     OAUTH_TOKEN,
@@ -152,6 +154,48 @@ def test_a_secret_in_any_part_of_an_answer_is_found_nowhere(tmp_path, fake_serve
     outcome = run_against(tmp_path, fake_server, scenario)
     assert outcome.code == 1, outcome.stderr
     assert not leaked(outcome, fake_server)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "secret"),
+    [
+        ("bom-escapes", LONG_SECRET),
+        ("lower-hex", LONG_SECRET),
+        ("base64url", BASE64_PUNCTUATED_SECRET),
+        ("utf-16", LONG_SECRET),
+        ("utf-16-bare", LONG_SECRET),
+    ],
+)
+def test_a_secret_spelled_as_other_servers_spell_it_is_found_nowhere(
+    tmp_path, fake_server, scenario, secret
+):
+    """JSON escapes in a body that starts with a byte-order mark, URL-encoding in
+    lower-case hex, base64url without padding (the JWT spelling) of a secret whose
+    base64 holds "+" and "/", UTF-16 with or without its byte-order mark: each is
+    the secret, decoded before the gate compares."""
+    outcome = run_against(tmp_path, fake_server, scenario, secret)
+    assert outcome.code == 1, outcome.stderr
+    assert not leaked(outcome, fake_server, secret)
+
+
+@pytest.mark.parametrize("scenario", ["handed-out", "oauth-fragment"])
+def test_tokens_handed_out_in_headers_are_found_nowhere(tmp_path, fake_server, scenario):
+    """A token nobody registered, handed out in a Location fragment
+    (`#access_token=`) or a cookie, by an API call or by the token endpoint
+    itself, is hidden by its shape."""
+    outcome = run_against(tmp_path, fake_server, scenario)
+    assert outcome.code == 1, outcome.stderr
+    where = [outcome.run_dir, outcome.state_dir]
+    streams = [outcome.stdout, outcome.stderr]
+    assert not [hit for t in HANDED_OUT_TOKENS for hit in leaks(t, where, streams, fragment=8)]
+    har = json.loads((outcome.run_dir / "transcript.har").read_text())
+    headers = [h for e in har["log"]["entries"] for h in e["response"]["headers"]]
+    assert {"name": "Set-Cookie", "value": "session=<redacted>; Secure"} in headers
+    assert any(
+        h["name"] == "Location"
+        and h["value"].endswith("#access_token=<redacted>&token_type=bearer")
+        for h in headers
+    ), headers
 
 
 def test_an_oauth_token_echoed_in_a_header_is_redacted(tmp_path, fake_server):

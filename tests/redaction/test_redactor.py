@@ -170,3 +170,79 @@ def test_transcript_sees_tokens_added_after_it_was_opened(tmp_path, server):
             attempt=1,
         )
     assert b"late-token-1" not in t.har_path.read_bytes() + t.text_path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "Location",
+            "https://app.example/cb#access_token=unregistered42&token_type=bearer",
+            f"https://app.example/cb#access_token={REDACTED}&token_type=bearer",
+        ),
+        (
+            "Location",
+            "https://app.example/cb?next=%2Fcb%23access_token%3Dunregistered42%26x%3D1",
+            f"https://app.example/cb?next=%2Fcb%23access_token%3D{REDACTED}%26x%3D1",
+        ),
+        (
+            "Set-Cookie",
+            "sid=s3ss10n; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT; HttpOnly",
+            f"sid={REDACTED}; Path=/; Expires=Wed, 21 Oct 2026 07:28:00 GMT; HttpOnly",
+        ),
+        ("Cookie", "a=1; access_token=xyz", f"a={REDACTED}; access_token={REDACTED}"),
+        ("WWW-Authenticate", 'Bearer realm="api", error="invalid_token"', None),
+        ("X-Debug", "Bearer Zx9aB3kQ7pL2", f"Bearer {REDACTED}"),
+        ("X-Debug", "sent Basic YWJjOmRlZg== to it", f"sent Basic {REDACTED} to it"),
+        ("X-Debug", "basic information only", None),
+        ("X-Token", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", REDACTED),
+        (
+            "X-Auth",
+            "PNAUTHINFO3 Credential=u/20261208 Signature=QUJD",
+            f"PNAUTHINFO3 Credential={REDACTED} Signature={REDACTED}",
+        ),
+    ],
+)
+def test_credentials_nobody_registered_are_found_by_shape(name, value, expected):
+    """OAuth fields wherever a URL can carry them (a fragment too, percent-encoded
+    too), cookie values by the header's name, the credential after a scheme (not a
+    word of prose), JSON Web Tokens, PNAUTHINFO3's parts."""
+    assert Redactor().header(name, value) == (value if expected is None else expected)
+
+
+def test_a_secret_is_masked_where_it_is_written_and_nowhere_else():
+    """The place found in the decoded text is masked as written: the escapes that
+    spell the secret go whole, the text around them stays."""
+    r = Redactor(["pa+ss/wörd"])
+    assert r.scan('{"m": "x pa\\u002bss\\/w\\u00f6rd y"}') == f'{{"m": "x {REDACTED} y"}}'
+    assert r.scan("k=pa%2bss%2Fw%C3%B6rd&n=1") == f"k={REDACTED}&n=1"
+    assert r.url("http://h/p?k=pa%2bss%2fw%c3%b6rd") == f"http://h/p?k={URL_REDACTED}"
+
+
+@pytest.mark.parametrize(
+    ("secret", "text", "expected"),
+    [
+        # a secret holding a backslash: there only when %3A is undone and \n is not
+        ("\\n:", "x \\n%3A y", f"x {REDACTED} y"),
+        # base64 of a one-byte secret, twice: each padded token stands alone
+        ("0", "MA==MA==", REDACTED),
+        # masking the secret in a run leaves the run's end, its base64, alone
+        ("7", "AAA7Nw", f"AAA{REDACTED}{REDACTED}"),
+    ],
+)
+def test_every_reading_of_the_text_is_compared_until_nothing_is_left(secret, text, expected):
+    redactor = Redactor([secret])
+    assert redactor.scan(text) == expected
+    assert redactor.scan(expected) == expected
+
+
+def test_what_is_kept_of_a_long_text_holds_no_piece_of_a_secret_its_window_cut():
+    """A long text is scanned only as far as what is kept needs; masking can
+    shorten that stretch so much that a secret cut by the window's end would
+    slide under the cut: the window's last stretch is never kept."""
+    secret = "Zx9-window-s3cret-q7"
+    redactor = Redactor([secret])
+    kept = redactor.head(secret * 200, 100)
+    assert not [secret[i : i + 4] for i in range(len(secret) - 3) if secret[i : i + 4] in kept]
+    # and a short text is kept whole
+    assert redactor.head(f"a {secret} b", 100) == f"a {REDACTED} b"

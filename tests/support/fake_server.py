@@ -36,6 +36,15 @@ LONG_SECRET = "h0stile-S3cr3t/with+odd=chars&q"
 FOUR_CHAR_SECRET = "Zq8#"
 OAUTH_CLIENT_ID = "hostile-client-7f3a"
 OAUTH_TOKEN = "tok_5e4d3c2b1a09f8e7d6c5"
+#: a secret whose base64 holds "+" and "/", so base64url spells it otherwise
+BASE64_PUNCTUATED_SECRET = "h0stile-S3cr3t/with+odd=chars&q~~~???"
+#: tokens nobody told segrun of, handed out in answers' headers ("handed-out",
+#: "oauth-fragment"): a Location fragment, a token cookie, a session cookie
+HANDED_OUT_TOKENS = (
+    "fr4gment-t0ken-7Hq2xW9",
+    "c00kie-t0ken-9Zx4pL1",
+    "sess10n-c00kie-5Kp8vB3",
+)
 
 #: how long a trickle pauses between the bytes it sends, unless a test sets another
 TRICKLE_PAUSE = 2.0
@@ -354,6 +363,56 @@ class Handler(BaseHTTPRequestHandler):
         s = base64.urlsafe_b64encode(self._secret().encode()).decode().rstrip("=")
         self._send(401, {"Message": "denied " + s})
 
+    def s_bom_escapes(self, call: str) -> None:
+        """A body that starts with a UTF-8 byte-order mark, the secret in JSON \\u
+        escapes with upper-case hex (as .NET's System.Text.Json writes them)."""
+        escaped = "".join(f"\\u{ord(c):04X}" for c in self._secret())
+        body = '{"Message": "denied ' + escaped + '"}'
+        self._send(401, "\ufeff".encode() + body.encode())
+
+    def s_utf_16(self, call: str) -> None:
+        """The Message in UTF-16, with its byte-order mark and no charset."""
+        body = json.dumps({"Message": "denied " + self._secret()})
+        self._send(401, body.encode("utf-16"), content_type="application/json")
+
+    def s_utf_16_bare(self, call: str) -> None:
+        """A text body in UTF-16 with neither a byte-order mark nor a charset."""
+        body = "denied " + self._secret()
+        self._send(401, body.encode("utf-16-le"), content_type="text/plain")
+
+    def s_lower_hex(self, call: str) -> None:
+        """The secret URL-encoded with lower-case hex (as .NET's HttpUtility writes
+        it) in the Message, the reason phrase and a Location header."""
+        encoded = "".join(
+            c if c.isascii() and (c.isalnum() or c in "-._~") else f"%{ord(c):02x}"
+            for c in self._secret()
+        )
+        self._send(
+            401,
+            {"Message": "denied " + encoded},
+            reason="Denied " + encoded,
+            headers=[("Location", "/x?s=" + encoded)],
+        )
+
+    def s_handed_out(self, call: str) -> None:
+        """Every call answers 401 handing out tokens in headers only: a Location
+        whose fragment holds an access_token (the implicit grant's spelling), a
+        cookie named access_token, a session cookie."""
+        self._hand_out(401, {"Message": "sign in again"})
+
+    def _hand_out(self, status: int, body: dict) -> None:
+        fragment, token_cookie, session = HANDED_OUT_TOKENS
+        where = f"http://127.0.0.1:{self.server.port}/cb"
+        self._send(
+            status,
+            body,
+            headers=[
+                ("Location", f"{where}#access_token={fragment}&token_type=bearer"),
+                ("Set-Cookie", f"access_token={token_cookie}; Path=/; HttpOnly"),
+                ("Set-Cookie", f"session={session}; Secure"),
+            ],
+        )
+
     def s_gzip(self, call: str) -> None:
         data = gzip.compress(json.dumps({"Message": "denied " + self._secret()}).encode())
         self._send(401, data, headers=[("Content-Encoding", "gzip")])
@@ -438,6 +497,13 @@ class Handler(BaseHTTPRequestHandler):
             {"access_token": OAUTH_TOKEN, "expires_in": 3600},
             headers=[("X-Token", OAUTH_TOKEN), ("Set-Cookie", "t=" + OAUTH_TOKEN)],
         )
+
+    def s_oauth_fragment(self, call: str) -> None:
+        """A token endpoint that hands its token out in headers only (a Location
+        fragment and cookies), not in its body: segrun finds no access_token."""
+        if call != "token":
+            return self._normal(call)
+        self._hand_out(200, {"token_type": "bearer", "expires_in": 3600})
 
     def s_oauth_basic(self, call: str) -> None:
         """The token endpoint echoes the Basic credentials it got in a 401."""

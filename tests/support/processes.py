@@ -199,3 +199,46 @@ def assert_well_behaved(outcome: Outcome, server: FakeServer, secrets=(LONG_SECR
     assert "internal error" not in outcome.stderr, outcome.stderr
     assert outcome.peak_rss_mib < 250, outcome.peak_rss_mib
     assert_nothing_leaked(outcome, server, list(secrets))
+
+
+def on_a_terminal(argv: list[str], cwd: Path, env: dict | None = None, timeout: float = 120):
+    """Run argv with stdout and stderr on a pseudo-terminal, as a person at a
+    terminal runs it (so segrun draws its pictures); its exit code and every
+    byte it wrote there."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        cwd=cwd,
+        env={**segrun_environ(), "TERM": "xterm-256color", **(env or {})},
+        close_fds=True,
+        start_new_session=True,
+    )
+    os.close(slave)
+    seen = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            seen += data
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    return code, bytes(seen)
