@@ -6,7 +6,6 @@ of sending it, so the plan is what a run would send, not a re-implementation.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from runner.redaction.sink import current
 from runner.run.execute import JobRunner
 from runner.run.plan import PlannedJob
 from runner.run.state import StateFile, state_path
+from runner.system import strict_json
 
 
 def plan_jobs(
@@ -126,7 +126,8 @@ def print_plan(
 
 
 def render_json(planned: list[PlannedJob]) -> str:
-    return json.dumps({"jobs": [p.to_json() for p in planned]}, indent=2, ensure_ascii=False) + "\n"
+    document = {"jobs": [p.to_json() for p in planned]}
+    return strict_json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 @click.command("plan", epilog=exitcodes.HELP)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
-import json
 import os
 import stat
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from runner.redaction.redact import Redactor
+from runner.system import strict_json
 from runner.system.atomic import write_atomic
 from runner.system.durable import current_umask
 
@@ -47,8 +47,9 @@ class Sink:
     def json(self, value: object, **dumps) -> str:
         """JSON of `value`, strings redacted before escaping and the result
         scanned again (a secret can only survive escaping by being made of
-        escapes, and then it is caught in the text)."""
-        return self.text(json.dumps(self.redactor.data(value), **dumps))
+        escapes, and then it is caught in the text). Strict JSON: a NaN or an
+        infinity is a ValueError, never written as `NaN` or `Infinity`."""
+        return self.text(strict_json.dumps(self.redactor.data(value), **dumps))
 
     def encode(self, text: str) -> bytes:
         return self.text(text).encode("utf-8", "replace")
