@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -24,6 +25,7 @@ from runner import __version__
 from runner.errors import SegrunError
 from runner.records.exchange import Body, Exchange
 from runner.redaction.sink import Sink
+from runner.system import strict_json
 
 HEADER_TEXT = (
     '{"log": {"version": "1.2", '
@@ -55,7 +57,7 @@ class HarFile:
         if resume and self.path.exists() and self.path.stat().st_size > 0:
             self._file = sink.open_log(self.path, "r+b")
             self._count, end = _repair(self._file, self.path)
-            self._pages = _pages_kept(self._file, self._count, end)
+            self._pages = _pages_kept(self._file, self._count, end, self.path)
             self._file.seek(end)
             self._file.truncate()
             trailer = self._file.write(self._trailer())
@@ -89,7 +91,7 @@ class HarFile:
     def _trailer(self) -> str:
         if not self._pages:
             return TRAILER_TEXT
-        pages = json.dumps(list(self._pages.values()), ensure_ascii=False)
+        pages = strict_json.dumps(list(self._pages.values()), ensure_ascii=False)
         return f'\n], "pages": {pages}}}}}\n'  # one line, starting with "]"
 
     def close(self) -> None:
@@ -204,23 +206,57 @@ def _repair(f, path: Path) -> tuple[int, int]:
         if not text.startswith(b"{"):
             continue  # the trailer, or part of it
         try:
-            json.loads(text)
+            strict_json.loads(text)
+        except strict_json.NotStrictJSON as e:
+            raise _foreign(path, index + 2, e) from None
         except ValueError:
             continue  # the torn entry
+        _refuse_foreign_numbers(f, path, lines[:index])
         return index + 1, end
     return 0, len(first)
 
 
-def _pages_kept(f, count: int, end: int) -> dict[str, dict]:
+#: what a number no transcript segrun writes holds looks like in its text (NaN, an
+#: infinity, an exponent of three digits, a run of 19 digits or more): only a line
+#: showing one is parsed to be sure, since a string may spell it too
+_SUSPECT_NUMBER = re.compile(rb"NaN|Infinity|[eE][-+]?[0-9]{3}|[0-9]{19}")
+
+
+def _refuse_foreign_numbers(f, path: Path, lines: list[tuple[int, int]]) -> None:
+    """TranscriptError when a whole entry holds a number out of range: the resumed
+    run would append to a file that is not JSON (or that its report cannot read)."""
+    for index, (start, end) in enumerate(lines):
+        f.seek(start)
+        text = f.read(end - start)
+        if _SUSPECT_NUMBER.search(text) is None:
+            continue
+        try:
+            strict_json.loads(text.removesuffix(b","))
+        except strict_json.NotStrictJSON as e:
+            raise _foreign(path, index + 2, e) from None
+        except ValueError:
+            continue  # a foreign line is left as it is, as before
+
+
+def _foreign(path: Path, line: int, why: Exception) -> TranscriptError:
+    return TranscriptError(
+        f"{path}: line {line}: {why}: not a transcript segrun wrote; not resuming it "
+        "(move it away to resume without it)"
+    )
+
+
+def _pages_kept(f, count: int, end: int, path: Path) -> dict[str, dict]:
     """The pages of a transcript being resumed: from its trailer when that is
     whole, else rebuilt from its entries (a page starts with its first entry)."""
     f.seek(end)
     rest = f.read().decode("utf-8", "replace")
     try:
-        kept = json.loads('{"entries": [' + rest.rstrip("\n").removesuffix("}"))
-        listed = kept.get("pages", [])
+        kept = strict_json.loads('{"entries": [' + rest.rstrip("\n").removesuffix("}"))
+        listed = kept.get("pages", []) if isinstance(kept, dict) else None
         if isinstance(listed, list) and all(isinstance(p, dict) and "id" in p for p in listed):
             return {p["id"]: p for p in listed}
+    except strict_json.NotStrictJSON as e:
+        raise _foreign(path, count + 2, e) from None
     except ValueError:
         pass
     pages: dict[str, dict] = {}
@@ -231,7 +267,7 @@ def _pages_kept(f, count: int, end: int) -> dict[str, dict]:
     for _ in range(count):
         line = f.readline().rstrip(b"\r\n").removesuffix(b",")
         try:
-            record = json.loads(line)
+            record = strict_json.loads(line)
         except ValueError:
             continue
         ref = record.get("pageref") if isinstance(record, dict) else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,9 @@ from typing import Any, Literal, get_args
 
 from runner import exitcodes
 from runner.redaction.sink import Sink, current
+from runner.system import strict_json
 from runner.system.durable import read_back
+from runner.system.numbers import MAX_COUNT, MAX_INTEGER, MAX_SECONDS, number_problem
 
 JobStatus = Literal["succeeded", "failed", "skipped", "interrupted"]
 #: "running" until the run settles: a report left so was cut short by a crash
@@ -76,6 +77,11 @@ class JobResult:
         notes = data.get("notes", [])
         if not all(isinstance(n, str) for n in notes):
             raise ValueError("job notes should be strings")
+        for name, high in _JOB_RANGES.items():
+            value = data.get(name)
+            problem = None if value is None else number_problem(value, low=0, high=high)
+            if problem:
+                raise ValueError(f"job {name} {problem}")
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -98,6 +104,18 @@ _JOB_TYPES: dict[str, type | tuple[type, ...]] = {
     "notes": list,
     "expectations": (dict, type(None)),
     "accepted": (dict, type(None)),
+}
+
+
+#: the numbers of a job's entry and the most each can be: what a summary, JUnit and
+#: report.html compute with must not overflow (a duration of 1e300 s has no timedelta)
+_JOB_RANGES: dict[str, float] = {
+    "access_token": MAX_INTEGER,
+    "records": MAX_COUNT,
+    "row_count": MAX_COUNT,
+    "attempts": MAX_COUNT,
+    "retries": MAX_COUNT,
+    "duration_s": MAX_SECONDS,
 }
 
 
@@ -208,10 +226,11 @@ class RunReport:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RunReport:
-        """ValueError for anything that is not a report (bad UTF-8, bad JSON,
-        absurd nesting, wrong shapes); OSError only for the file itself."""
+        """ValueError for anything that is not a report (bad UTF-8, bad JSON, a
+        number out of range, absurd nesting, wrong shapes); OSError only for the file
+        itself."""
         text = read_back(Path(path))  # a FIFO or a planted link: refused, never read
         try:
-            return cls.from_dict(json.loads(text))
+            return cls.from_dict(strict_json.loads(text))
         except (RecursionError, TypeError, KeyError) as e:
             raise ValueError(f"not a segrun report ({type(e).__name__})") from None
