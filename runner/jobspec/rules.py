@@ -79,7 +79,7 @@ def parse_duration(value: object) -> float:
     """Seconds in a duration. Every duration carries its unit (`500ms`, `5s`, `10m`,
     `2h`): a bare `30` could mean seconds or minutes, and a spec means one thing."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value) or abs(value) > MAX_SECONDS:
+        if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > MAX_SECONDS:
             raise ValueError(f"{yaml_number(value)} is not a duration such as 500ms, 5s, 10m or 2h")
         raise ValueError(f"give a unit: {value}s or {value}m?")
     m = _DURATION.match(value) if isinstance(value, str) else None
@@ -205,6 +205,8 @@ def percentage(value: object) -> float | None:
         except ValueError:
             return None
     elif isinstance(value, (int, float)):
+        if isinstance(value, int) and abs(value) > 100:
+            return None  # and float() of a 400-digit integer would overflow
         number = float(value)
     else:
         return None

@@ -8,6 +8,7 @@ atomically because `--resume` reads it back to know what is left to do.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import errno
 import os
 from dataclasses import dataclass, field
@@ -119,6 +120,15 @@ _JOB_RANGES: dict[str, float] = {
 }
 
 
+def _is_moment(text: str) -> bool:
+    """An ISO 8601 time with its zone, as segrun writes `started` and `finished`: the
+    run's length is their difference, which a zone-less one cannot be subtracted in."""
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).tzinfo is not None
+    except ValueError:
+        return False
+
+
 def _expect(data: dict, key: str, kinds, *, required: bool = True) -> None:
     if key not in data:
         if required:
@@ -212,6 +222,9 @@ class RunReport:
         _expect(data, "spec", str)
         _expect(data, "finished", (str, type(None)), required=False)
         _expect(data, "state", (str, type(None)), required=False)
+        for key in ("started", "finished"):
+            if data.get(key) is not None and not _is_moment(data[key]):
+                raise ValueError(f"{key} is not a time with its zone: {data[key]!r:.60}")
         jobs = data.get("jobs", [])
         if not isinstance(jobs, list) or not all(isinstance(j, dict) for j in jobs):
             raise ValueError("jobs should be a list of objects")
