@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -182,7 +181,8 @@ def _repair(f, path: Path) -> tuple[int, int]:
     """Entries kept and the offset just past the last complete one.
 
     Only the tail can be torn (the file is only ever appended to), so lines are
-    indexed forward without parsing and checked backwards until one parses.
+    indexed forward and checked backwards until one parses; every line before that one
+    must be strict JSON (`_refuse_foreign_lines`).
     """
     f.seek(0)
     first = f.readline()
@@ -211,31 +211,23 @@ def _repair(f, path: Path) -> tuple[int, int]:
             raise _foreign(path, index + 2, e) from None
         except ValueError:
             continue  # the torn entry
-        _refuse_foreign_numbers(f, path, lines[:index])
+        _refuse_foreign_lines(f, path, lines[:index])
         return index + 1, end
     return 0, len(first)
 
 
-#: what a number no transcript segrun writes holds looks like in its text (NaN, an
-#: infinity, an exponent of three digits, a run of 19 digits or more): only a line
-#: showing one is parsed to be sure, since a string may spell it too
-_SUSPECT_NUMBER = re.compile(rb"NaN|Infinity|[eE][-+]?[0-9]{3}|[0-9]{19}")
-
-
-def _refuse_foreign_numbers(f, path: Path, lines: list[tuple[int, int]]) -> None:
-    """TranscriptError when a whole entry holds a number out of range: the resumed
-    run would append to a file that is not JSON (or that its report cannot read)."""
+def _refuse_foreign_lines(f, path: Path, lines: list[tuple[int, int]]) -> None:
+    """TranscriptError when an entry before the last whole one is not strict JSON: a
+    crash tears only the last line, so any other that does not parse (or holds NaN,
+    1e999, nesting thousands deep) was edited or is foreign, and a resumed run appending
+    to it would leave a file no reader takes. One pass, a line at a time."""
     for index, (start, end) in enumerate(lines):
         f.seek(start)
         text = f.read(end - start)
-        if _SUSPECT_NUMBER.search(text) is None:
-            continue
         try:
             strict_json.loads(text.removesuffix(b","))
-        except strict_json.NotStrictJSON as e:
+        except ValueError as e:
             raise _foreign(path, index + 2, e) from None
-        except ValueError:
-            continue  # a foreign line is left as it is, as before
 
 
 def _foreign(path: Path, line: int, why: Exception) -> TranscriptError:

@@ -14,6 +14,7 @@ result. A short fixed-seed walk runs with the suite, a long one under `-m slow`.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
@@ -109,13 +110,13 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     """One to three numbers of `data` made hostile (a quarter of the time, a run of
     digits inside a string instead)."""
     numbers, in_strings = spans(data)
-    chosen = []
+    chosen: dict[tuple[int, int], str] = {}  # one replacement a place
     for _ in range(rng.choice((1, 1, 2, 3))):
         if in_strings and (not numbers or rng.random() < 0.25):
-            chosen.append((rng.choice(in_strings), rng.choice(HOSTILE_DIGITS)))
+            chosen[rng.choice(in_strings)] = rng.choice(HOSTILE_DIGITS)
         elif numbers:
-            chosen.append((rng.choice(numbers), rng.choice(HOSTILE)))
-    for (start, end), text in sorted(set(chosen), reverse=True):
+            chosen[rng.choice(numbers)] = rng.choice(HOSTILE)
+    for (start, end), text in sorted(chosen.items(), reverse=True):
         data = data[:start] + text.encode() + data[end:]
     return data
 
@@ -149,13 +150,17 @@ def base(tmp_path_factory) -> Path:
 
 
 def invoke(*args: str):
-    """The CLI in this process (with its signal handlers put back after a run)."""
+    """The CLI in this process, with what a run changes for the whole process (its
+    signal handlers, its private umask) put back afterwards, module fixture included."""
     saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    mask = os.umask(0o077)
+    os.umask(mask)
     try:
         return CliRunner().invoke(cli, list(args), env={"SEGRUN_DEBUG": None})
     finally:
         signal.signal(signal.SIGINT, saved[0])
         signal.signal(signal.SIGTERM, saved[1])
+        os.umask(mask)
 
 
 def json_files(work: Path) -> dict[Path, bytes]:
@@ -294,6 +299,21 @@ def test_a_transcript_holding_hostile_numbers_is_refused_naming_it(base):
     result = invoke("run", str(work / "spec.yaml"), "--resume", str(work / "done"), "-q")
     assert result.exit_code == 2, result.output
     assert "transcript.har" in result.output and "not resuming it" in result.output
+
+
+def test_a_resume_refuses_a_transcript_whose_middle_is_not_json(base):
+    """Only a crash's last line may be torn: an entry before it that is not strict JSON
+    (deeper than any reader goes, or cut in the middle) was edited, and appending to it
+    would leave a transcript no reader takes."""
+    for broken in ('"time": ' + "[" * 3000 + "1" + "]" * 3000 + ', "_t": ', '"time": 1}, "_t": '):
+        work = _fresh(base)
+        har = work / "done" / "transcript.har"
+        _replace(har, '"time": ', broken)
+        held = har.read_bytes()
+        result = invoke("run", str(work / "spec.yaml"), "--resume", str(work / "done"), "-q")
+        assert result.exit_code == 2, result.output
+        assert "transcript.har: line 2:" in result.output and "not resuming it" in result.output
+        assert har.read_bytes() == held
 
 
 def test_a_transcript_entry_of_centuries_is_refused_not_a_crash(base):
