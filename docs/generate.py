@@ -80,7 +80,7 @@ CUSTOM_RULES: dict[str, str | None] = {
     "ProfileId form); a repeated value is a warning",
     "last_datetime": None,  # described by its type
     "duration": None,  # described by its type
-    "more_than_zero": "more than 0",
+    "min_rate": "at least one request a day (0.0000116)",
     "base_url": "an http(s) URL with a valid host and port; https unless the host is loopback",
     "auth_required": "staging and production need an `auth` section",
     "auth_fields": "each scheme needs its own keys; the un-keyed `PNAUTHINFO3-SHA*` schemes "

@@ -11,7 +11,6 @@ them all, as the run sends them.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from runner.redaction.sink import current
 from runner.run.execute import JobRunner
 from runner.run.plan import PlannedJob
 from runner.run.state import StateFile, state_path
+from runner.system import strict_json
 
 
 def plan_jobs(
@@ -103,7 +103,7 @@ def shown_request(request: dict, show_values: bool = False) -> dict:
     and `values` saying how many there are, with the first few masked."""
     body = request.get("body")
     try:
-        sent = json.loads(body) if isinstance(body, str) else None
+        sent = strict_json.loads(body) if isinstance(body, str) else None
     except ValueError:
         sent = None
     if not isinstance(sent, dict) or not isinstance(sent.get("Values"), list):
@@ -116,7 +116,7 @@ def shown_request(request: dict, show_values: bool = False) -> dict:
     }
     if not show_values:
         sent["Values"] = f"<{len(values)} values: not shown>"
-        shown["body"] = json.dumps(sent, separators=(",", ":"), ensure_ascii=False)
+        shown["body"] = strict_json.dumps(sent, separators=(",", ":"), ensure_ascii=False)
     return shown
 
 
@@ -208,7 +208,7 @@ def render_json(planned: list[PlannedJob], *, show_values: bool = False) -> str:
         shown = job.to_json()
         shown["requests"] = [shown_request(r, show_values) for r in shown["requests"]]
         jobs.append(shown)
-    return json.dumps({"jobs": jobs}, indent=2, ensure_ascii=False) + "\n"
+    return strict_json.dumps({"jobs": jobs}, indent=2, ensure_ascii=False) + "\n"
 
 
 @click.command("plan", epilog=exitcodes.HELP)

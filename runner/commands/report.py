@@ -9,6 +9,7 @@ import click
 from runner import exitcodes
 from runner.errors import SegrunError
 from runner.records.html import write_html_report
+from runner.records.timeline import TranscriptUnreadable
 
 
 @click.command("report", epilog=exitcodes.HELP)
@@ -25,6 +26,8 @@ def command(run_dir: Path) -> None:
         raise SegrunError(f"{run_dir}: no report.json there; is it a segrun run directory?")
     try:
         path = write_html_report(run_dir)
+    except TranscriptUnreadable as e:  # names transcript.har and the line
+        raise SegrunError(str(e)) from None
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
         raise SegrunError(f"{run_dir}/report.json is not a report segrun wrote ({e})") from None
     except OSError as e:

@@ -17,6 +17,7 @@ import click
 
 from runner import exitcodes
 from runner.apifacts.timestamps import utc_now
+from runner.commands.numbers import number
 from runner.commands.run_options import refuse_idle_options
 from runner.errors import SegrunError, describe_os_error
 from runner.http.client import DEFAULT_DEADLINE, DEFAULT_POOL_SIZE, ApiClient, Interrupted
@@ -39,6 +40,7 @@ from runner.run.state import StateFile, hold_lock, state_path
 from runner.sandbox.profiles import MAX_PROFILES
 from runner.system import durable
 from runner.system.memory import reuse_page_buffers
+from runner.system.numbers import MAX_COUNT
 from runner.ui.live import progress_for
 from runner.ui.terminal import summary, verbose_observer
 
@@ -462,7 +464,7 @@ def _fault_plan(text: str | None):
 @click.option("--fail-fast", is_flag=True, help="Skip the remaining jobs after one fails.")
 @click.option(
     "--jobs",
-    type=click.IntRange(min=1, max=MAX_JOBS),
+    type=number(int, 1, MAX_JOBS),
     default=1,
     show_default=True,
     help="Jobs run at once (at most 32). The report keeps the spec's order; every "
@@ -483,7 +485,7 @@ def _fault_plan(text: str | None):
 @click.option(
     "--transcript-body-cap",
     "body_cap",
-    type=click.IntRange(min=0),
+    type=number(int, 0),
     default=DEFAULT_BODY_CAP,
     show_default=True,
     help="Bytes of each response body kept in the transcripts.",
@@ -498,14 +500,14 @@ def _fault_plan(text: str | None):
 )
 @click.option(
     "--request-timeout",
-    type=click.FloatRange(min=0.1, max=86400),
+    type=number(float, 0.1, 86400),
     default=DEFAULT_DEADLINE,
     show_default=True,
     help="Seconds one request attempt may take in total, connect to last byte.",
 )
 @click.option(
     "--max-page-bytes",
-    type=click.IntRange(min=1024),
+    type=number(int, 1024),
     default=None,
     help="The most bytes one Retrieve page may have [default: page_size x 16 KiB, "
     "at least 16 MiB].",
@@ -518,11 +520,16 @@ def _fault_plan(text: str | None):
 )
 @click.option(
     "--sandbox-profiles",
-    type=click.IntRange(min=0, max=MAX_PROFILES),
+    type=number(int, 0, MAX_PROFILES),
     default=None,
     help="environment: sandbox: how many synthetic profiles it holds.",
 )
-@click.option("--sandbox-seed", type=int, default=None, help="environment: sandbox: its data seed.")
+@click.option(
+    "--sandbox-seed",
+    type=number(int, -MAX_COUNT),
+    default=None,
+    help="environment: sandbox: its data seed.",
+)
 @click.option(
     "--sandbox-faults",
     default=None,

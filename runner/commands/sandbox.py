@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import ipaddress
-import math
 import socket
 
 import click
 
 from runner import exitcodes
 from runner.apifacts import api
+from runner.commands.numbers import number
 from runner.errors import UsageError
 from runner.jobspec.endpoint_map import load_file
 from runner.sandbox import DEMO, FaultPlan, FaultSyntaxError, Sandbox, SandboxDataError
 from runner.sandbox.faults import FAULT_HELP
 from runner.sandbox.latency import Latency, LatencyError, parse_latency
+from runner.sandbox.profiles import MAX_PROFILES
 from runner.sandbox.sandbox import DEFAULT_PROFILES, DEFAULT_TOKEN_LIFETIME
 from runner.sandbox.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS
 from runner.sandbox.workers import PageWorkers, default_count
 from runner.system.memory import reuse_page_buffers
+from runner.system.numbers import MAX_COUNT, MIN_RATE
 
 
 def _is_loopback(host: str) -> bool:
@@ -58,7 +60,7 @@ def _print_fault_help(ctx: click.Context, param: click.Parameter, value: bool) -
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
     "--port",
-    type=click.IntRange(0, 65535),
+    type=number(int, 0, 65535),
     default=0,
     show_default=True,
     help="Port to bind; 0 picks a free one.",
@@ -71,12 +73,18 @@ def _print_fault_help(ctx: click.Context, param: click.Parameter, value: bool) -
 @click.option("--data", type=click.Path(dir_okay=False), help="Segment groups YAML file.")
 @click.option(
     "--profiles",
-    type=click.IntRange(min=0),
+    type=number(int, 0, MAX_PROFILES),
     default=DEFAULT_PROFILES,
     show_default=True,
     help="Profile count.",
 )
-@click.option("--seed", default=0, show_default=True, help="Seed of the synthetic profiles.")
+@click.option(
+    "--seed",
+    type=number(int, -MAX_COUNT),
+    default=0,
+    show_default=True,
+    help="Seed of the synthetic profiles.",
+)
 @click.option(
     "--faults",
     default="",
@@ -98,17 +106,22 @@ def _print_fault_help(ctx: click.Context, param: click.Parameter, value: bool) -
     type=click.Path(dir_okay=False),
     help="Serve this endpoint map (as `segrun endpoints` prints it) instead of the inferred one.",
 )
-@click.option("--rate-limit", type=float, metavar="RPS", help="Requests per second per client.")
+@click.option(
+    "--rate-limit",
+    type=number(float, MIN_RATE, 1_000_000),
+    metavar="RPS",
+    help="Requests per second per client (at least one a day).",
+)
 @click.option(
     "--processing-seconds",
-    type=click.FloatRange(min=0, max=86400),
+    type=number(float, 0, 86400),
     default=2.0,
     show_default=True,
     help="How long exports Process.",
 )
 @click.option(
     "--token-lifetime",
-    type=click.FloatRange(min=0, max=10**7),
+    type=number(float, 0, 10**7),
     default=DEFAULT_TOKEN_LIFETIME,
     show_default=True,
     help="Seconds until an access token expires.",
@@ -123,7 +136,7 @@ def _print_fault_help(ctx: click.Context, param: click.Parameter, value: bool) -
 )
 @click.option(
     "--page-workers",
-    type=click.IntRange(min=0, max=64),
+    type=number(int, 0, 64),
     default=None,
     metavar="N",
     help="Build pages in N worker processes, so concurrent readers use every core "
@@ -131,7 +144,7 @@ def _print_fault_help(ctx: click.Context, param: click.Parameter, value: bool) -
 )
 @click.option(
     "--idle-timeout",
-    type=click.FloatRange(min=0, min_open=True, max=86400),
+    type=number(float, above=0, high=86400),
     default=DEFAULT_IDLE_TIMEOUT,
     show_default=True,
     metavar="SECONDS",
@@ -140,7 +153,7 @@ def _print_fault_help(ctx: click.Context, param: click.Parameter, value: bool) -
 )
 @click.option(
     "--max-connections",
-    type=click.IntRange(min=1, max=65536),
+    type=number(int, 1, 65536),
     default=DEFAULT_MAX_CONNECTIONS,
     show_default=True,
     metavar="N",
@@ -171,10 +184,6 @@ def command(
     """
     if not allow_remote and not _is_loopback(host):
         raise UsageError(f"--host {host} is not a loopback address; add --allow-remote to mean it")
-    if not math.isfinite(idle_timeout):
-        raise UsageError("--idle-timeout must be a number of seconds, more than 0")
-    if rate_limit is not None and rate_limit <= 0:
-        raise UsageError("--rate-limit must be a positive number of requests per second")
     served = api.endpoints(load_file(endpoints_file).calls) if endpoints_file else None
     # every page is built as one string: reuse its memory (runner/system/memory.py)
     reuse_page_buffers()

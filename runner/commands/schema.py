@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from runner import exitcodes
 from runner.jobspec.jsonschema import json_schema
+from runner.system import strict_json
 
 
 def render() -> str:
-    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+    return strict_json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
 @click.command("schema", epilog=exitcodes.HELP)

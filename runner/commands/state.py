@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -11,6 +10,7 @@ from runner import exitcodes
 from runner.errors import SegrunError
 from runner.jobspec.loading import load_for_run, select_jobs
 from runner.run.state import StateFile, spec_identity, state_path, watermark_key
+from runner.system import strict_json
 
 
 def _state_for(spec_path: str, state: Path | None):
@@ -86,7 +86,7 @@ def show(spec: str, jobs: tuple[str, ...], state: Path | None, fmt: str) -> None
             "jobs": shown,
             "other_targets": others,
         }
-        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        click.echo(strict_json.dumps(document, indent=2, ensure_ascii=False))
         return
     for note in store.notes:
         click.echo(f"note: {note}")

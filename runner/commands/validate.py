@@ -8,6 +8,7 @@ import sys
 import click
 
 from runner import exitcodes
+from runner.commands.numbers import number
 from runner.jobspec.diagnostics import ERROR, SHOWN_PER_RULE, render_json, render_text
 from runner.jobspec.diagnostics_human import render_human, wants_color
 from runner.jobspec.loader import MAX_BYTES
@@ -51,7 +52,7 @@ def _count(n: int, noun: str) -> str:
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only, no warnings or summary.")
 @click.option(
     "--max-bytes",
-    type=click.IntRange(min=1),
+    type=number(int, 1),
     default=MAX_BYTES,
     show_default=True,
     help="Refuse spec files larger than this.",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import json
 import random
 import re
 import threading
@@ -35,6 +34,7 @@ from runner.http.pacing import RateBudget
 from runner.http.server_clock import WARN_SECONDS, ServerClock
 from runner.http.watchdog import DeadlineExceeded, network_wait
 from runner.records.transcript import Transcript
+from runner.system import strict_json
 
 UTC = dt.timezone.utc
 #: (connect, read) seconds: the longest silence of one socket operation
@@ -380,7 +380,7 @@ class ApiClient:
         data = None
         headers = {}
         if body is not None:
-            data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            data = strict_json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
             headers["Content-Type"] = "application/json"
         request = requests.Request(
             endpoint.method,

@@ -27,6 +27,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from runner.system.numbers import MIN_RATE, number_problem
+
 #: seconds added to the window, so that arrivals (not only starts) keep the rule
 MARGIN = 0.1
 
@@ -43,8 +45,11 @@ class RateBudget:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if requests_per_second is not None and not requests_per_second > 0:
-            raise ValueError("requests_per_second must be more than 0")
+        problem = None
+        if requests_per_second is not None:  # the spec's check, kept by its user too
+            problem = number_problem(requests_per_second, low=MIN_RATE)
+        if problem:
+            raise ValueError(f"requests_per_second {problem}")
         self.requests_per_second = requests_per_second
         self._sleep = sleep
         self._monotonic = monotonic

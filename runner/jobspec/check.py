@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import difflib
 import gc
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,7 +34,13 @@ from runner.jobspec.loader import MAX_BYTES, LoadProblem, Mark, SpecList, SpecMa
 from runner.jobspec.model import Spec, build_spec
 from runner.jobspec.names import job_name, output_path
 from runner.jobspec.pasted import pasted_in_text, pasted_secrets
-from runner.jobspec.rules import Finding, SpecValidator, auth_scheme_names, value_problem
+from runner.jobspec.rules import (
+    Finding,
+    SpecValidator,
+    auth_scheme_names,
+    value_problem,
+    yaml_number,
+)
 from runner.jobspec.schema import job_schema, spec_schema, trusted_spec_schema
 from runner.jobspec.values_file import MISSING, ValuesFileProblem, read_values
 
@@ -503,7 +510,9 @@ def _describe(value: object) -> str:
         return "a list"
     if isinstance(value, str):
         return f"the string {value!r}"
-    return f"{type(value).__name__} {value!r}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return yaml_number(value)
+    return f"{type(value).__name__} {yaml_number(value)}"
 
 
 def _message(error, path: tuple) -> tuple[str, str]:
@@ -518,6 +527,8 @@ def _message(error, path: tuple) -> tuple[str, str]:
         return f"unknown key {path[-1]!r}{hint}", "unknown-key"
     if code == ce.BAD_TYPE.code:
         wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in ([c] if isinstance(c, str) else c))
+        if wanted == "a number" and isinstance(value, float):
+            wanted = "a finite number"
         return f"must be {wanted}, not {_describe(value)}", "type"
     if code == ce.NOT_NULLABLE.code:
         return "must not be null", "nullable"
@@ -530,7 +541,7 @@ def _message(error, path: tuple) -> tuple[str, str]:
         return f"{value!r} is not one of {choices}{hint}", "allowed"
     if code in (ce.MIN_VALUE.code, ce.MAX_VALUE.code):
         word = "at least" if code == ce.MIN_VALUE.code else "at most"
-        return f"must be {word} {c}, not {value!r}", error.rule
+        return f"must be {word} {c}, not {yaml_number(value)}", error.rule
     if code in (ce.MIN_LENGTH.code, ce.MAX_LENGTH.code):
         word = "at least" if code == ce.MIN_LENGTH.code else "at most"
         unit = "item" if isinstance(value, list) else "character"

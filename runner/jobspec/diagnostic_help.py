@@ -80,6 +80,8 @@ def _explain(d: Diagnostic, lines: list[str]) -> Diagnostic:
         return _yaml_syntax(d, lines)
     if d.rule == "type" and d.message.endswith("not true/false") and lines:
         return _yaml11_boolean(d, lines)
+    if d.rule == "type" and _EXPONENT_TEXT.search(d.message):
+        return _yaml11_exponent(d)
     if d.rule == "allowed" and "did you mean" not in d.message:
         return _closest_choice(d)
     if d.rule == "unknown-key" and "did you mean" not in d.message:
@@ -244,6 +246,30 @@ def _yaml11_boolean(d: Diagnostic, lines: list[str]) -> Diagnostic:
         help=f'YAML 1.1 reads {word} as {meaning}; for {wanted}, quote it: {key}: "{word}"'
         if wanted == "text"
         else f"YAML 1.1 reads {word} as {meaning}; write a number"
+    )
+
+
+#: a number in exponent form that YAML 1.1 reads as text (it wants a dot and a sign: 1.0e-10)
+_EXPONENT_TEXT = re.compile(
+    r"must be (?:a number|a finite number|an integer), "
+    r"not the string '([-+]?)([0-9]+)(?:\.([0-9]*))?[eE]([-+]?)([0-9]{1,3})'$"
+)
+
+
+def _yaml11_exponent(d: Diagnostic) -> Diagnostic:
+    m = _EXPONENT_TEXT.search(d.message)
+    assert m is not None
+    sign, whole, fraction, exponent_sign, exponent = m.groups()
+    dotted = f"{sign}{whole}.{fraction or '0'}e{exponent_sign or '+'}{exponent}"
+    if "integer" in d.message:
+        value = float(dotted)
+        shown = f"{int(value)}" if value.is_integer() and abs(value) < 1e15 else None
+        wanted = f"write {shown}" if shown else "write the whole number"
+    else:
+        wanted = f"write {dotted}"
+    return d._replace(
+        help=f"YAML 1.1 reads a number in exponent form as text unless it has a dot and a "
+        f"signed exponent; {wanted}"
     )
 
 

@@ -3,10 +3,11 @@ renderings (the picture with the source line is runner/jobspec/diagnostics_human
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from typing import NamedTuple
+
+from runner.system import strict_json
 
 ERROR = "error"
 WARNING = "warning"
@@ -83,4 +84,4 @@ def render_json(diagnostics: Iterable[Diagnostic]) -> str:
     rows = [d._asdict() for d in sorted(diagnostics, key=sort_key)]
     for row in rows:
         del row["shows_source"]  # how a person's picture is drawn, not part of the problem
-    return json.dumps(rows, indent=2) + "\n"
+    return strict_json.dumps(rows, indent=2) + "\n"

@@ -12,6 +12,7 @@ import re
 
 from runner.jobspec.rules import LAST_SUCCESS
 from runner.jobspec.schema import spec_schema
+from runner.system.numbers import MIN_RATE
 
 SCHEMA_ID = "https://segrun.invalid/specs/jobspec.schema.json"
 
@@ -83,8 +84,8 @@ def _field(rules: dict) -> dict:
     for cerberus_rule, number_rule in (("min", "minimum"), ("max", "maximum")):
         if cerberus_rule in rules:
             out[number_rule] = rules[cerberus_rule]
-    if rules.get("more_than_zero"):
-        out["exclusiveMinimum"] = 0
+    if rules.get("min_rate"):
+        out["minimum"] = MIN_RATE
     array = kind == "list"
     if "minlength" in rules:
         out["minItems" if array else "minLength"] = rules["minlength"]

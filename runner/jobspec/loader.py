@@ -11,6 +11,7 @@ files. Nothing here knows what a job spec means.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,6 +49,9 @@ _INT = "tag:yaml.org,2002:int"
 # leading 0, which is octal there) go through PyYAML's own constructor.
 _DECIMAL = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
 _MERGE = "tag:yaml.org,2002:merge"
+#: the longest integer Python converts from text (past it, int() raises a ValueError
+#: about sys.set_int_max_str_digits); None when the interpreter has no such limit
+_MAX_DIGITS = getattr(sys, "get_int_max_str_digits", lambda: 0)() or 1_000_000
 
 
 class _YamlMark(Protocol):
@@ -388,6 +392,13 @@ class _Composer:
             return value
         if tag not in _ALLOWED_TAGS:
             return value
+        if tag == _INT and len(value) > _MAX_DIGITS:  # int() would refuse it, as a bug
+            raise self._problem(
+                event,
+                f"an integer of {len(value):,} characters is larger than any number a spec "
+                "takes; if it is an id, quote it as a string",
+                "scalar",
+            )
         if tag == _INT and _DECIMAL.match(value):
             return int(value)  # the common case, without building a node
         node = ScalarNode(tag, value, event.start_mark, event.end_mark)

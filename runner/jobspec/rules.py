@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import math
 import re
 from functools import cache
 from typing import NamedTuple
@@ -21,6 +22,7 @@ from runner.apifacts import api
 from runner.apifacts.timestamps import TimestampError, parse_spec_datetime, zone_missing
 from runner.jobspec.diagnostics import ERROR, WARNING
 from runner.jobspec.names import RESERVED_SUFFIXES, job_name
+from runner.system.numbers import MAX_SECONDS, MIN_RATE, spelled
 
 # Kept for callers that name them; segrun's own rules report Findings instead.
 SPEC_ERROR = ErrorDefinition(0x50, None)
@@ -56,10 +58,29 @@ _PHONE_PUNCTUATION = str.maketrans("", "", "+-.() \t")
 _PATH_PARAMETERS = {"clientId", "segmentGroupName", "accessToken"}
 
 
+#: how YAML spells what Python reads as NaN and the infinities (a number too large for
+#: a float, 1.0e+999, is read as .inf)
+_NOT_FINITE = {
+    "nan": ".nan (not a number)",
+    "inf": ".inf (infinity, or a number too large for one, like 1.0e+999)",
+    "-inf": "-.inf (minus infinity, or a number too large for one, like -1.0e+999)",
+}
+
+
+def yaml_number(value: object) -> str:
+    """A number as a spec's diagnostic shows it: NaN and the infinities as YAML spells
+    them, an integer of hundreds of digits by its length."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return _NOT_FINITE[str(value)]
+    return spelled(value)
+
+
 def parse_duration(value: object) -> float:
     """Seconds in a duration. Every duration carries its unit (`500ms`, `5s`, `10m`,
     `2h`): a bare `30` could mean seconds or minutes, and a spec means one thing."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > MAX_SECONDS:
+            raise ValueError(f"{yaml_number(value)} is not a duration such as 500ms, 5s, 10m or 2h")
         raise ValueError(f"give a unit: {value}s or {value}m?")
     m = _DURATION.match(value) if isinstance(value, str) else None
     if not m:
@@ -68,6 +89,12 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"give a unit: {number}s or {number}m?")
         raise ValueError(f"{value!r} is not a duration such as 500ms, 5s, 10m or 2h")
     return float(m[1]) * _DURATION_UNITS[m[2]]
+
+
+def _short(text: str) -> str:
+    """A value as a message quotes it: a duration of 400 digits by its length."""
+    text = text.strip()
+    return text if len(text) <= 40 else f"{text[:12]}... ({len(text):,} characters)"
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -184,10 +211,22 @@ def percentage(value: object) -> float | None:
         except ValueError:
             return None
     elif isinstance(value, (int, float)):
+        if isinstance(value, int) and abs(value) > 100:
+            return None  # and float() of a 400-digit integer would overflow
         number = float(value)
     else:
         return None
     return number / 100 if 0 <= number <= 100 else None  # NaN fails both comparisons
+
+
+class _NotFiniteType(type):
+    def __instancecheck__(cls, value: object) -> bool:
+        return isinstance(value, float) and not math.isfinite(value)
+
+
+class _NotFinite(metaclass=_NotFiniteType):
+    """What `isinstance` finds in NaN and the infinities: cerberus' type rules exclude
+    types, and this is the type of the floats no spec number may be."""
 
 
 class SpecValidator(Validator):
@@ -196,6 +235,9 @@ class SpecValidator(Validator):
     types_mapping = dict(Validator.types_mapping)
     # YAML's `yes` is a bool, and a bool is an int to Python: not to a spec.
     types_mapping["integer"] = TypeDefinition("integer", (int,), (bool,))
+    # YAML spells NaN and the infinities (.nan, .inf; 1.0e+999 overflows to .inf), and
+    # NaN passes every min and max: a number is finite.
+    types_mapping["number"] = TypeDefinition("number", (int, float), (bool, _NotFinite))
 
     @property
     def now(self) -> dt.datetime | None:
@@ -317,15 +359,21 @@ class SpecValidator(Validator):
             self._spec_error(field, "duration", "must be longer than zero")
         elif seconds > parse_duration(constraint["max"]):
             self._spec_error(
-                field, "duration", f"must be at most {constraint['max']}, not {value.strip()}"
+                field, "duration", f"must be at most {constraint['max']}, not {_short(value)}"
             )
 
-    def _validate_more_than_zero(self, constraint, field, value):
+    def _validate_min_rate(self, constraint, field, value):
         """{'type': 'boolean'}"""
-        # cerberus' min is inclusive, and NaN passes every comparison: say it here
+        # A rate near zero is a wait near infinity: one request a day at the least.
+        # (The type rule has refused NaN, which passes every comparison.)
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if constraint and number and not value > 0:
-            self._spec_error(field, "more-than-zero", f"must be more than 0, not {value!r}")
+        if constraint and number and not value >= MIN_RATE:
+            self._spec_error(
+                field,
+                "min-rate",
+                f"must be at least one request a day ({MIN_RATE:.3g}), not {yaml_number(value)}: "
+                "a slower rate would wait longer than a day between requests",
+            )
 
     def _validate_base_url(self, constraint, field, value):
         """{'type': 'boolean'}"""
@@ -487,7 +535,8 @@ class SpecValidator(Validator):
             self._spec_error(
                 field,
                 "percentage",
-                f'must be a percentage from 0% to 100%, like "30%", not {value!r}',
+                'must be a percentage from 0% to 100%, like "30%", not '
+                + (yaml_number(value) if isinstance(value, (int, float)) else repr(value)),
             )
         elif constraint and isinstance(value, float) and 0 < value < 1:  # a fraction meant?
             self._spec_warning(

@@ -24,6 +24,7 @@ from runner import __version__
 from runner.errors import SegrunError
 from runner.records.exchange import Body, Exchange
 from runner.redaction.sink import Sink
+from runner.system import strict_json
 
 HEADER_TEXT = (
     '{"log": {"version": "1.2", '
@@ -55,7 +56,7 @@ class HarFile:
         if resume and self.path.exists() and self.path.stat().st_size > 0:
             self._file = sink.open_log(self.path, "r+b")
             self._count, end = _repair(self._file, self.path)
-            self._pages = _pages_kept(self._file, self._count, end)
+            self._pages = _pages_kept(self._file, self._count, end, self.path)
             self._file.seek(end)
             self._file.truncate()
             trailer = self._file.write(self._trailer())
@@ -89,7 +90,7 @@ class HarFile:
     def _trailer(self) -> str:
         if not self._pages:
             return TRAILER_TEXT
-        pages = json.dumps(list(self._pages.values()), ensure_ascii=False)
+        pages = strict_json.dumps(list(self._pages.values()), ensure_ascii=False)
         return f'\n], "pages": {pages}}}}}\n'  # one line, starting with "]"
 
     def close(self) -> None:
@@ -180,7 +181,8 @@ def _repair(f, path: Path) -> tuple[int, int]:
     """Entries kept and the offset just past the last complete one.
 
     Only the tail can be torn (the file is only ever appended to), so lines are
-    indexed forward without parsing and checked backwards until one parses.
+    indexed forward and checked backwards until one parses; every line before that one
+    must be strict JSON (`_refuse_foreign_lines`).
     """
     f.seek(0)
     first = f.readline()
@@ -204,23 +206,49 @@ def _repair(f, path: Path) -> tuple[int, int]:
         if not text.startswith(b"{"):
             continue  # the trailer, or part of it
         try:
-            json.loads(text)
+            strict_json.loads(text)
+        except strict_json.NotStrictJSON as e:
+            raise _foreign(path, index + 2, e) from None
         except ValueError:
             continue  # the torn entry
+        _refuse_foreign_lines(f, path, lines[:index])
         return index + 1, end
     return 0, len(first)
 
 
-def _pages_kept(f, count: int, end: int) -> dict[str, dict]:
+def _refuse_foreign_lines(f, path: Path, lines: list[tuple[int, int]]) -> None:
+    """TranscriptError when an entry before the last whole one is not strict JSON: a
+    crash tears only the last line, so any other that does not parse (or holds NaN,
+    1e999, nesting thousands deep) was edited or is foreign, and a resumed run appending
+    to it would leave a file no reader takes. One pass, a line at a time."""
+    for index, (start, end) in enumerate(lines):
+        f.seek(start)
+        text = f.read(end - start)
+        try:
+            strict_json.loads(text.removesuffix(b","))
+        except ValueError as e:
+            raise _foreign(path, index + 2, e) from None
+
+
+def _foreign(path: Path, line: int, why: Exception) -> TranscriptError:
+    return TranscriptError(
+        f"{path}: line {line}: {why}: not a transcript segrun wrote; not resuming it "
+        "(move it away to resume without it)"
+    )
+
+
+def _pages_kept(f, count: int, end: int, path: Path) -> dict[str, dict]:
     """The pages of a transcript being resumed: from its trailer when that is
     whole, else rebuilt from its entries (a page starts with its first entry)."""
     f.seek(end)
     rest = f.read().decode("utf-8", "replace")
     try:
-        kept = json.loads('{"entries": [' + rest.rstrip("\n").removesuffix("}"))
-        listed = kept.get("pages", [])
+        kept = strict_json.loads('{"entries": [' + rest.rstrip("\n").removesuffix("}"))
+        listed = kept.get("pages", []) if isinstance(kept, dict) else None
         if isinstance(listed, list) and all(isinstance(p, dict) and "id" in p for p in listed):
             return {p["id"]: p for p in listed}
+    except strict_json.NotStrictJSON as e:
+        raise _foreign(path, count + 2, e) from None
     except ValueError:
         pass
     pages: dict[str, dict] = {}
@@ -231,7 +259,7 @@ def _pages_kept(f, count: int, end: int) -> dict[str, dict]:
     for _ in range(count):
         line = f.readline().rstrip(b"\r\n").removesuffix(b",")
         try:
-            record = json.loads(line)
+            record = strict_json.loads(line)
         except ValueError:
             continue
         ref = record.get("pageref") if isinstance(record, dict) else None

@@ -8,8 +8,8 @@ atomically because `--resume` reads it back to know what is left to do.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import errno
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +17,9 @@ from typing import Any, Literal, get_args
 
 from runner import exitcodes
 from runner.redaction.sink import Sink, current
+from runner.system import strict_json
 from runner.system.durable import read_back
+from runner.system.numbers import MAX_COUNT, MAX_INTEGER, MAX_SECONDS, number_problem
 
 JobStatus = Literal["succeeded", "failed", "skipped", "interrupted"]
 #: "running" until the run settles: a report left so was cut short by a crash
@@ -76,6 +78,11 @@ class JobResult:
         notes = data.get("notes", [])
         if not all(isinstance(n, str) for n in notes):
             raise ValueError("job notes should be strings")
+        for name, high in _JOB_RANGES.items():
+            value = data.get(name)
+            problem = None if value is None else number_problem(value, low=0, high=high)
+            if problem:
+                raise ValueError(f"job {name} {problem}")
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -99,6 +106,27 @@ _JOB_TYPES: dict[str, type | tuple[type, ...]] = {
     "expectations": (dict, type(None)),
     "accepted": (dict, type(None)),
 }
+
+
+#: the numbers of a job's entry and the most each can be: what a summary, JUnit and
+#: report.html compute with must not overflow (a duration of 1e300 s has no timedelta)
+_JOB_RANGES: dict[str, float] = {
+    "access_token": MAX_INTEGER,
+    "records": MAX_COUNT,
+    "row_count": MAX_COUNT,
+    "attempts": MAX_COUNT,
+    "retries": MAX_COUNT,
+    "duration_s": MAX_SECONDS,
+}
+
+
+def _is_moment(text: str) -> bool:
+    """An ISO 8601 time with its zone, as segrun writes `started` and `finished`: the
+    run's length is their difference, which a zone-less one cannot be subtracted in."""
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).tzinfo is not None
+    except ValueError:
+        return False
 
 
 def _expect(data: dict, key: str, kinds, *, required: bool = True) -> None:
@@ -194,6 +222,9 @@ class RunReport:
         _expect(data, "spec", str)
         _expect(data, "finished", (str, type(None)), required=False)
         _expect(data, "state", (str, type(None)), required=False)
+        for key in ("started", "finished"):
+            if data.get(key) is not None and not _is_moment(data[key]):
+                raise ValueError(f"{key} is not a time with its zone: {data[key]!r:.60}")
         jobs = data.get("jobs", [])
         if not isinstance(jobs, list) or not all(isinstance(j, dict) for j in jobs):
             raise ValueError("jobs should be a list of objects")
@@ -208,10 +239,11 @@ class RunReport:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RunReport:
-        """ValueError for anything that is not a report (bad UTF-8, bad JSON,
-        absurd nesting, wrong shapes); OSError only for the file itself."""
+        """ValueError for anything that is not a report (bad UTF-8, bad JSON, a
+        number out of range, absurd nesting, wrong shapes); OSError only for the file
+        itself."""
         text = read_back(Path(path))  # a FIFO or a planted link: refused, never read
         try:
-            return cls.from_dict(json.loads(text))
+            return cls.from_dict(strict_json.loads(text))
         except (RecursionError, TypeError, KeyError) as e:
             raise ValueError(f"not a segrun report ({type(e).__name__})") from None

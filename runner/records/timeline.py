@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from runner.system import strict_json
+from runner.system.numbers import MAX_COUNT, MAX_SECONDS, number_problem
+
 #: bands kept per call and job; past it, adjacent bands merge pairwise
 MAX_BANDS = 48
 #: failed attempts kept per job with their details; the rest are only counted
@@ -116,16 +119,29 @@ class JobTimeline:
         self._last_ok_call = call
 
 
+class TranscriptUnreadable(ValueError):
+    """A whole entry of the transcript holds what segrun never writes (a number out of
+    range: NaN, 1e999, a duration of centuries): the file was edited or is foreign. A
+    torn last line, which a crash leaves, is skipped instead."""
+
+
 def read_timelines(har: Path) -> dict[str, JobTimeline]:
-    """Every job's timeline from a HAR transcript segrun wrote (one entry a line)."""
+    """Every job's timeline from a HAR transcript segrun wrote (one entry a line).
+    TranscriptUnreadable, naming the file and the line, for an entry whose numbers no
+    transcript segrun writes holds."""
     jobs: dict[str, JobTimeline] = {}
-    for entry in _entries(har):
+    for number, entry in _entries(har):
         name = entry.get("_job")
         if not isinstance(name, str) or "startedDateTime" not in entry:
             continue
+        problem = _numbers_problem(entry)
+        if problem:
+            raise TranscriptUnreadable(
+                f"{har}: line {number}: {problem}: not a transcript segrun wrote"
+            )
         try:
             start = _epoch(entry["startedDateTime"])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             continue
         timeline = jobs.get(name)
         if timeline is None:
@@ -134,8 +150,28 @@ def read_timelines(har: Path) -> dict[str, JobTimeline]:
     return jobs
 
 
-def _entries(har: Path) -> Iterator[dict]:
-    """HAR entries one line at a time; a torn or foreign line is skipped.
+def _numbers_problem(entry: dict) -> str | None:
+    """Why an entry's numbers are none segrun writes, or None: its time is a duration
+    in milliseconds, its status an HTTP status, its attempt a count."""
+    response = entry.get("response")
+    status = response.get("status", 0) if isinstance(response, dict) else 0
+    checks = (
+        ("time", entry.get("time", 0), 0, MAX_SECONDS * 1000),
+        ("status", status, 0, 999),
+        ("_attempt", entry.get("_attempt", 1), 0, MAX_COUNT),
+    )
+    for name, value, low, high in checks:
+        if value is None:
+            continue
+        problem = number_problem(value, low=low, high=high, integer=name != "time")
+        if problem:
+            return f"{name} {problem}"
+    return None
+
+
+def _entries(har: Path) -> Iterator[tuple[int, dict]]:
+    """HAR entries one line at a time, with their line numbers; a torn or foreign line
+    is skipped, a whole one holding a number out of range is TranscriptUnreadable.
 
     A long line's response body is cut out before parsing: it is the bulk of
     the file and the timeline never needs a successful page's records. The
@@ -151,7 +187,7 @@ def _entries(har: Path) -> Iterator[dict]:
         return
     f = os.fdopen(fd, "rb")
     with f:
-        for raw in f:
+        for number, raw in enumerate(f, 1):
             line = raw.rstrip(b"\r\n")
             if line.endswith(b","):
                 line = line[:-1]
@@ -164,11 +200,15 @@ def _entries(har: Path) -> Iterator[dict]:
                 if begin > 0 and status_at > 0 and line[status_at + 10 : status_at + 11] == b"2":
                     line = line[: begin + len(_CONTENT)] + b"}" + line[stop:]
             try:
-                entry = json.loads(line)
+                entry = strict_json.loads(line)
+            except strict_json.NotStrictJSON as e:
+                raise TranscriptUnreadable(
+                    f"{har}: line {number}: {e}: not a transcript segrun wrote"
+                ) from None
             except ValueError:
                 continue
             if isinstance(entry, dict):
-                yield entry
+                yield number, entry
 
 
 def _halve(bands: list[Band]) -> list[Band]:
@@ -197,7 +237,7 @@ def _epoch(text: str) -> float:
 def _offset(entry: dict) -> int | None:
     url = (entry.get("request") or {}).get("url") or ""
     for name, value in parse_qsl(urlsplit(str(url)).query):
-        if name == "offset" and value.isdigit():
+        if name == "offset" and value.isdecimal() and len(value) <= 16:
             return int(value)
     return None
 
@@ -208,7 +248,7 @@ def _message(response: dict) -> str | None:
         return None
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # the server's words, whatever they are
         return text[:200]
     if isinstance(body, dict) and isinstance(body.get("Message"), str):
         return body["Message"][:300]
@@ -219,7 +259,7 @@ def _status_value(response: dict) -> str | None:
     text = (response.get("content") or {}).get("text")
     try:
         body = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     value = body.get("Status") if isinstance(body, dict) else None
     return value if isinstance(value, str) else None

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import sys
 import threading
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from runner.redaction.redact import Redactor
-from runner.system import durable
+from runner.system import durable, strict_json
 from runner.system.atomic import write_atomic
 from runner.system.durable import current_umask
 
@@ -47,8 +46,9 @@ class Sink:
         """JSON of `value`: every string through the gate before escaping, then
         the text looked over for secrets as written. Escaping adds nothing a
         decoder would need to undo; a secret can only survive it by being made
-        of escapes and punctuation, and then it is there as itself."""
-        return self.redactor.literal(json.dumps(self.redactor.data(value), **dumps))
+        of escapes and punctuation, and then it is there as itself. Strict JSON: a NaN
+        or an infinity is a ValueError, never written as `NaN` or `Infinity`."""
+        return self.redactor.literal(strict_json.dumps(self.redactor.data(value), **dumps))
 
     def encode(self, text: str) -> bytes:
         return self.text(text).encode("utf-8", "replace")

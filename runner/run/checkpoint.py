@@ -8,7 +8,6 @@ segrun writes is refused with a message (exit 2), never guessed at.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -16,7 +15,8 @@ from pathlib import Path
 from runner.apifacts import timestamps
 from runner.errors import SegrunError
 from runner.run.expectations import tally_problem
-from runner.system import durable
+from runner.system import durable, strict_json
+from runner.system.numbers import MAX_COUNT
 
 #: the checkpoint's phases, in the order a job passes them
 RETRIEVING = "retrieving"  # token known; pages up to part_bytes are durable
@@ -63,10 +63,12 @@ class Checkpoint:
         for name, value in ints.items():
             if type(value) is not int or value < 0:
                 raise ValueError(f"{name} is not a non-negative integer")
+            if name != "access_token" and value > MAX_COUNT:  # the loader bounds the token
+                raise ValueError(f"{name} is beyond any count segrun writes")
         for name in ("row_count", "total"):
             value = getattr(self, name)
-            if value is not None and (type(value) is not int or value < 0):
-                raise ValueError(f"{name} is not a non-negative integer")
+            if value is not None and (type(value) is not int or not 0 <= value <= MAX_COUNT):
+                raise ValueError(f"{name} is not a non-negative integer segrun could write")
         if not isinstance(self.job, str) or not JOB_NAME.match(self.job):
             raise ValueError("job is not a job name")
         if self.phase not in PHASES:
@@ -111,7 +113,9 @@ class Checkpoints:
 
     def save(self, checkpoint: Checkpoint) -> None:
         durable.make_dirs(self.run_dir, Path("checkpoints"))
-        durable.write_atomic(self.path(checkpoint.job), json.dumps(asdict(checkpoint)).encode())
+        durable.write_atomic(
+            self.path(checkpoint.job), strict_json.dumps(asdict(checkpoint)).encode()
+        )
 
     def load(self, job: str) -> Checkpoint | None:
         path = self.path(job)
@@ -122,7 +126,7 @@ class Checkpoints:
         except (OSError, ValueError) as e:
             raise CheckpointUnreadable(f"cannot read {path}: {e}") from None
         try:
-            data = json.loads(text)
+            data = strict_json.loads(text)
             if not isinstance(data, dict) or set(data) - {f.name for f in fields(Checkpoint)}:
                 raise ValueError("not a checkpoint")
             checkpoint = Checkpoint(**data)

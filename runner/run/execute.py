@@ -48,6 +48,7 @@ from runner.run.reconcile import describe as describe_reconcile
 from runner.run.reconcile import reconcile
 from runner.run.state import StateFile, last_datetime_for, watermark_key
 from runner.run.tabular import too_many_rows
+from runner.system.numbers import MAX_COUNT, MAX_INTEGER, spelled
 
 #: seconds between durable checkpoints while retrieving (see _retrieve_all)
 CHECKPOINT_EVERY = 0.25
@@ -312,6 +313,11 @@ class JobRunner:
             raise JobFailure(
                 "invalid_answer", f"Initiate: AccessToken is not an integer: {token!r}"
             )
+        if not 0 <= token <= MAX_INTEGER:  # the checkpoint keeps it, and reads back no other
+            raise JobFailure(
+                "invalid_answer",
+                f"Initiate: AccessToken {spelled(token)} is not a 64-bit integer of 0 or more",
+            )
         checkpoint = Checkpoint(
             job.name,
             token,
@@ -348,7 +354,8 @@ class JobRunner:
                 raise JobFailure("invalid_answer", f"Status: unknown status {status!r}")
             self.progress.status(job, status)
             if known[status]["ready"]:
-                if type(body.get("RowCount")) is not int or body["RowCount"] < 0:
+                count = body.get("RowCount")
+                if type(count) is not int or not 0 <= count <= MAX_COUNT:
                     raise JobFailure(
                         "invalid_answer", f"Status: Complete without a RowCount: {body!r}"
                     )
@@ -557,6 +564,8 @@ def _retrieve_page(answer: Answer, offset: int, limit: int) -> Page:
             raise JobFailure(
                 "invalid_answer", f"Retrieve: {name} should be {kind.__name__}, got {value!r}"
             )
+        if type(value) is int and not 0 <= value <= MAX_COUNT:  # checkpoints and reports keep them
+            raise JobFailure("invalid_answer", f"Retrieve: {name} is not a count: {spelled(value)}")
     if page.records_type != "list":
         raise JobFailure(
             "invalid_answer",

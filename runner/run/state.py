@@ -21,8 +21,9 @@ from pathlib import Path
 from runner.apifacts import timestamps
 from runner.errors import SegrunError, missing_folder
 from runner.jobspec.model import Job, Spec
-from runner.system import durable
+from runner.system import durable, strict_json
 from runner.system.atomic import write_atomic
+from runner.system.numbers import MAX_COUNT
 
 #: format 1 keyed watermarks by client id and segment group only, so a sandbox
 #: rehearsal's watermark was used by production: its entries are ignored.
@@ -111,7 +112,7 @@ class StateFile:
 
     def read(self) -> dict:
         try:
-            data = json.loads(durable.read_back(self.path, follow=True))
+            data = strict_json.loads(durable.read_back(self.path, follow=True))
         except FileNotFoundError:
             return {"format": FORMAT, "watermarks": {}, "history": {}}
         except (OSError, ValueError, RecursionError) as e:
@@ -199,7 +200,8 @@ class StateFile:
 
     def _write(self, data: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+        text = strict_json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        write_atomic(self.path, text.encode())
 
     @contextlib.contextmanager
     def locked(self, purpose: str) -> Iterator[None]:
@@ -237,7 +239,7 @@ def _valid_result(entry: object) -> bool:
     if not isinstance(entry, dict):
         return False
     records = entry.get("records")
-    if not isinstance(records, int) or isinstance(records, bool) or not 0 <= records < 1 << 53:
+    if not isinstance(records, int) or isinstance(records, bool) or not 0 <= records <= MAX_COUNT:
         return False
     try:
         timestamps.parse_wire(entry["initiated"])

@@ -22,6 +22,7 @@ from runner.apifacts.api import CALLS
 from runner.sandbox.counters import Counters
 from runner.sandbox.lies import LIES
 from runner.sandbox.profiles import _mix
+from runner.system.numbers import MAX_COUNT, MAX_SECONDS, number_problem
 
 #: `segrun sandbox --help-faults` (docs/sandbox.md has the same table)
 FAULT_HELP = """\
@@ -110,8 +111,9 @@ def _number(entry: str, value: str) -> float:
         number = float(value)
     except ValueError:
         raise FaultSyntaxError(f"fault entry {entry!r}: {value!r} is not a number") from None
-    if not number >= 0:
-        raise FaultSyntaxError(f"fault entry {entry!r}: must not be negative")
+    problem = number_problem(number, low=0, high=MAX_SECONDS)  # a delay becomes a sleep
+    if problem:
+        raise FaultSyntaxError(f"fault entry {entry!r}: {problem}")
     return number
 
 
@@ -123,9 +125,13 @@ def _probability(entry: str, value: str) -> float:
 
 
 def _integer(entry: str, value: str) -> int:
-    if not value.strip().isdigit():
-        raise FaultSyntaxError(f"fault entry {entry!r}: {value!r} is not a whole number >= 0")
-    return int(value)
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_COUNT)):
+        raise FaultSyntaxError(f"fault entry {entry!r}: {value[:40]!r} is not a whole number >= 0")
+    problem = number_problem(int(text), low=0, high=MAX_COUNT)
+    if problem:
+        raise FaultSyntaxError(f"fault entry {entry!r}: {problem}")
+    return int(text)
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,13 @@ def test_rate_limit_answers_429_with_retry_after() -> None:
         "error:503=0.1",
         "status:expire=0.1",
         "slow_seconds=abc",
+        "slow_seconds=inf",
+        "slow_seconds=1e300",
+        "503=nan",
+        "seed=\u00b2",
+        "expire_after=\u0661",
+        "seed=1" + "0" * 5000,
+        "retry_after=99999999999999999999",
     ],
 )
 def test_bad_plans_are_rejected_with_one_line(text: str) -> None:

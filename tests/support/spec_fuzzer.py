@@ -4,7 +4,7 @@ must end with exit 0 or 2, print no traceback and return promptly, whatever the 
 The tests run a bounded number of inputs (tests/jobspec/test_fuzz.py). The long run,
 not part of the default suite:
 
-    python tests/support/spec_fuzzer.py --inputs 100000 [--seed N] [--seconds 900]
+    python -m tests.support.spec_fuzzer --inputs 100000 [--seed N] [--seconds 900]
 
 prints every input that ended otherwise (saved under --keep, default
 /tmp/segrun-fuzz) and a count at the end.
@@ -41,6 +41,34 @@ ENVIRON = {
     "MYPREF_USER_ID": "demo-user",
     "MYPREF_SECRET": "fuzz-secret-value",
 }
+# Numbers YAML spells that no spec means: NaN and the infinities in every spelling, floats
+# too large or too small for a float, integers of hundreds and thousands of digits (past
+# Python's int() limit), and numbers at the edge of a 53- and a 64-bit integer.
+HOSTILE_NUMBERS = [
+    ".nan",
+    "1.0e-10",
+    "-.inf",
+    "1.0e+999",
+    "1" + "0" * 400,
+    "-0.0",
+    ".NaN",
+    "-1.0e+999",
+    "1.0e-400",
+    "-1" + "0" * 400,
+    "1" + "0" * 5000,
+    "9007199254740993",
+    "+.inf",
+    ".Inf",
+    "18446744073709551616",
+    "1" + "0" * 400 + ".5",
+    "1" + "0" * 400 + "ms",
+    "1" + "0" * 400 + "h",
+    "0.0000000001s",
+    "1e999%",
+    "nan%",
+    "-inf%",
+    "1" + "0" * 400 + "%",
+]
 # Values that have broken spec readers before, or are near an edge of a rule.
 TOKENS = [
     "30",
@@ -138,6 +166,10 @@ TOKENS = [
     "100000000000",
     "-100",
     "2147483648",
+    *HOSTILE_NUMBERS,
+    *(f"{{requests_per_second: {n}}}" for n in HOSTILE_NUMBERS[:12]),
+    *(f"{{min_records: {n}, max_records: {n}}}" for n in HOSTILE_NUMBERS[:12:2]),
+    *(f"{{interval: {n}, timeout: {n}}}" for n in HOSTILE_NUMBERS[:12:3]),
     "ProfileId",
     "AlternateId",
     "EmailAddress",
@@ -215,6 +247,14 @@ KEYS = [
     "segment_groups",
     "users",
     "criteria",
+    "rate_limit",
+    "requests_per_second",
+    "concurrency",
+    "expect",
+    "min_records",
+    "max_records",
+    "max_drop",
+    "max_bytes",
 ]
 _VALUE = re.compile(r"^(\s*(?:- )?[^:#\n]+:\s)(.*)$")
 
@@ -333,6 +373,8 @@ def main() -> None:
         os.chdir(tmp)
         for number, text, problems in fuzz(args.inputs, args.seed, Path(tmp), deadline=deadline):
             done = number + 1
+            if done % 1000 == 0:  # a long run that is stopped still says how far it got
+                print(f"{done} inputs in {time.monotonic() - started:.0f} s", flush=True)
             if not problems:
                 continue
             found += 1
