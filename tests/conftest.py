@@ -49,6 +49,20 @@ def _umask_put_back() -> Iterator[None]:
     os.umask(mask)
 
 
+@pytest.fixture(autouse=True)
+def _secrets_forgotten() -> Iterator[None]:
+    """A command run in this process teaches the process's redactor every secret it saw
+    (runner/redaction/sink.py), as a CLI process must. Each test starts with a redactor
+    that knows none, so one test's secrets (a fuzzer's three-character one) never mask
+    another's output."""
+    from runner.redaction import sink
+
+    kept = sink._current
+    sink._current = sink.Sink()
+    yield
+    sink._current = kept
+
+
 @pytest.fixture
 def segrun():
     """Run the installed CLI in a subprocess, as a user would."""
