@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import msgspec
@@ -165,8 +163,10 @@ def _drop(max_drop: float, records: int, earlier: Earlier | None) -> Verdict:
 
 class RecordCheck:
     """The expectations that read records, fed one record (or JSONL text) at a time: the
-    same verdicts whether fed while the pages arrive (`JobExport` does, so the check runs
-    while the next page is fetched) or in one pass over the finished export.
+    same verdicts whether fed while the pages arrive (`JobExport` does, so a fresh export
+    is never read twice) or in one pass over the finished export. (Checking on a thread
+    of its own, to overlap the next page's fetching, was measured and bought nothing:
+    the sandbox answers at once, and a real server's latency dwarfs the check.)
 
     What it has read so far is its `tally` (counts, record numbers, field names: never
     a value), kept in the job's checkpoint with the pages it counts, so a resumed job
@@ -259,10 +259,11 @@ class RecordCheck:
                     break
                 _collect_names(record, self.names)
 
-    def finish(self) -> None:
+    def finish(self) -> RecordCheck:
         """The last line, when the text did not end with a line break."""
         if self._rest.strip():
             self.feed(b"\n")
+        return self
 
     def tally(self) -> dict:
         """What it has read so far, as JSON for a checkpoint; taken between pages, where
@@ -340,38 +341,6 @@ class RecordCheck:
                     )
                 )
         return found
-
-
-class CheckAside:
-    """A `RecordCheck` fed on a thread of its own, so that checking a page overlaps
-    fetching the next (while a Retrieve is answered the fetching thread waits on its
-    socket, and the check has the interpreter): at `concurrency: 1` the check costs
-    the wall clock next to nothing instead of its full CPU time. At most `ahead`
-    pieces wait to be checked, so memory stays flat when checking is the slower."""
-
-    def __init__(self, checking: RecordCheck, pool: ThreadPoolExecutor, ahead: int = 4) -> None:
-        self.checking, self._pool, self._ahead = checking, pool, ahead
-        self._pending: deque[Future[None]] = deque()
-
-    def feed(self, text: bytes) -> None:
-        while len(self._pending) >= self._ahead:
-            self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self.checking.feed, bytes(text)))
-
-    def tally(self) -> dict:
-        """The check's tally of every piece fed so far (read first)."""
-        self._caught_up()
-        return self.checking.tally()
-
-    def finish(self) -> RecordCheck:
-        """The check, every piece fed so far read (its errors raised here)."""
-        self._caught_up()
-        self.checking.finish()
-        return self.checking
-
-    def _caught_up(self) -> None:
-        while self._pending:
-            self._pending.popleft().result()
 
 
 def tally_problem(tally: dict) -> str | None:

@@ -74,7 +74,6 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,7 +84,6 @@ from runner.jobspec.model import Job, Spec
 from runner.records.report import JobResult
 from runner.run.checkpoint import COMPLETE, Checkpoint, Checkpoints
 from runner.run.expectations import (
-    CheckAside,
     RecordCheck,
     Verdicts,
     check,
@@ -188,10 +186,7 @@ class Lifecycle:
     #: the endpoint map the run uses ({call: api.Endpoint}), spec block, file or option
     endpoints: Mapping[str, object] = field(default_factory=dict)
     #: each fresh export's expectations, fed its records as they were written (step 2)
-    _reading: dict[str, CheckAside] = field(default_factory=dict)
-    #: the one thread every job's records are checked on (one is enough: the checks
-    #: share the interpreter with each other, and overlap only the waiting on sockets)
-    _checker: ThreadPoolExecutor | None = None
+    _reading: dict[str, RecordCheck] = field(default_factory=dict)
 
     def fingerprint(self, job: Job) -> dict[str, str]:
         state = self.state.path if self.state is not None else None
@@ -248,7 +243,7 @@ class Lifecycle:
         if why is not None:
             return None, why
         if checking is not None:
-            self._reading[job.name] = export.check = self._aside(checking)
+            self._reading[job.name] = export.check = checking
         return export, (
             f"resumed token {checkpoint.access_token} at offset {checkpoint.next_offset} "
             f"({checkpoint.records} records already on disk)"
@@ -277,14 +272,8 @@ class Lifecycle:
         export.create(row_count)
         columns = _sheet_columns(job)
         if needs_records(job.expect, columns):
-            self._reading[job.name] = export.check = self._aside(RecordCheck(job.expect, columns))
+            self._reading[job.name] = export.check = RecordCheck(job.expect, columns)
         return export
-
-    def _aside(self, checking: RecordCheck) -> CheckAside:
-        """A check fed on the run's checking thread (made when first needed)."""
-        if self._checker is None:
-            self._checker = ThreadPoolExecutor(1, thread_name_prefix="segrun-expect")
-        return CheckAside(checking, self._checker)
 
     def pages_durable(self, export: JobExport, checkpoint: Checkpoint) -> None:
         """fsync the pages written so far, then (only then) checkpoint them."""

@@ -29,7 +29,7 @@ from runner.apifacts.page import HugeNumber, Page, record_id
 from runner.errors import JobFailure
 from runner.jobspec.names import PART_SUFFIX, RESERVED_SUFFIXES
 from runner.run.checkpoint import Checkpoint
-from runner.run.expectations import CheckAside
+from runner.run.expectations import RecordCheck
 from runner.run.seen import SeenIds
 from runner.run.tabular import (
     CSV_DEFAULTS,
@@ -107,7 +107,7 @@ class JobExport:
         self._csv = CsvRows(style) if self.kind == CSV_ROWS else None
         #: the expectations that read records, handed the records' text as it is written
         #: (they read while the next page is fetched: runner/run/expectations.py)
-        self.check: CheckAside | None = None
+        self.check: RecordCheck | None = None
 
     @property
     def streamed(self) -> bool:
