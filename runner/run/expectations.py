@@ -12,6 +12,8 @@ and made only when an expectation needs the records' content.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -187,6 +189,9 @@ class RecordCheck:
         self.names: dict[str, str] = {}
         self.count = 0
         self._rest = b""  # a line cut between two pieces of text
+        #: what is checked, as a digest kept in the tally: a tally of other rules (a
+        #: schema file edited between a crash and its resume) is never taken for this one's
+        self.rules = _rules_digest(expect, columns)
         # simple paths read by a path the records are read through, `.search` on a dict
         paths = [text for text, _ in self.required] + [expr for _, expr in columns if self.watch]
         self._projected = projection.decoder(schema, paths)
@@ -275,6 +280,7 @@ class RecordCheck:
             "invalid_at": list(self.invalid_at),
             "filled": dict(self.filled),
             "names": dict(self.names),
+            "rules": self.rules,
         }
 
     @classmethod
@@ -294,7 +300,8 @@ class RecordCheck:
         if not isinstance(tally, dict) or tally_problem(tally) or tally["count"] != records:
             return None
         if (
-            set(tally["missing"]) != set(check.missing)
+            tally.get("rules") != check.rules
+            or set(tally["missing"]) != set(check.missing)
             or set(tally["missing_at"]) != set(check.missing_at)
             or set(tally["filled"]) != set(check.filled)
             or (check.validator is None and tally["invalid"])
@@ -385,8 +392,11 @@ def tally_problem(tally: dict) -> str | None:
             isinstance(k, str) and check(v) for k, v in value.items()
         )
 
-    if set(tally) != {"count", "missing", "missing_at", "invalid", "invalid_at", "filled", "names"}:
+    fields = {"count", "missing", "missing_at", "invalid", "invalid_at", "filled", "names"}
+    if set(tally) - {"rules"} != fields:  # `rules`: absent from a tally of an older segrun
         return "its fields are not a tally's"
+    if not isinstance(tally.get("rules", ""), str):
+        return "malformed rules digest"
     if not (count(tally["count"]) and count(tally["invalid"])):
         return "a count is not a non-negative integer"
     if not of(tally["missing"], count) or not of(tally["filled"], lambda v: type(v) is bool):
@@ -399,6 +409,15 @@ def tally_problem(tally: dict) -> str | None:
     if not of(tally["names"], lambda v: isinstance(v, str)):
         return "malformed field names"
     return None
+
+
+def _rules_digest(expect: Expectations, columns: Sequence[tuple[str, str]]) -> str:
+    """A digest of the rules a `RecordCheck` applies: its paths, its schema's content and
+    the columns it watches (never a value: these are the spec's words)."""
+    watched = [list(column) for column in columns] if expect.empty_columns == "fail" else []
+    rules = [list(expect.required_fields), expect.record_schema_document, watched]
+    text = json.dumps(rules, sort_keys=True, default=repr, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _content(
