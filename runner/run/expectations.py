@@ -19,9 +19,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 
 import msgspec
 
+from runner.apifacts.page import HugeNumber
 from runner.jobspec.columns import Search
 from runner.jobspec.model import Expectations
 from runner.jobspec.record_schema import record_validator
@@ -224,7 +226,8 @@ class RecordCheck:
         try:
             return _DECODE_MANY.decode(b"[" + text[:-1].replace(b"\n", b",") + b"]")
         except (msgspec.DecodeError, msgspec.ValidationError):
-            return list(_records(text.split(b"\n")))  # blank lines, or a number msgspec refuses
+            # blank lines, or a number msgspec refuses
+            return [_checkable(record) for record in _records(text.split(b"\n"))]
 
     def add(self, record: object) -> None:
         self.add_all([record])
@@ -474,6 +477,23 @@ def _searcher(expression: str):
     return _Path(expression) if SIMPLE_PATH.fullmatch(expression) else Search(expression)
 
 
+def _checkable(record: object) -> object:
+    """`record` with each integer of more digits than Python converts (a HugeNumber, kept
+    as its digits) as the Decimal of them: the validator reads it as the integer it is
+    (type, minimum, multipleOf ...), where it refuses a HugeNumber as no JSON value."""
+    if type(record) is not dict and type(record) is not list:
+        return Decimal(record.text) if type(record) is HugeNumber else record
+    pending: list[dict | list] = [record]
+    while pending:  # no recursion: a record may be nested as deep as the decoder allows
+        part = pending.pop()
+        for key, value in part.items() if type(part) is dict else enumerate(part):
+            if type(value) is HugeNumber:
+                part[key] = Decimal(value.text)
+            elif type(value) is dict or type(value) is list:
+                pending.append(value)
+    return record
+
+
 def _records(lines: Iterable[bytes]) -> Iterator[object]:
     return decoded(lines)  # an integer of too many digits for msgspec: kept as its digits
 
@@ -481,7 +501,10 @@ def _records(lines: Iterable[bytes]) -> Iterator[object]:
 def _why(validator, record: object) -> str:
     """Where a record breaks the schema and which rule, never the value it holds (a
     validator's own message quotes it)."""
-    error = next(iter(validator.iter_errors(record)), None)
+    try:
+        error = next(iter(validator.iter_errors(record)), None)
+    except ValueError:  # its message quotes an integer of more digits than Python prints
+        error = None
     if error is None:
         return "does not match"
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.instance_path)
