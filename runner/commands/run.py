@@ -135,6 +135,8 @@ def run_spec(
         run_dir, made = _run_directory(spec, options, started)
         held.callback(rundir.unmake, made)  # after the lock: the folders, where empty
         held.enter_context(hold_lock(run_dir / ".lock", f"segrun run {spec.path}"))
+        if options.resume is None:  # what was new or empty when checked may not be now
+            rundir.check_still_empty(run_dir)
         sending = threading.Event()  # set as the first job starts: no undoing from then on
         fresh = options.resume is None
         held.push(_undo_refused_start(run_dir, sending) if fresh else _tidy(run_dir))

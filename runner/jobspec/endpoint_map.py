@@ -97,8 +97,17 @@ class Unconfirmed:
     at: tuple[str, ...] = ()
 
 
+#: letters that print as nothing (Hangul fillers, the blank Braille pattern)
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def _said(text: str | None) -> bool:
-    return isinstance(text, str) and bool(text.strip())
+    """Whether a `confirmed_by:` or `source:` says something a person can read: a
+    character that shows (a zero-width space, a soft hyphen or a byte-order mark alone is
+    a bare confirmation in disguise)."""
+    return isinstance(text, str) and any(
+        ch.isprintable() and not ch.isspace() and ch not in _BLANK_LETTERS for ch in text
+    )
 
 
 def is_inferred_source(text: str | None) -> bool:

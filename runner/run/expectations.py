@@ -12,12 +12,16 @@ and made only when an expectation needs the records' content.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 
 import msgspec
 
+from runner.apifacts.page import HugeNumber
 from runner.jobspec.columns import Search
 from runner.jobspec.model import Expectations
 from runner.jobspec.record_schema import record_validator
@@ -187,6 +191,9 @@ class RecordCheck:
         self.names: dict[str, str] = {}
         self.count = 0
         self._rest = b""  # a line cut between two pieces of text
+        #: what is checked, as a digest kept in the tally: a tally of other rules (a
+        #: schema file edited between a crash and its resume) is never taken for this one's
+        self.rules = _rules_digest(expect, columns)
         # simple paths read by a path the records are read through, `.search` on a dict
         paths = [text for text, _ in self.required] + [expr for _, expr in columns if self.watch]
         self._projected = projection.decoder(schema, paths)
@@ -219,7 +226,8 @@ class RecordCheck:
         try:
             return _DECODE_MANY.decode(b"[" + text[:-1].replace(b"\n", b",") + b"]")
         except (msgspec.DecodeError, msgspec.ValidationError):
-            return list(_records(text.split(b"\n")))  # blank lines, or a number msgspec refuses
+            # blank lines, or a number msgspec refuses
+            return [_checkable(record) for record in _records(text.split(b"\n"))]
 
     def add(self, record: object) -> None:
         self.add_all([record])
@@ -276,6 +284,7 @@ class RecordCheck:
             "invalid_at": list(self.invalid_at),
             "filled": dict(self.filled),
             "names": dict(self.names),
+            "rules": self.rules,
         }
 
     @classmethod
@@ -295,7 +304,8 @@ class RecordCheck:
         if not isinstance(tally, dict) or tally_problem(tally) or tally["count"] != records:
             return None
         if (
-            set(tally["missing"]) != set(check.missing)
+            tally.get("rules") != check.rules
+            or set(tally["missing"]) != set(check.missing)
             or set(tally["missing_at"]) != set(check.missing_at)
             or set(tally["filled"]) != set(check.filled)
             or (check.validator is None and tally["invalid"])
@@ -354,8 +364,11 @@ def tally_problem(tally: dict) -> str | None:
             isinstance(k, str) and check(v) for k, v in value.items()
         )
 
-    if set(tally) != {"count", "missing", "missing_at", "invalid", "invalid_at", "filled", "names"}:
+    fields = {"count", "missing", "missing_at", "invalid", "invalid_at", "filled", "names"}
+    if set(tally) - {"rules"} != fields:  # `rules`: absent from a tally of an older segrun
         return "its fields are not a tally's"
+    if not isinstance(tally.get("rules", ""), str):
+        return "malformed rules digest"
     if not (count(tally["count"]) and count(tally["invalid"])):
         return "a count is not a non-negative integer"
     if not of(tally["missing"], count) or not of(tally["filled"], lambda v: type(v) is bool):
@@ -368,6 +381,15 @@ def tally_problem(tally: dict) -> str | None:
     if not of(tally["names"], lambda v: isinstance(v, str)):
         return "malformed field names"
     return None
+
+
+def _rules_digest(expect: Expectations, columns: Sequence[tuple[str, str]]) -> str:
+    """A digest of the rules a `RecordCheck` applies: its paths, its schema's content and
+    the columns it watches (never a value: these are the spec's words)."""
+    watched = [list(column) for column in columns] if expect.empty_columns == "fail" else []
+    rules = [list(expect.required_fields), expect.record_schema_document, watched]
+    text = json.dumps(rules, sort_keys=True, default=repr, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _content(
@@ -424,6 +446,23 @@ def _searcher(expression: str):
     return _Path(expression) if SIMPLE_PATH.fullmatch(expression) else Search(expression)
 
 
+def _checkable(record: object) -> object:
+    """`record` with each integer of more digits than Python converts (a HugeNumber, kept
+    as its digits) as the Decimal of them: the validator reads it as the integer it is
+    (type, minimum, multipleOf ...), where it refuses a HugeNumber as no JSON value."""
+    if type(record) is not dict and type(record) is not list:
+        return Decimal(record.text) if type(record) is HugeNumber else record
+    pending: list[dict | list] = [record]
+    while pending:  # no recursion: a record may be nested as deep as the decoder allows
+        part = pending.pop()
+        for key, value in part.items() if type(part) is dict else enumerate(part):
+            if type(value) is HugeNumber:
+                part[key] = Decimal(value.text)
+            elif type(value) is dict or type(value) is list:
+                pending.append(value)
+    return record
+
+
 def _records(lines: Iterable[bytes]) -> Iterator[object]:
     return decoded(lines)  # an integer of too many digits for msgspec: kept as its digits
 
@@ -431,7 +470,10 @@ def _records(lines: Iterable[bytes]) -> Iterator[object]:
 def _why(validator, record: object) -> str:
     """Where a record breaks the schema and which rule, never the value it holds (a
     validator's own message quotes it)."""
-    error = next(iter(validator.iter_errors(record)), None)
+    try:
+        error = next(iter(validator.iter_errors(record)), None)
+    except ValueError:  # its message quotes an integer of more digits than Python prints
+        error = None
     if error is None:
         return "does not match"
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.instance_path)

@@ -3,7 +3,9 @@ resume or an accept refuses to find in it, and what a run leaves when it ends.
 
 - `--out` is a new folder, or an empty one, whatever the files in it are called:
   a run replaces report.json, report.html, junit.xml... so a folder holding
-  anything (hidden files too) could lose a file of the user's.
+  anything (hidden files too) could lose a file of the user's. Checked before
+  anything is made, and again once the run holds the folder's lock (it may have
+  been made and filled by someone else in between).
 - A resumed or accepted run directory holds no symlink and no file with another
   hard link: segrun appends to its transcripts and part files and rewrites its
   lock in place, and through a `cp -al` or `rsync --link-dest` copy that would
@@ -46,7 +48,17 @@ def check_out(out: Path) -> None:
         return
     if not out.is_dir():
         raise SegrunError(f"--out {out}: not a directory")
-    names = sorted(os.listdir(out))
+    _refuse_contents(out, sorted(os.listdir(out)))
+
+
+def check_still_empty(run_dir: Path) -> None:
+    """`check_out` again, once the run holds its lock in the folder: one made at `--out`
+    by someone else after it was checked (another run, a user's `mkdir` and copy) is
+    taken only if it still holds nothing but the lock."""
+    _refuse_contents(run_dir, sorted(set(os.listdir(run_dir)) - {".lock"}))
+
+
+def _refuse_contents(out: Path, names: list[str]) -> None:
     if not names:
         return
     runs = [name for name in RUN_FILES if name in names]

@@ -50,8 +50,9 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 Columns = Sequence[tuple[str, str]]
 
 #: what a spreadsheet reads as the start of a formula in a cell of text (OWASP's CSV
-#: Injection list: equals, plus, minus, at, tab and carriage return)
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: Injection list: equals, plus, minus, at, tab and carriage return; and the NUL that
+#: OWASP ASVS 5.0, requirement 1.2.10, adds to it)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\x00")
 #: what a CSV cell that starts so is given first: Excel and LibreOffice then read it as text
 FORMULA_ESCAPE = "'"
 #: the UTF-8 byte-order mark: what tells Excel a CSV is UTF-8 (without it, the Windows

@@ -107,9 +107,13 @@ def _open_own(path: str | os.PathLike[str], flags: int) -> int:
     flags = (flags & ~os.O_TRUNC) | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     wrote(path)
     try:
-        problem = not_own(path, os.lstat(path))
+        before = os.lstat(path)
     except FileNotFoundError:
         problem = None
+    else:
+        if before.st_nlink == 0:  # removed as it was looked at (a lock let go): no file
+            raise FileNotFoundError(errno.ENOENT, "removed as it was looked at", os.fspath(path))
+        problem = not_own(path, before)
     if problem is not None:
         raise problem
     fd = os.open(path, flags, 0o666)

@@ -238,6 +238,29 @@ def test_a_confirmation_that_says_nothing_of_where_from_is_refused(
     assert_no_traceback(result)
 
 
+#: words that show nothing: blank to a reader, though not to str.strip
+INVISIBLE = ["\\u200b", "\\u2060\\u200b", "\\u00a0\\u200d", "\\ufeff", "\\u00ad"]
+
+
+@pytest.mark.parametrize("words", INVISIBLE)
+def test_a_confirmation_in_invisible_words_says_nothing_of_where_from(segrun, tmp_path, words):
+    """`confirmed_by:` and each call's `source:` must say something a person can read: a
+    zero-width space is a bare `confirmed: true` in disguise."""
+    text = _edited(segrun("endpoints").stdout, False, "none")
+    for said in (f'confirmed_by: "{words}"', None):
+        if said is None:  # a source on each call instead, as invisible
+            edited = _edited(segrun("endpoints").stdout, False, "own")
+            edited = edited.replace("PossibleNOW support ticket #1234", words)
+        else:
+            edited = text.replace("confirmed_by: null", said, 1)
+        (tmp_path / "endpoints.yaml").write_text(edited)
+        spec = production_spec(
+            tmp_path, "https://pm.mypreferences.com/Profiles/v4/", "endpoints: endpoints.yaml\n"
+        )
+        plan = segrun("plan", "--format", "json", str(spec), env=DEMO.environment())
+        assert "says `confirmed: true` but not where from" in plan.stderr, (words, said)
+
+
 @pytest.mark.parametrize(
     ("confirmed_by", "sources"), [(True, "none"), (False, "own"), (True, "own")]
 )

@@ -16,8 +16,8 @@ from tests.support.processes import assert_no_traceback
 from tests.support.runs import run
 from tests.support.specs import write_spec
 
-#: what starts a formula, by OWASP's CSV Injection guidance
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: what starts a formula, by OWASP's CSV Injection guidance (and ASVS 5.0's NUL)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\x00")
 #: text a spreadsheet would run, one for each character that starts a formula
 FORMULAS = {
     "eq": '=HYPERLINK("http://127.0.0.1/x?"&A1,"click")',
@@ -26,6 +26,7 @@ FORMULAS = {
     "at": "@SUM(1+1)*cmd|' /C calc'!A0",
     "tab": "\t=1+2",
     "cr": "\r=1+2",
+    "nul": "\x00=1+2",
     "text_minus": "-5",  # a number sent as text is text
 }
 
@@ -108,6 +109,7 @@ def test_csv_cells_that_start_like_formulas_are_escaped_and_xlsx_keeps_them_text
     key = next(c for c in header if c.value == "=key")
     assert key.data_type == "s"  # the header cell too: text, not a formula
     for name, value in FORMULAS.items():
+        value = value.replace("\x00", "\\x00")  # XML cannot hold a NUL: its escape
         assert by_name[name].value == value and by_name[name].data_type == "s", name
     assert by_name["number"].value == -5
 

@@ -294,3 +294,44 @@ def test_a_fraction_given_as_max_drop_is_a_warning_that_it_reads_as_a_percentage
     result = segrun("validate", "--format", "text", str(spec))
     assert result.returncode == 0
     assert '0.3 is read as 0.3%, not 30%: write "30%"' in result.stdout
+
+
+def test_a_number_of_any_length_in_a_record_is_checked_by_the_schema_never_a_crash(tmp_path):
+    """JSON allows an integer of more digits than Python converts (kept as its digits, a
+    HugeNumber): the record schema reads it as the integer it is, wherever it stands,
+    read whole or projected."""
+    from tests.support.fake_server import envelope, serving_pages
+    from tests.support.runs import job, run
+    from tests.support.specs import write_spec
+
+    huge = b"7" * 5000
+
+    def pages(offset: int, limit: int):
+        records = [
+            b'{"ProfileId":"P1","n":' + huge + b',"s":"x"}',
+            b'{"ProfileId":"P2","n":1,"l":[' + huge + b"]}",
+        ]
+        return 200, envelope(records, offset, limit, 2, False), {}
+
+    schemas = {
+        "projected": {"properties": {"n": {"type": "integer"}, "s": {"type": "string"}}},
+        "whole": {"properties": {"n": {"type": "integer", "minimum": 0}}},
+        "wrong": {"properties": {"n": {"type": "string"}}},
+    }
+    jobs = ""
+    for name, schema in schemas.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(schema))
+        jobs += (
+            f"- name: {name}\n  segment_group: VIP Customers\n"
+            f"  expect: {{record_schema: {name}.json, severity: warn}}\n"
+        )
+    with serving_pages(pages, rowcount=2) as (url, _):
+        outcome = run(write_spec(tmp_path, url, jobs), tmp_path)
+    assert outcome.report.exit_code == 0, [j.error for j in outcome.report.jobs]
+    verdicts = {name: job(outcome, name).expectations["verdicts"][0]["detail"] for name in schemas}
+    assert verdicts == {
+        "projected": "every record matches",
+        "whole": "every record matches",
+        # where the number itself breaks a rule, the validator cannot print it to say which
+        "wrong": "2 records do not match (record 1: does not match; record 2: n fails type)",
+    }

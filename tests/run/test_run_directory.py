@@ -24,7 +24,7 @@ from runner.system import durable
 from tests.run.test_what_the_machine_does import tmpfs
 from tests.support import ROOT
 from tests.support.fake_server import LONG_SECRET
-from tests.support.processes import segrun_environ
+from tests.support.processes import segrun_argv, segrun_environ
 from tests.support.runs import crash_run, read_jsonl
 from tests.support.specs import spec_text, write_spec
 
@@ -404,3 +404,37 @@ def test_removing_the_lock_file_on_release_never_lets_two_holders_in(tmp_path):
     with hold_lock(alone, "alone"):  # the folder made for a lock goes with it
         assert alone.exists()
     assert not alone.parent.exists()
+
+
+def test_a_folder_made_at_out_while_the_run_starts_is_checked_under_its_lock(tmp_path):
+    """`--out` new when it was checked, then made by someone else (another run, a user's
+    `mkdir` and copy) before the run made it: the run takes it only if it is still empty
+    once the run holds its lock, so no file of the user's is replaced."""
+    spec = write_spec(tmp_path, None, JOBS)
+    out = tmp_path / "out"
+    writes = tmp_path / "writes.fifo"
+    os.mkfifo(writes)  # the first write segrun notes blocks the run until it is read
+    proc = subprocess.Popen(
+        [*segrun_argv(), "run", "-q", str(spec), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=segrun_environ(**{durable.WRITES_ENV: str(writes)}),
+    )
+    # the run has checked --out (new) and waits at its first write (the state's lock)
+    reader = os.open(writes, os.O_RDWR)  # a reader as long as the run: no later write waits
+    try:
+        first = os.read(reader, 4096)
+        assert str(out).encode() not in first, first  # --out was not made yet
+        out.mkdir()
+        (out / "report.html").write_text("the user's own\n")
+        drained = threading.Thread(target=lambda: [*iter(lambda: os.read(reader, 4096), b"")])
+        drained.daemon = True
+        drained.start()
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        os.close(reader)
+    assert (out / "report.html").read_text() == "the user's own\n"
+    assert proc.returncode == 2, stderr
+    assert "--out" in stderr and "report.html" in stderr, stderr
+    assert sorted(p.name for p in out.iterdir()) == ["report.html"]

@@ -264,3 +264,39 @@ def test_a_repeat_in_any_spelling_fails_a_pinned_sheet_and_look_alikes_do_not(tm
         outcome = run(write_spec(tmp_path, url, spec_jobs), tmp_path)
     assert job(outcome, "one").status == "succeeded", job(outcome, "one").error
     assert job(outcome, "one").records == len(DISTINCT)
+
+
+def test_a_record_schema_changed_before_a_resume_is_checked_as_it_now_reads(tmp_path):
+    """The tally in the checkpoint counts the records that broke the schema as it was; a
+    resume with another schema (the file edited, the spec not) gives the verdicts of
+    checking every record against the new one: a JSONL export reads its records again, a
+    pinned sheet, which no longer holds them, is exported afresh."""
+    strict = {"type": "object", "properties": {"ProfileId": {"type": "string"}}}
+    lax = {"type": "object", "properties": {"ProfileId": {"type": "integer"}}}
+    jobs = (
+        "- name: people\n  segment_group: All Profiles\n  page_size: 10\n"
+        "  output: {format: csv, columns: {id: ProfileId}}\n"
+        "  expect: {record_schema: profile.schema.json, severity: warn}\n"
+        "- name: lines\n  segment_group: All Profiles\n  page_size: 10\n"
+        "  output: {format: jsonl}\n"
+        "  expect: {record_schema: profile.schema.json, severity: warn}\n"
+    )
+    plan = FaultPlan.parse("retrieve:slow=1,slow_seconds=0.06")
+    with running_sandbox(profiles=300, seed=8, faults=plan) as sandbox:
+        for crash_at in ("fsync people.csv.part#3", "fsync lines.jsonl.part#3"):
+            folder = tmp_path / crash_at.split()[1].split(".")[0]
+            folder.mkdir()
+            (folder / "profile.schema.json").write_text(json.dumps(strict))
+            spec = write_spec(folder, sandbox.base_url, jobs)
+            run_dir = folder / "run"
+            assert crash_run(spec, run_dir, crash_at, folder / "log") == -signal.SIGKILL
+            (folder / "profile.schema.json").write_text(json.dumps(lax))
+            outcome = run(spec, folder, out=None, resume=run_dir)
+            one = job(outcome, folder.name)  # the job the crash cut (one before it is kept)
+            assert one.status == "succeeded" and one.records == 300, (crash_at, one.error)
+            verdict = one.expectations["verdicts"][0]
+            assert verdict == {
+                "expectation": "record_schema",
+                "met": True,
+                "detail": "every record matches",
+            }, (crash_at, one.notes)
