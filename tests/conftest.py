@@ -4,8 +4,11 @@ with one of their own, shared by a module."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +16,28 @@ import pytest
 from runner.sandbox import Sandbox, running_sandbox
 from tests.support.fake_server import FakeServer, serving
 from tests.support.processes import segrun_argv
+
+
+def _loopback_only(event: str, args: tuple) -> None:
+    """Tests reach 127.0.0.1 and nothing else: a connection anywhere else from this
+    process (an example spec's real host, a name that resolves outward) is refused as
+    the network refuses one, before a packet leaves."""
+    if event != "socket.connect":
+        return
+    sock, address = args
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    host = address[0]
+    try:
+        ip = ipaddress.ip_address(host.split("%")[0])
+        if ip.is_loopback or ip.is_unspecified:  # 0.0.0.0 is this machine on Linux
+            return
+    except ValueError:
+        pass
+    raise ConnectionRefusedError(f"tests connect to loopback only, not {host}")
+
+
+sys.addaudithook(_loopback_only)
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
