@@ -26,7 +26,7 @@ from runner.jobspec.columns import Search
 from runner.jobspec.model import Expectations
 from runner.jobspec.record_schema import record_validator
 from runner.run import projection
-from runner.run.projection import _STEP, SIMPLE_PATH
+from runner.run.projection import SIMPLE_PATH, steps
 from runner.run.tabular import decoded
 
 #: the first this many records that miss a required field or the schema are named
@@ -212,11 +212,10 @@ class RecordCheck:
         """A piece's records decoded in one call (a page of them costs a quarter less than
         one call a record), only their parts the expectations read while that is enough
         (runner/run/projection.py); a piece msgspec refuses is read a line at a time."""
-        joined = b"[" + text[:-1].replace(b"\n", b",") + b"]"
         wanted = not self.watch or all(self.filled.values()) or len(self.names) >= _MAX_NAMES
         if self._projected is not None and wanted:
             try:
-                return self._projected.decode(joined), True
+                return self._projected.decode(_array(text)), True
             except (msgspec.DecodeError, msgspec.ValidationError):
                 pass  # a shape the projection did not foresee: the records whole
         return self._whole(text), False
@@ -224,7 +223,7 @@ class RecordCheck:
     @staticmethod
     def _whole(text: bytes) -> list:
         try:
-            return _DECODE_MANY.decode(b"[" + text[:-1].replace(b"\n", b",") + b"]")
+            return _DECODE_MANY.decode(_array(text))
         except (msgspec.DecodeError, msgspec.ValidationError):
             # blank lines, or a number msgspec refuses
             return [_checkable(record) for record in _records(text.split(b"\n"))]
@@ -412,9 +411,7 @@ class _Path:
     """A simple path's steps, read as JMESPath reads them."""
 
     def __init__(self, text: str) -> None:
-        self.steps = [
-            (key, None) if key else (None, int(index)) for key, index in _STEP.findall(text)
-        ]
+        self.steps = [(s, None) if isinstance(s, str) else (None, s) for s in steps(text)]
         if all(key is not None for key, _ in self.steps):
             self.search = self._keys  # type: ignore[method-assign]
             self.keys = tuple(key for key, _ in self.steps)
@@ -461,6 +458,11 @@ def _checkable(record: object) -> object:
             elif type(value) is dict or type(value) is list:
                 pending.append(value)
     return record
+
+
+def _array(text: bytes) -> bytes:
+    """JSONL text ending in a line break as one JSON array, for one decoder call."""
+    return b"[" + text[:-1].replace(b"\n", b",") + b"]"
 
 
 def _records(lines: Iterable[bytes]) -> Iterator[object]:

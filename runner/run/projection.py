@@ -74,13 +74,9 @@ class _List:
 Shape = _Whole | _Object | _List
 
 
-def decoder(
-    schema: dict | None, paths: Iterable[str] | None
-) -> msgspec.json.Decoder[list[Any]] | None:
+def decoder(schema: dict | None, paths: Iterable[str]) -> msgspec.json.Decoder[list[Any]] | None:
     """A decoder of a JSON array of records into lists of projected records, or None when
-    the whole record is needed (`paths` None, or a path in them that is not keys and indexes)."""
-    if paths is None:
-        return None
+    the whole record is needed (a path that is not keys and indexes)."""
     paths = list(paths)
     if not all(SIMPLE_PATH.fullmatch(path) for path in paths):
         return None
@@ -88,7 +84,7 @@ def decoder(
     if schema is not None:
         shape = _of_schema(schema, 0)
     for path in paths:
-        shape = _merge(shape, _of_path(_steps(path)))
+        shape = _merge(shape, _of_path(steps(path)))
     if not isinstance(shape, _Object):
         return None
     return msgspec.json.Decoder(list[_typed(shape, [0])])  # type: ignore[misc]
@@ -122,7 +118,8 @@ def _required(schema: dict) -> _Object:
     return _Object(dict.fromkeys(names, WHOLE))
 
 
-def _steps(path: str) -> list[str | int]:
+def steps(path: str) -> list[str | int]:
+    """A simple path's keys and list indexes, in order."""
     return [key if key else int(index) for key, index in _STEP.findall(path)]
 
 
