@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import sys
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from runner.jobspec.loading import load_for_run
 from runner.run.state import FORMAT, watermark_fields, watermark_key
 from runner.sandbox import running_sandbox
 from runner.system import durable
+from tests.support.files import tree
 from tests.support.specs import write_spec
 
 RUN_JOBS = """
@@ -125,26 +125,6 @@ def prepare(work: Path, base_url: str, jobs: str) -> Path:
     }
     state.write_text(json.dumps({"format": FORMAT, "watermarks": marks}))
     return spec
-
-
-def tree(folder: Path) -> dict[str, tuple[bytes | None, int, int]]:
-    """Every path under `folder`: its bytes (a link: its target), its mode, and when it
-    was last written (a file rewritten with the very bytes it held was still written)."""
-    seen: dict[str, tuple[bytes | None, int, int]] = {}
-    for path in sorted(folder.rglob("*")):
-        info = path.lstat()
-        if stat.S_ISLNK(info.st_mode):
-            content: bytes | None = os.readlink(path).encode()
-        elif stat.S_ISREG(info.st_mode):
-            content = path.read_bytes()
-        else:
-            content = None
-        seen[str(path.relative_to(folder))] = (
-            content,
-            stat.S_IMODE(info.st_mode),
-            info.st_mtime_ns,
-        )
-    return seen
 
 
 class Scenario:
@@ -305,10 +285,10 @@ def test_a_link_planted_at_any_path_segrun_writes_changes_nothing_outside(tmp_pa
             if not plant(path, kind, outside, path in folders):
                 continue
             planted += 1
-            before = tree(outside)
+            before = tree(outside, itself=False, written=True)
             code, said = scenario.run()
             rel = path.relative_to(reference)
-            if tree(outside) != before:
+            if tree(outside, itself=False, written=True) != before:
                 problems.append(f"{rel}: the file outside changed (exit {code}): {said}")
             elif code not in (0, 1, 2) or "Traceback" in said or "internal error" in said:
                 problems.append(f"{rel}: exit {code}: {said}")

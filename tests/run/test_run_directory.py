@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import os
 import shutil
-import stat
 import subprocess
 import threading
 import time
@@ -24,6 +23,7 @@ from runner.system import durable
 from tests.run.test_what_the_machine_does import tmpfs
 from tests.support import ROOT
 from tests.support.fake_server import LONG_SECRET
+from tests.support.files import tree
 from tests.support.processes import segrun_argv, segrun_environ
 from tests.support.runs import crash_run, read_jsonl
 from tests.support.specs import spec_text, write_spec
@@ -50,23 +50,6 @@ def segrun(*args: str, cwd: Path | None = None, env: dict | None = None):
         cwd=cwd,
         env=segrun_environ(**(env or {})),
     )
-
-
-def tree(folder: Path) -> dict[str, tuple[bytes | None, int]]:
-    """Every path under `folder` (itself included): its bytes (None for a folder or a
-    link's target for a link) and its mode, as lstat sees them."""
-    seen: dict[str, tuple[bytes | None, int]] = {}
-    paths = [folder, *sorted(folder.rglob("*"))] if folder.exists() else []
-    for path in paths:
-        info = path.lstat()
-        if stat.S_ISLNK(info.st_mode):
-            content: bytes | None = os.readlink(path).encode()
-        elif stat.S_ISREG(info.st_mode):
-            content = path.read_bytes()
-        else:
-            content = None
-        seen[str(path.relative_to(folder))] = (content, info.st_mode)
-    return seen
 
 
 def leftovers(run_dir: Path) -> list[str]:
