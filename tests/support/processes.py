@@ -206,7 +206,6 @@ def on_a_terminal(argv: list[str], cwd: Path, env: dict | None = None, timeout: 
     terminal runs it (so segrun draws its pictures); its exit code and every
     byte it wrote there."""
     import pty
-    import select
 
     master, slave = pty.openpty()
     proc = subprocess.Popen(
@@ -221,6 +220,16 @@ def on_a_terminal(argv: list[str], cwd: Path, env: dict | None = None, timeout: 
     )
     os.close(slave)
     seen = bytearray()
+    code = read_terminal(master, proc, timeout, seen.extend)
+    return code, bytes(seen)
+
+
+def read_terminal(master: int, proc: subprocess.Popen, timeout: float, feed) -> int:
+    """What `proc` writes to the terminal whose leader is `master`, handed to `feed` as
+    it comes, until the process closes it or `timeout` passes; its exit code. The leader
+    is closed and the process killed, whatever happens."""
+    import select
+
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -235,10 +244,9 @@ def on_a_terminal(argv: list[str], cwd: Path, env: dict | None = None, timeout: 
                 break
             if not data:
                 break
-            seen += data
-        code = proc.wait(timeout=30)
+            feed(data)
+        return proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
         os.close(master)
-    return code, bytes(seen)

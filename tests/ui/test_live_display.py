@@ -5,16 +5,14 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
-import select
 import struct
 import subprocess
 import termios
-import time
 
 import pyte
 
 from runner.sandbox import running_sandbox
-from tests.support.processes import segrun_argv
+from tests.support.processes import read_terminal, segrun_argv
 from tests.support.specs import write_spec
 
 COLUMNS = 60
@@ -56,27 +54,14 @@ def drive(argv: list[str], cwd, timeout: float = 90) -> tuple[list[list[str]], i
     screen = pyte.Screen(EMULATED, 50)
     stream = pyte.ByteStream(screen)
     screens = []
-    deadline = time.monotonic() + timeout
+
+    def draw(data: bytes) -> None:
+        stream.feed(data)
+        screens.append(list(screen.display))
+
     try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if not ready:
-                if proc.poll() is not None:
-                    break
-                continue
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            stream.feed(data)
-            screens.append(list(screen.display))
-        code = proc.wait(timeout=30)
+        code = read_terminal(master, proc, timeout, draw)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
         out.close()
     return screens, code, (cwd / "stdout.txt").read_text()
 
